@@ -1,0 +1,29 @@
+"""What a handler may use: services, never clients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from infra.settings import Settings
+from services.app import Services
+from services.aws.s3 import S3Adapter
+from services.models.base import utcnow
+from services.training import TrainingService
+
+
+@dataclass(frozen=True)
+class Deps:
+    """Injected into every ``handle(event, deps)`` call."""
+
+    settings: Settings
+    training: TrainingService
+    s3: S3Adapter
+    clock: Callable[[], datetime] = utcnow
+
+    @classmethod
+    def from_services(cls, services: Services) -> Deps:
+        """The handler view of a wired :class:`Services`."""
+        return cls(settings=services.settings, training=services.training, s3=services.s3,
+                   clock=services.training.clock)

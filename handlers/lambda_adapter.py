@@ -1,0 +1,74 @@
+"""Running a handler the way AWS Lambda calls one.
+
+``make_lambda_handler(name)`` gives the ``lambda_handler(event, context)``
+a module exports, so a handler can be deployed as a real Lambda function
+(SQS event source with partial batch responses, or an EventBridge rule
+target). ``invoke`` is the same path for ``headwater invoke`` and the local
+Lambda Invoke API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from handlers.deps import Deps
+from handlers.exceptions import UnknownHandler
+from handlers.registry import REGISTRY, HandlerSpec, load_handlers
+from handlers.runtime import BatchResult, describe_error, run_record
+
+
+def find_handler(name: str) -> HandlerSpec:
+    """The registered handler ``name``, or :class:`UnknownHandler`."""
+    if name not in REGISTRY:
+        load_handlers()
+    if name not in REGISTRY:
+        raise UnknownHandler(f"Function not found: {name} (handlers: {', '.join(sorted(REGISTRY)) or 'none'})")
+    return REGISTRY[name]
+
+
+def is_sqs_event(payload: Any) -> bool:
+    """True for Lambda's SQS event source shape."""
+    records = payload.get("Records") if isinstance(payload, dict) else None
+    return bool(records) and all(isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records)
+
+
+async def invoke(spec: HandlerSpec, payload: Any, deps: Deps) -> dict[str, Any]:
+    """Run ``spec`` on a Lambda-style payload.
+
+    An SQS event returns ``batchItemFailures`` (each record succeeds or fails
+    alone); any other payload is parsed as one message body and errors raise.
+    """
+    if is_sqs_event(payload):
+        failed: list[str] = []
+        errors: dict[str, str] = {}
+        for record in payload["Records"]:
+            try:
+                await run_record(spec, record["body"], deps)
+            except Exception as err:  # noqa: BLE001 - reported per record, as Lambda does
+                failed.append(record["messageId"])
+                errors[record["messageId"]] = describe_error(err)
+        return BatchResult(failed).as_lambda_response()
+    handled = await run_record(spec, payload, deps)
+    return {"handled": handled}
+
+
+async def _invoke_fresh(name: str, payload: Any) -> dict[str, Any]:
+    from infra.settings import Settings
+    from services.app import build_services
+    from services.aws.session import AwsClients
+
+    settings = Settings()
+    async with AwsClients(settings) as clients:
+        return await invoke(find_handler(name), payload, Deps.from_services(build_services(settings, clients)))
+
+
+def make_lambda_handler(name: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The ``lambda_handler(event, context)`` entry point of handler ``name``."""
+
+    def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        return asyncio.run(_invoke_fresh(name, event))
+
+    lambda_handler.__doc__ = f"AWS Lambda entry point of the {name!r} handler."
+    return lambda_handler

@@ -1,0 +1,41 @@
+"""Start a training job when a file lands under ``datasets/<name>/train/``."""
+
+from __future__ import annotations
+
+import logging
+
+from handlers.deps import Deps
+from handlers.lambda_adapter import make_lambda_handler
+from handlers.registry import OnObjectCreated, handler
+from services.dataset_training import job_name_for, match_upload, training_request_for
+from services.exceptions import ResourceInUse
+from services.models.events import ObjectCreated
+from services.tasks import Task
+
+log = logging.getLogger(__name__)
+
+
+@handler("start-training-on-upload",
+         OnObjectCreated(bucket="data_bucket", key={"wildcard": "datasets/*/train/*"}))
+async def handle(event: ObjectCreated, deps: Deps) -> str | None:
+    """Start a training job for a dataset's new training file (idempotent per upload)."""
+    upload = match_upload(event.bucket, event.key)
+    if upload is None:
+        return None  # the rule's pattern is broad on some emulators; the convention is exact
+    name = job_name_for(upload, event.etag, event.sequencer)
+    request = await training_request_for(upload, name, deps.s3, deps.settings)
+    try:
+        await deps.training.create_training_job(request)
+        log.info("started training job %s for %s", name, event.uri)
+    except ResourceInUse:
+        # The same event delivered again: the job exists. If the first delivery
+        # died between creating and enqueueing, hand the task over again; the
+        # worker's claim makes a second copy harmless.
+        job = await deps.training.describe_training_job(name)
+        if job.headwater.worker is None and not job.training_job_status.is_terminal:
+            await deps.training.tasks.enqueue(Task(name=name))
+        log.info("training job %s exists already for %s", name, event.uri)
+    return name
+
+
+lambda_handler = make_lambda_handler("start-training-on-upload")

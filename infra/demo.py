@@ -1,0 +1,115 @@
+"""``headwater demo``: the end-to-end story, narrated, on the embedded emulator.
+
+Starts a private node (emulator, control plane, handler runtime, worker) on
+free loopback ports, drops a generated churn dataset into the data bucket,
+and follows the chain as a user would see it (the job appearing by itself,
+its statuses, its metric lines) until the model artifact is in S3. Exits
+non-zero when any step fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from aiobotocore.session import get_session
+
+from infra.datasets import make_churn, split, to_csv
+from infra.node import HeadwaterNode
+from infra.settings import Settings
+from services.aws.s3 import parse_s3_uri
+from services.aws.session import client_kwargs
+
+DATASET = "churn"
+TIMEOUT_SECONDS = 300
+
+
+def _say(step: str, text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {step:<9} {text}", flush=True)
+
+
+async def run_demo(rows: int = 5000) -> int:
+    """Run the story; 0 on success."""
+    state = Path(tempfile.mkdtemp(prefix="headwater-demo-"))
+    settings = Settings(state_dir=state, emulator_port=0, sagemaker_port=0, runtime_port=0, lambda_port=0)
+    metric_lines: list[str] = []
+
+    def on_line(job: str, line: str) -> None:
+        if line.startswith("[") and "validation-" in line:
+            metric_lines.append(line)
+            if len(metric_lines) <= 3 or len(metric_lines) % 10 == 0:
+                _say("train", line.replace("\t", "  "))
+
+    try:
+        _say("start", "embedded AWS emulator, SageMaker API, handler runtime, worker")
+        async with HeadwaterNode(settings, on_line=on_line) as node:
+            stop = asyncio.Event()
+            serving = asyncio.create_task(node.serve(stop))
+            for key, url in node.endpoints.items():
+                _say("start", f"{key:<9} {url}")
+            try:
+                code = await asyncio.wait_for(_story(node, rows, metric_lines), TIMEOUT_SECONDS)
+            except asyncio.TimeoutError:
+                _say("FAILED", f"the story did not finish within {TIMEOUT_SECONDS} s")
+                code = 1
+            stop.set()
+            await serving
+        return code
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+async def _story(node: HeadwaterNode, rows: int, metric_lines: list[str]) -> int:
+    s = node.settings
+    X, y = make_churn(rows)
+    (xt, yt), (xv, yv) = split(X, y)
+    session = get_session()
+    sm_kwargs = client_kwargs(s, "sagemaker") | {"endpoint_url": node.endpoints["sagemaker"]}
+    async with session.create_client("s3", **client_kwargs(s, "s3")) as s3, \
+            session.create_client("sagemaker", **sm_kwargs) as sm:
+        _say("data", f"generated {rows} customers ({y.mean():.0%} churned); 80/20 split")
+        await s3.put_object(Bucket=s.data_bucket, Key=f"datasets/{DATASET}/validation/churn.csv", Body=to_csv(xv, yv))
+        key = f"datasets/{DATASET}/train/churn.csv"
+        t0 = time.monotonic()
+        await s3.put_object(Bucket=s.data_bucket, Key=key, Body=to_csv(xt, yt))
+        _say("upload", f"PutObject s3://{s.data_bucket}/{key}")
+        job = await _wait_for_job(sm)
+        _say("event", f"S3 -> EventBridge -> rule -> queue -> handler started training job {job} "
+                      f"({time.monotonic() - t0:.2f} s after the upload)")
+        final = await _follow(sm, job)
+        if final["TrainingJobStatus"] != "Completed":
+            _say("FAILED", f"{job}: {final['TrainingJobStatus']}: {final.get('FailureReason', '')}")
+            return 1
+        artifact = final["ModelArtifacts"]["S3ModelArtifacts"]
+        bucket, akey = parse_s3_uri(artifact)
+        head = await s3.head_object(Bucket=bucket, Key=akey)
+        _say("model", f"{artifact} ({head['ContentLength']} bytes)")
+        hps = final.get("HyperParameters", {})
+        _say("summary", f"objective {hps.get('objective')}, {len(metric_lines)} rounds, "
+                        f"final: {metric_lines[-1].split(chr(9), 1)[-1].replace(chr(9), '  ') if metric_lines else '-'}")
+        _say("done", f"dropped a CSV, got a trained model in {time.monotonic() - t0:.1f} s")
+    return 0
+
+
+async def _wait_for_job(sm: Any) -> str:
+    while True:
+        jobs = (await sm.list_training_jobs(NameContains=DATASET))["TrainingJobSummaries"]
+        if jobs:
+            return str(jobs[0]["TrainingJobName"])
+        await asyncio.sleep(0.1)
+
+
+async def _follow(sm: Any, job: str) -> dict[str, Any]:
+    seen = 0
+    while True:
+        desc = await sm.describe_training_job(TrainingJobName=job)
+        for t in desc.get("SecondaryStatusTransitions", [])[seen:]:
+            _say("status", f"{t['Status']:<12} {t.get('StatusMessage', '')}")
+        seen = len(desc.get("SecondaryStatusTransitions", []))
+        if desc["TrainingJobStatus"] in ("Completed", "Failed", "Stopped"):
+            return dict(desc)
+        await asyncio.sleep(0.25)

@@ -1,0 +1,134 @@
+"""One Headwater node: everything ``headwater up`` runs, in one process.
+
+The embedded emulator (unless an AWS endpoint is given), provisioning, the
+SageMaker-compatible control plane, the runtime and Lambda endpoints, the
+handler runtime and a worker. ``endpoints.json`` is written once all of it
+serves, and removed on a clean stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from handlers.deps import Deps
+from handlers.lambda_api import make_lambda_app
+from handlers.registry import load_handlers
+from handlers.runtime import HandlerRuntime
+from infra.emulator import EmbeddedEmulator
+from infra.provision import provision
+from infra.settings import Settings
+from infra.stack import declare_stack
+from services.api.runtime_server import make_runtime_app
+from services.api.sagemaker_ops import build_sagemaker_service
+from services.app import Services, build_services
+from services.aws.session import AwsClients
+from services.runners import make_runner
+from services.training_execution import TrainingJobExecutor
+from services.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+class HeadwaterNode:
+    """An async context manager; ``await node.serve(stop)`` runs it until ``stop`` is set."""
+
+    def __init__(self, settings: Settings, *, with_worker: bool = True, with_servers: bool = True,
+                 on_line: Callable[[str, str], None] | None = None) -> None:
+        self.settings = settings
+        self.with_worker = with_worker
+        self.with_servers = with_servers
+        self.on_line = on_line
+        self.emulator: EmbeddedEmulator | None = None
+        self.endpoints: dict[str, str] = {}
+        self.changes: list[str] = []
+        self._stack = contextlib.AsyncExitStack()
+        self._runners: list[web.AppRunner] = []
+        self.services: Services | None = None
+        self.runtime: HandlerRuntime | None = None
+        self.worker: Worker | None = None
+
+    async def __aenter__(self) -> HeadwaterNode:
+        try:
+            await self._start()
+        except BaseException:
+            await self._close()
+            raise
+        return self
+
+    async def _start(self) -> None:
+        s = self.settings
+        if s.aws_endpoint is None:
+            self.emulator = EmbeddedEmulator(s.emulator_host, s.emulator_port)
+            url = await asyncio.to_thread(self.emulator.start)
+            s = self.settings = s.model_copy(update={"aws_endpoint": url})
+        self.endpoints["aws"] = s.endpoint_url or "aws"
+        clients = await self._stack.enter_async_context(AwsClients(s))
+        handlers = load_handlers()
+        self.changes = await provision(s, clients, declare_stack(s, handlers))
+        self.services = build_services(s, clients)
+        deps = Deps.from_services(self.services)
+        self.runtime = HandlerRuntime(s, self.services.sqs, deps, handlers)
+        executor = TrainingJobExecutor(s, self.services.training, self.services.s3, self.services.logs,
+                                       make_runner(s.runner), on_line=self.on_line)
+        self.worker = Worker(s, self.services.tasks, self.services.training, executor)
+        if self.with_servers:
+            api = build_sagemaker_service(self.services)
+            self.endpoints["sagemaker"] = await self._serve(api.make_app(), s.sagemaker_port)
+            self.endpoints["runtime"] = await self._serve(make_runtime_app(s.region, s.account_id), s.runtime_port)
+            lambda_arn = f"arn:aws:lambda:{s.region}:{s.account_id}:function"
+            self.endpoints["lambda"] = await self._serve(make_lambda_app(deps, lambda_arn), s.lambda_port)
+
+    async def _serve(self, app: web.Application, port: int) -> str:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.settings.bind_host, port)
+        await site.start()
+        self._runners.append(runner)
+        sock = site._server.sockets[0]  # type: ignore[union-attr]  # the real port when 0 was asked
+        host, real_port = sock.getsockname()[:2]
+        return f"http://{host}:{real_port}"
+
+    def write_endpoints(self) -> Path:
+        """Write ``<state dir>/endpoints.json`` with the endpoints this node serves."""
+        path = self.settings.endpoints_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        doc: dict[str, Any] = {**self.endpoints, "region": self.settings.region, "pid": os.getpid()}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc, indent=2))
+        tmp.replace(path)  # readers never see a half-written file
+        return path
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Run the handler runtime and the worker until ``stop`` is set."""
+        assert self.runtime is not None and self.worker is not None
+        tasks = [asyncio.create_task(self.runtime.run(stop), name="handler-runtime")]
+        if self.with_worker:
+            tasks.append(asyncio.create_task(self.worker.run(stop), name="worker"))
+        await asyncio.gather(*tasks)
+
+    async def _close(self) -> None:
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        self._runners.clear()
+        await self._stack.aclose()
+        if self.emulator is not None:
+            await asyncio.to_thread(self.emulator.stop)
+            self.emulator = None
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        path = self.settings.endpoints_file
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            if json.loads(path.read_text()).get("pid") == os.getpid():
+                path.unlink()
+        await self._close()

@@ -1,0 +1,85 @@
+"""Headwater's settings, read from ``HEADWATER_*`` environment variables.
+
+One object carries every name the stack uses, so the CLI, the provisioner,
+the services and the tests agree on buckets, queues and ports.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every field can be set as ``HEADWATER_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="HEADWATER_", extra="ignore")
+
+    state_dir: Path = Field(default=Path(".headwater"), description="local state: endpoints.json, job work dirs")
+    region: str = "us-east-1"
+    account_id: str = "123456789012"
+
+    # None: start the embedded moto server. A URL: LocalStack or another emulator.
+    # "aws": real AWS (the default credential chain and endpoints).
+    aws_endpoint: str | None = None
+    emulator_host: str = "127.0.0.1"
+    emulator_port: int = 4566
+
+    bind_host: str = "127.0.0.1"
+    sagemaker_port: int = 4570
+    runtime_port: int = 4571
+    lambda_port: int = 4572
+
+    data_bucket: str = "headwater-data"
+    artifacts_bucket: str = "headwater-artifacts"
+    system_bucket: str = "headwater-system"
+    event_bus: str = "headwater"
+    resource_prefix: str = "headwater"
+    event_source: str = "headwater.sagemaker"
+
+    runner: Literal["process", "docker"] = "process"
+    handler_concurrency: int = 8
+    worker_concurrency: int = 2
+    # A message is tried this many times before SQS moves it to the DLQ.
+    max_receive_count: int = 3
+    # Seconds a received message stays invisible; heartbeats extend it.
+    visibility_timeout: int = 30
+    # How often a worker heartbeats a running task (must be < visibility_timeout).
+    heartbeat_seconds: float = 10.0
+    # Attempts a worker makes at a task whose previous worker vanished.
+    task_max_attempts: int = 2
+    stop_grace_seconds: float = 10.0
+    poll_wait_seconds: int = 1
+
+    def queue_name(self, name: str) -> str:
+        """The SQS queue name of a handler or of the task queue."""
+        return f"{self.resource_prefix}-{name}"
+
+    def dlq_name(self, name: str) -> str:
+        """The dead-letter queue of :meth:`queue_name`."""
+        return f"{self.resource_prefix}-{name}-dlq"
+
+    @property
+    def is_real_aws(self) -> bool:
+        """True when the stack talks to AWS itself rather than an emulator."""
+        return self.aws_endpoint == "aws"
+
+    @property
+    def endpoint_url(self) -> str | None:
+        """The endpoint for AWS clients (``None`` for real AWS)."""
+        if self.aws_endpoint in (None, "aws"):
+            return None if self.aws_endpoint == "aws" else f"http://{self.emulator_host}:{self.emulator_port}"
+        return self.aws_endpoint
+
+    @property
+    def jobs_dir(self) -> Path:
+        """Where per-job working trees (the ``/opt/ml`` roots) live."""
+        return self.state_dir / "jobs"
+
+    @property
+    def endpoints_file(self) -> Path:
+        """The file ``headwater up`` writes its served endpoints to."""
+        return self.state_dir / "endpoints.json"

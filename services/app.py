@@ -1,0 +1,50 @@
+"""Wiring: the services built over one set of AWS clients.
+
+The single place that constructs adapters, stores and services, so the
+control plane, the handler runtime, the workers and the CLI share one
+definition of how they fit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from infra.settings import Settings
+from services.aws.events import EventPublisher
+from services.aws.logs import LogsAdapter
+from services.aws.s3 import S3Adapter
+from services.aws.session import AwsClients
+from services.aws.sqs import SqsAdapter
+from services.models.base import utcnow
+from services.models.training import TrainingJob
+from services.store import DocumentStore, S3Backend
+from services.tasks import TASKS_QUEUE, TaskQueue
+from services.training import TrainingService
+
+
+@dataclass
+class Services:
+    """Adapters and services sharing one set of clients."""
+
+    settings: Settings
+    s3: S3Adapter
+    sqs: SqsAdapter
+    logs: LogsAdapter
+    events: EventPublisher
+    tasks: TaskQueue
+    training: TrainingService
+
+
+def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], datetime] = utcnow) -> Services:
+    """Construct every service over ``clients``."""
+    s3 = S3Adapter(clients.s3)
+    sqs = SqsAdapter(clients.sqs)
+    publisher = EventPublisher(clients.events, settings.event_bus, settings.event_source)
+    tasks = TaskQueue(sqs, settings.queue_name(TASKS_QUEUE), settings.dlq_name(TASKS_QUEUE))
+    store = DocumentStore(S3Backend(s3, settings.system_bucket), "training-jobs", TrainingJob, "Training job")
+    training = TrainingService(store, tasks, publisher, region=settings.region,
+                               account_id=settings.account_id, clock=clock)
+    return Services(settings=settings, s3=s3, sqs=sqs, logs=LogsAdapter(clients.logs), events=publisher,
+                    tasks=tasks, training=training)

@@ -1,0 +1,127 @@
+"""A narrow, typed surface over S3: JSON documents with conditional writes,
+object listing, and streaming files to and from disk."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from botocore.exceptions import ClientError
+
+from services.exceptions import PreconditionFailed, ValidationException
+
+# Real S3 answers a lost race with 412, or 409 while another conditional write
+# to the same key is in flight; both mean "re-read and try again".
+_CONDITIONAL_ERRORS = {"PreconditionFailed", "ConditionalRequestConflict"}
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class S3Object:
+    """One listed object."""
+
+    bucket: str
+    key: str
+    size: int
+    etag: str
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """Split ``s3://bucket/key`` into ``(bucket, key)``; reject anything else."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ValidationException(f"Invalid S3 URI: {uri!r}; expected s3://bucket/key")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def is_not_found(err: ClientError) -> bool:
+    """True for S3's several spellings of "no such key/bucket"."""
+    code = err.response.get("Error", {}).get("Code", "")
+    return code in {"NoSuchKey", "404", "NotFound", "NoSuchBucket"}
+
+
+class S3Adapter:
+    """S3 operations Headwater needs, over an injected aiobotocore client."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def get_json(self, bucket: str, key: str) -> tuple[Any, str] | None:
+        """The parsed document and its ETag, or ``None`` when absent."""
+        try:
+            resp = await self.client.get_object(Bucket=bucket, Key=key)
+        except ClientError as err:
+            if is_not_found(err):
+                return None
+            raise
+        async with resp["Body"] as body:
+            data = await body.read()
+        return json.loads(data), resp["ETag"]
+
+    async def put_json(
+        self, bucket: str, key: str, doc: Any, *, if_none_match: bool = False, if_match: str | None = None
+    ) -> str:
+        """Write ``doc``; with a condition, raise :class:`PreconditionFailed` on a lost race."""
+        kwargs: dict[str, Any] = {}
+        if if_none_match:
+            kwargs["IfNoneMatch"] = "*"
+        if if_match is not None:
+            kwargs["IfMatch"] = if_match
+        body = json.dumps(doc, separators=(",", ":"), default=str).encode()
+        try:
+            resp = await self.client.put_object(
+                Bucket=bucket, Key=key, Body=body, ContentType="application/json", **kwargs
+            )
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in _CONDITIONAL_ERRORS:
+                raise PreconditionFailed(f"s3://{bucket}/{key}: {err}") from err
+            raise
+        return str(resp["ETag"])
+
+    async def list_objects(self, bucket: str, prefix: str) -> AsyncIterator[S3Object]:
+        """Every object under ``prefix``, in key order, page by page."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield S3Object(bucket, item["Key"], int(item["Size"]), str(item.get("ETag", "")))
+
+    async def head(self, bucket: str, key: str) -> S3Object | None:
+        """The object's metadata, or ``None`` when absent."""
+        try:
+            resp = await self.client.head_object(Bucket=bucket, Key=key)
+        except ClientError as err:
+            if is_not_found(err):
+                return None
+            raise
+        return S3Object(bucket, key, int(resp["ContentLength"]), str(resp.get("ETag", "")))
+
+    async def download_file(self, bucket: str, key: str, dest: Path) -> int:
+        """Stream one object to ``dest`` (parents created); return bytes written."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        resp = await self.client.get_object(Bucket=bucket, Key=key)
+        written = 0
+        with dest.open("wb") as out:
+            async with resp["Body"] as body:
+                while chunk := await body.read(_CHUNK):
+                    out.write(chunk)
+                    written += len(chunk)
+        return written
+
+    async def upload_file(self, path: Path, bucket: str, key: str, content_type: str | None = None) -> None:
+        """Upload a local file (read in one piece; artifacts here are modest)."""
+        extra = {"ContentType": content_type} if content_type else {}
+        with path.open("rb") as fh:
+            await self.client.put_object(Bucket=bucket, Key=key, Body=fh.read(), **extra)
+
+    async def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str | None = None) -> None:
+        """Write a small object from memory."""
+        extra = {"ContentType": content_type} if content_type else {}
+        await self.client.put_object(Bucket=bucket, Key=key, Body=data, **extra)
+
+    async def delete(self, bucket: str, key: str) -> None:
+        """Delete one object (absent is fine)."""
+        await self.client.delete_object(Bucket=bucket, Key=key)

@@ -1,0 +1,71 @@
+"""Creating aiobotocore clients for the configured AWS endpoint.
+
+The only place that knows how to reach AWS (moto, LocalStack or the real
+thing). Everything else receives ready clients or adapters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from types import TracebackType
+from typing import Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+
+from infra.settings import Settings
+
+# Emulators accept any credentials; real AWS uses the default chain.
+DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def client_kwargs(settings: Settings, service: str) -> dict[str, Any]:
+    """Keyword arguments for ``create_client`` of ``service`` under ``settings``."""
+    kwargs: dict[str, Any] = {"region_name": settings.region}
+    if not settings.is_real_aws:
+        kwargs["endpoint_url"] = settings.endpoint_url
+        if not os.environ.get("AWS_ACCESS_KEY_ID"):
+            kwargs.update(DUMMY_CREDENTIALS)
+    config: dict[str, Any] = {"retries": {"max_attempts": 4, "mode": "standard"}, "max_pool_connections": 50}
+    if service == "s3":
+        # Path-style: bucket names stay out of DNS, which emulators need.
+        config["s3"] = {"addressing_style": "path"}
+    kwargs["config"] = AioConfig(**config)
+    return kwargs
+
+
+class AwsClients:
+    """An async context manager owning one client per AWS service used.
+
+    Attributes ``s3``, ``sqs``, ``events``, ``logs`` and ``cloudwatch`` are
+    aiobotocore clients, valid inside ``async with``.
+    """
+
+    SERVICES = ("s3", "sqs", "events", "logs", "cloudwatch")
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stack = contextlib.AsyncExitStack()
+        self.s3: Any = None
+        self.sqs: Any = None
+        self.events: Any = None
+        self.logs: Any = None
+        self.cloudwatch: Any = None
+
+    async def __aenter__(self) -> AwsClients:
+        session = get_session()
+        for service in self.SERVICES:
+            client = await self._stack.enter_async_context(
+                session.create_client(service, **client_kwargs(self.settings, service))
+            )
+            setattr(self, service, client)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()

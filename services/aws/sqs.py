@@ -1,0 +1,91 @@
+"""A narrow, typed surface over SQS: long-polling, visibility, dead-letters."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class QueueMessage:
+    """One received message."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int
+    attributes: dict[str, str] = field(default_factory=dict)
+    message_attributes: dict[str, str] = field(default_factory=dict)
+
+
+class SqsAdapter:
+    """SQS operations over an injected aiobotocore client; queue URLs cached."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self._urls: dict[str, str] = {}
+
+    async def queue_url(self, name: str) -> str:
+        """The URL of queue ``name`` (looked up once)."""
+        if name not in self._urls:
+            resp = await self.client.get_queue_url(QueueName=name)
+            self._urls[name] = resp["QueueUrl"]
+        return self._urls[name]
+
+    async def receive(self, queue: str, *, max_messages: int = 10, wait_seconds: int = 1,
+                      visibility_timeout: int | None = None) -> list[QueueMessage]:
+        """Long-poll up to ``max_messages`` messages."""
+        kwargs: dict[str, Any] = {}
+        if visibility_timeout is not None:
+            kwargs["VisibilityTimeout"] = visibility_timeout
+        resp = await self.client.receive_message(
+            QueueUrl=await self.queue_url(queue),
+            MaxNumberOfMessages=max_messages,
+            WaitTimeSeconds=wait_seconds,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+            **kwargs,
+        )
+        out = []
+        for m in resp.get("Messages", []):
+            attrs = m.get("Attributes", {})
+            out.append(QueueMessage(
+                message_id=m["MessageId"],
+                receipt_handle=m["ReceiptHandle"],
+                body=m["Body"],
+                receive_count=int(attrs.get("ApproximateReceiveCount", "1")),
+                attributes=attrs,
+                message_attributes={k: v.get("StringValue", "") for k, v in m.get("MessageAttributes", {}).items()},
+            ))
+        return out
+
+    async def send(self, queue: str, body: Any, attributes: dict[str, str] | None = None) -> str:
+        """Send ``body`` (JSON-encoded unless already a string); return the message id."""
+        text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"), default=str)
+        kwargs: dict[str, Any] = {}
+        if attributes:
+            kwargs["MessageAttributes"] = {
+                k: {"DataType": "String", "StringValue": v[:4096] or "-"} for k, v in attributes.items()
+            }
+        resp = await self.client.send_message(QueueUrl=await self.queue_url(queue), MessageBody=text, **kwargs)
+        return str(resp["MessageId"])
+
+    async def delete(self, queue: str, receipt_handle: str) -> None:
+        """Acknowledge a message."""
+        await self.client.delete_message(QueueUrl=await self.queue_url(queue), ReceiptHandle=receipt_handle)
+
+    async def change_visibility(self, queue: str, receipt_handle: str, seconds: int) -> None:
+        """Extend (heartbeat) or shorten (retry back-off) a message's invisibility."""
+        await self.client.change_message_visibility(
+            QueueUrl=await self.queue_url(queue), ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+        )
+
+    async def approximate_depth(self, queue: str) -> int:
+        """Visible plus in-flight messages (for status displays and tests)."""
+        resp = await self.client.get_queue_attributes(
+            QueueUrl=await self.queue_url(queue),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )
+        a = resp["Attributes"]
+        return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])

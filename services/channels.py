@@ -1,0 +1,61 @@
+"""Fetching a channel's S3 data into ``<base>/input/data/<channel>/``.
+
+Object keys come from users, so every destination is checked to stay
+inside the channel directory: keys with ``..`` segments or absolute paths
+fail the job instead of writing elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path, PurePosixPath
+
+from services.aws.s3 import S3Adapter, S3Object, parse_s3_uri
+from services.exceptions import JobFailed
+from services.models.training import Channel
+
+_PARALLEL_DOWNLOADS = 8
+
+
+def safe_destination(root: Path, relative: str) -> Path:
+    """``root / relative``, refusing anything that would land outside ``root``."""
+    parts = [p for p in PurePosixPath(relative).parts if p not in ("", "/", ".")]
+    if not parts or ".." in parts or PurePosixPath(relative).is_absolute():
+        raise JobFailed(f"Object key path {relative!r} would be written outside its channel directory")
+    dest = root.joinpath(*parts)
+    if not dest.resolve().is_relative_to(root.resolve()):
+        raise JobFailed(f"Object key path {relative!r} would be written outside its channel directory")
+    return dest
+
+
+def relative_key(prefix: str, key: str) -> str:
+    """A key's path below the channel: what follows the prefix, or the object's
+    own name when the URI names the object itself (as SageMaker lays it out)."""
+    rest = key[len(prefix):].lstrip("/")
+    return rest or PurePosixPath(key).name
+
+
+async def download_channel(s3: S3Adapter, channel: Channel, dest_root: Path) -> list[Path]:
+    """Download every object of ``channel`` under ``dest_root``; return the files written."""
+    source = channel.data_source.s3_data_source
+    if source is None:
+        raise JobFailed(f"Channel {channel.channel_name}: only S3DataSource is supported")
+    if source.s3_data_type != "S3Prefix":
+        raise JobFailed(f"Channel {channel.channel_name}: S3DataType {source.s3_data_type} is not supported yet")
+    bucket, prefix = parse_s3_uri(source.s3_uri)
+    objects: list[S3Object] = [o async for o in s3.list_objects(bucket, prefix) if not o.key.endswith("/")]
+    if not objects:
+        raise JobFailed(f"ClientError: No S3 objects found under S3 URL \"{source.s3_uri}\" given in input data "
+                        f"source. Please ensure that the bucket exists in the selected region, that objects exist "
+                        f"under that S3 prefix, and that the role has permissions to read them.")
+    dest_root.mkdir(parents=True, exist_ok=True)
+    # Check every destination before writing anything.
+    plan = [(o, safe_destination(dest_root, relative_key(prefix, o.key))) for o in objects]
+    sem = asyncio.Semaphore(_PARALLEL_DOWNLOADS)
+
+    async def fetch(obj: S3Object, dest: Path) -> Path:
+        async with sem:
+            await s3.download_file(obj.bucket, obj.key, dest)
+        return dest
+
+    return list(await asyncio.gather(*(fetch(o, d) for o, d in plan)))

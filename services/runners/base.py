@@ -1,0 +1,66 @@
+"""The runner interface: run a container's entrypoint against a job tree.
+
+A runner starts ``<image> train`` (or ``serve``) with the job's ``/opt/ml``
+tree mounted or rooted, streams its merged stdout/stderr line by line, and
+can be asked to stop (SIGTERM) or be killed (SIGKILL).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.images import ContainerImage
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What to run, and where."""
+
+    name: str  # a unique run name, e.g. "<job>-algo-1"
+    image: ContainerImage
+    command: list[str]  # ["train"] / ["serve"]
+    ml_root: Path  # the host directory that is the container's /opt/ml
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class RunningContainer(ABC):
+    """A started container."""
+
+    @property
+    @abstractmethod
+    def ident(self) -> str:
+        """The process id or container id (for logs)."""
+
+    @abstractmethod
+    def lines(self) -> AsyncIterator[str]:
+        """The merged stdout/stderr, line by line, until the container exits."""
+
+    @abstractmethod
+    async def wait(self) -> int:
+        """Wait for exit; return the exit code (negative: killed by that signal)."""
+
+    @abstractmethod
+    async def terminate(self) -> None:
+        """Ask the container to stop (SIGTERM to its process group)."""
+
+    @abstractmethod
+    async def kill(self) -> None:
+        """Stop it now (SIGKILL)."""
+
+
+class Runner(ABC):
+    """Starts containers."""
+
+    #: the container-side path the job tree appears at
+    container_base: str = "/opt/ml"
+
+    @abstractmethod
+    async def start(self, spec: RunSpec) -> RunningContainer:
+        """Start ``spec``; raise :class:`services.exceptions.PlatformError` if it cannot start."""
+
+    def base_dir(self, spec: RunSpec) -> str:
+        """The path, as the container sees it, of ``spec.ml_root``."""
+        return self.container_base

@@ -1,0 +1,85 @@
+"""The ``process`` runner: a container's entrypoint as a local child process.
+
+The child gets ``SAGEMAKER_BASE_DIR`` pointing at the job's own tree, so the
+entrypoint that reads ``/opt/ml`` in a container reads the job directory
+here. It runs in its own session (process group), so stopping it reaches
+every process it started, and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+
+from services.exceptions import PlatformError
+from services.runners.base import Runner, RunningContainer, RunSpec
+
+# Long lines (a model summary, a progress bar) must not stall the reader.
+_STREAM_LIMIT = 4 << 20
+
+
+class ProcessContainer(RunningContainer):
+    """A running child process group."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @property
+    def ident(self) -> str:
+        return f"pid {self.proc.pid}"
+
+    async def lines(self) -> AsyncIterator[str]:
+        assert self.proc.stdout is not None
+        while True:
+            try:
+                raw = await self.proc.stdout.readline()
+            except ValueError:  # a line over the limit: take what is buffered
+                raw = await self.proc.stdout.read(_STREAM_LIMIT)
+            if not raw:
+                return
+            yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
+
+    async def wait(self) -> int:
+        return await self.proc.wait()
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        if self.proc.returncode is not None:
+            return
+        try:
+            # start_new_session made the child a group leader: its pgid is its pid.
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    async def terminate(self) -> None:
+        self._signal_group(signal.SIGTERM)
+
+    async def kill(self) -> None:
+        self._signal_group(signal.SIGKILL)
+
+
+class ProcessRunner(Runner):
+    """Runs ``python -m <container module> <command>`` with the job tree as base."""
+
+    def __init__(self, python: str = sys.executable) -> None:
+        self.python = python
+
+    def base_dir(self, spec: RunSpec) -> str:
+        return str(spec.ml_root)
+
+    async def start(self, spec: RunSpec) -> RunningContainer:
+        env = {**os.environ, **spec.env, "SAGEMAKER_BASE_DIR": str(spec.ml_root), "PYTHONUNBUFFERED": "1"}
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self.python, "-m", spec.image.module, *spec.command,
+                cwd=spec.ml_root, env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True, limit=_STREAM_LIMIT,
+            )
+        except OSError as err:
+            raise PlatformError(f"could not start {spec.image.module}: {err}") from err
+        return ProcessContainer(proc)
