@@ -1,0 +1,33 @@
+"""Container entrypoint: ``python -m containers.xgboost train``.
+
+SageMaker starts a training container as ``docker run <image> train`` and a
+hosting container as ``docker run <image> serve``; the first argument picks.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from containers.common.trainer import run
+
+USAGE = "usage: python -m containers.xgboost {train|serve}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch on the command SageMaker passes to the container."""
+    args = sys.argv[1:] if argv is None else argv
+    command = args[0] if args else ""
+    if command == "train":
+        # Imported here so that `serve` and usage errors do not pay for xgboost.
+        from containers.xgboost.train import train
+
+        run(train)
+    if command == "serve":
+        print("serve is not implemented yet", file=sys.stderr, flush=True)
+        return 2
+    print(USAGE, file=sys.stderr, flush=True)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

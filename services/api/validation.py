@@ -1,0 +1,656 @@
+"""Validate AWS JSON 1.1 request parameters the way AWS's own front end does.
+
+The constraints come from botocore's copy of the service model (the same file
+boto3 users have), so every operation we implement is checked against the
+real input shape without hand-written schemas.
+
+Two kinds of failure, mirroring AWS, which deserializes a request before it
+validates it:
+
+* A value of the wrong JSON *type* (an object where a string belongs, a
+  string where a number belongs) cannot be deserialized at all. AWS answers
+  ``SerializationException`` with a Jackson-style message and stops at the
+  first one, e.g. ``NUMBER_VALUE can not be converted to a String``. We raise
+  :class:`~services.exceptions.SerializationException` the same way.
+* A well-typed value that breaks a constraint (required, enum, length, range,
+  pattern) is a *violation*. All violations are collected, in model member
+  order, depth first, and reported in one
+  :class:`~services.exceptions.ValidationException` whose message is AWS's::
+
+      2 validation errors detected: Value 'bad name!' at 'trainingJobName'
+      failed to satisfy constraint: Member must satisfy regular expression
+      pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}; Value null at 'roleArn'
+      failed to satisfy constraint: Member must not be null
+
+Conventions copied from AWS responses:
+
+* paths are member names with a lower-case first letter joined by ``.``; a
+  list item is ``<list>.<n>.member`` (1-based) and a map entry is
+  ``<map>.<key>.member``;
+* values print like Java's ``toString``: strings and numbers quoted
+  (``'5'``), ``null`` bare, lists as ``'[a, b]'``, maps as ``'{k=v}'``;
+  sensitive shapes print no value at all (``Value at 'x'``);
+* a list or map of scalars is reported once, at the collection's path, with
+  every constraint of the element shape: ``Member must satisfy constraint:
+  [...]``, ``Map keys must satisfy constraint: [...]``, ``Map value must
+  satisfy constraint: [...]``;
+* at most :data:`MAX_REPORTED` violations are listed and counted.
+
+Unknown members are ignored and JSON ``null`` means "absent", as on AWS.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import decimal
+import functools
+import logging
+import math
+import re
+import unicodedata
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import botocore.session
+from botocore.model import ListShape, MapShape, ServiceModel, Shape, StructureShape
+
+from services.exceptions import SerializationException, ValidationException
+
+__all__ = [
+    "MAX_REPORTED",
+    "find_violations",
+    "format_violations",
+    "load_service_model",
+    "validate_input",
+]
+
+logger = logging.getLogger(__name__)
+
+#: AWS lists (and counts) at most this many violations in one message.
+MAX_REPORTED = 10
+
+_INT_BOUNDS = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+_JAVA_TYPE = {
+    "string": "a String",
+    "integer": "an Integer",
+    "long": "a Long",
+    "float": "a Float",
+    "double": "a Double",
+    "boolean": "a Boolean",
+    "timestamp": "a Timestamp",
+    "blob": "a Blob",
+}
+
+
+# --------------------------------------------------------------------------- model
+
+
+@functools.cache
+def load_service_model(service_name: str) -> ServiceModel:
+    """Return botocore's model of ``service_name`` (e.g. ``"sagemaker"``), cached.
+
+    Loading a model parses a large JSON file, so each service is read once
+    per process.
+    """
+    return botocore.session.get_session().get_service_model(service_name)
+
+
+def validate_input(service: str | ServiceModel, operation: str, params: Mapping[str, Any]) -> None:
+    """Check ``params`` against the input shape of ``operation``.
+
+    :param service: a botocore service name or an already loaded model.
+    :param operation: the operation name, e.g. ``"CreateTrainingJob"``.
+    :param params: the parsed JSON request body.
+    :raises SerializationException: a value has the wrong JSON type.
+    :raises ValidationException: one or more constraints are violated.
+    :raises botocore.model.OperationNotFoundError: unknown operation.
+    """
+    model = load_service_model(service) if isinstance(service, str) else service
+    shape = model.operation_model(operation).input_shape
+    if shape is None:
+        return
+    violations = find_violations(shape, params)
+    if violations:
+        raise ValidationException(format_violations(violations))
+
+
+def find_violations(shape: Shape, value: Any, path: str = "") -> list[str]:
+    """Return every constraint violation of ``value`` against ``shape``.
+
+    Each item reads ``Value ... at '<path>' failed to satisfy constraint: ...``.
+    Use this directly to see all violations (the exception message is capped
+    at :data:`MAX_REPORTED`).
+
+    :raises SerializationException: a value has the wrong JSON type.
+    """
+    return list(_check(shape, value, path))
+
+
+def format_violations(violations: list[str]) -> str:
+    """Join violations into AWS's ``N validation error(s) detected: ...`` message."""
+    shown = violations[:MAX_REPORTED]
+    noun = "error" if len(shown) == 1 else "errors"
+    return f"{len(shown)} validation {noun} detected: " + "; ".join(shown)
+
+
+# --------------------------------------------------------------------------- walk
+
+
+def _check(shape: Shape, value: Any, path: str) -> Iterator[str]:
+    """Yield violations of a non-null ``value``; raise on a type mismatch."""
+    if shape.metadata.get("document"):
+        return  # free-form JSON: nothing to check
+    kind = shape.type_name
+    _check_type(kind, value)
+    if kind == "structure":
+        yield from _check_structure(shape, value, path)  # type: ignore[arg-type]
+    elif kind == "list":
+        yield from _check_list(shape, value, path)  # type: ignore[arg-type]
+    elif kind == "map":
+        yield from _check_map(shape, value, path)  # type: ignore[arg-type]
+    else:
+        for constraint in _failed_scalar_constraints(shape, value):
+            yield _violation(shape, value, path, constraint)
+
+
+def _check_structure(shape: StructureShape, value: dict, path: str) -> Iterator[str]:
+    required = set(shape.required_members)
+    for name, member in shape.members.items():
+        member_path = f"{path}.{_lower_first(name)}" if path else _lower_first(name)
+        member_value = value.get(member.serialization.get("name", name))
+        if member_value is None:
+            if name in required:
+                yield _violation(member, None, member_path, "Member must not be null")
+            continue
+        yield from _check(member, member_value, member_path)
+
+
+def _check_list(shape: ListShape, value: list, path: str) -> Iterator[str]:
+    for constraint in _failed_length_constraints(shape, len(value)):
+        yield _violation(shape, value, path, constraint)
+    element = shape.member
+    if _is_scalar(element):
+        # AWS reports a list of scalars once, at the list, naming every
+        # constraint of the element shape rather than the one that failed.
+        failed = False
+        for item in value:
+            if item is None:
+                failed = True
+                continue
+            _check_type(element.type_name, item)
+            failed = failed or bool(_failed_scalar_constraints(element, item))
+        if failed:
+            yield _violation(
+                shape, value, path, _bracketed("Member must satisfy constraint", element)
+            )
+        return
+    for index, item in enumerate(value, start=1):
+        item_path = f"{path}.{index}.member"
+        if item is None:
+            yield _violation(element, None, item_path, "Member must not be null")
+        else:
+            yield from _check(element, item, item_path)
+
+
+def _check_map(shape: MapShape, value: dict, path: str) -> Iterator[str]:
+    for constraint in _failed_length_constraints(shape, len(value)):
+        yield _violation(shape, value, path, constraint)
+    key_shape, value_shape = shape.key, shape.value
+    # JSON object keys are always strings, so only constraints can fail.
+    if any(_failed_scalar_constraints(key_shape, key) for key in value):
+        yield _violation(
+            shape, value, path, _bracketed("Map keys must satisfy constraint", key_shape)
+        )
+    if _is_scalar(value_shape):
+        failed = False
+        for item in value.values():
+            if item is None:
+                failed = True
+                continue
+            _check_type(value_shape.type_name, item)
+            failed = failed or bool(_failed_scalar_constraints(value_shape, item))
+        if failed:
+            yield _violation(
+                shape, value, path, _bracketed("Map value must satisfy constraint", value_shape)
+            )
+        return
+    for key, item in value.items():
+        item_path = f"{path}.{key}.member"
+        if item is None:
+            yield _violation(value_shape, None, item_path, "Member must not be null")
+        else:
+            yield from _check(value_shape, item, item_path)
+
+
+# --------------------------------------------------------------------------- types
+
+
+def _check_type(kind: str, value: Any) -> None:
+    """Raise ``SerializationException`` unless ``value``'s JSON type fits ``kind``.
+
+    Messages are those AWS's Jackson-based deserializer produces.
+    """
+    if kind == "structure":
+        if not isinstance(value, dict):
+            raise SerializationException(
+                "Start of list found where not expected"
+                if isinstance(value, list)
+                else "Expected null"
+            )
+        return
+    if kind == "list":
+        if not isinstance(value, list):
+            raise SerializationException(
+                "Start of structure or map found where not expected."
+                if isinstance(value, dict)
+                else "Expected list or null"
+            )
+        return
+    if kind == "map":
+        if not isinstance(value, dict):
+            raise SerializationException(
+                "Start of list found where not expected"
+                if isinstance(value, list)
+                else "Expected map or null"
+            )
+        return
+    # A scalar is expected from here on.
+    if isinstance(value, list):
+        raise SerializationException("Start of list found where not expected")
+    if isinstance(value, dict):
+        raise SerializationException("Start of structure or map found where not expected.")
+    if _scalar_fits(kind, value):
+        return
+    if kind == "blob" and isinstance(value, str):
+        raise SerializationException(
+            f"'{value}' can not be converted to a Blob: Invalid Base64 encoding"
+        )
+    raise SerializationException(
+        f"{_json_token(value)} can not be converted to {_JAVA_TYPE.get(kind, 'a ' + kind)}"
+    )
+
+
+def _scalar_fits(kind: str, value: Any) -> bool:
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind in _INT_BOUNDS:
+        # Only whole numbers in the Java type's range: AWS would silently
+        # truncate 1.5, but handlers should never see a fractional "integer".
+        if not is_number or (isinstance(value, float) and not value.is_integer()):
+            return False
+        low, high = _INT_BOUNDS[kind]
+        return low <= value <= high
+    if kind in ("float", "double", "timestamp"):
+        # JSON 1.1 timestamps are epoch seconds, a plain JSON number.
+        if not is_number:
+            return False
+        try:
+            return math.isfinite(float(value))
+        except OverflowError:  # an integer literal beyond any double
+            return False
+    if kind == "blob":
+        if not isinstance(value, str):
+            return False
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        return True
+    return True  # a type this module does not know: leave it to the handler
+
+
+def _json_token(value: Any) -> str:
+    if value is True:
+        return "TRUE_VALUE"
+    if value is False:
+        return "FALSE_VALUE"
+    if isinstance(value, str):
+        return "STRING_VALUE"
+    return "NUMBER_VALUE"
+
+
+def _is_scalar(shape: Shape) -> bool:
+    return shape.type_name not in ("structure", "list", "map") and not shape.metadata.get(
+        "document"
+    )
+
+
+# --------------------------------------------------------------------------- constraints
+
+
+def _failed_scalar_constraints(shape: Shape, value: Any) -> list[str]:
+    """Constraint messages ``value`` (already type-checked) fails, in AWS wording."""
+    kind = shape.type_name
+    meta = shape.metadata
+    failed: list[str] = []
+    if kind == "string":
+        pattern = meta.get("pattern")
+        if pattern is not None and not _pattern_matches(pattern, value):
+            failed.append(f"Member must satisfy regular expression pattern: {pattern}")
+        failed.extend(_failed_length_constraints(shape, len(value)))
+        enum = shape.enum  # type: ignore[attr-defined]
+        if enum and value not in enum:
+            failed.append(_enum_message(enum))
+    elif kind == "blob":
+        failed.extend(_failed_length_constraints(shape, len(base64.b64decode(value))))
+    elif kind in ("integer", "long", "float", "double"):
+        low, high = meta.get("min"), meta.get("max")
+        if low is not None and value < low:
+            failed.append(f"Member must have value greater than or equal to {_number(kind, low)}")
+        if high is not None and value > high:
+            failed.append(f"Member must have value less than or equal to {_number(kind, high)}")
+    return failed
+
+
+def _failed_length_constraints(shape: Shape, length: int) -> list[str]:
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    failed = []
+    if low is not None and length < low:
+        failed.append(f"Member must have length greater than or equal to {low}")
+    if high is not None and length > high:
+        failed.append(f"Member must have length less than or equal to {high}")
+    return failed
+
+
+def _all_constraints(shape: Shape) -> list[str]:
+    """Every constraint of a scalar shape, in the order AWS lists them."""
+    kind, meta = shape.type_name, shape.metadata
+    low, high = meta.get("min"), meta.get("max")
+    out: list[str] = []
+    if kind in ("integer", "long", "float", "double"):
+        if high is not None:
+            out.append(f"Member must have value less than or equal to {_number(kind, high)}")
+        if low is not None:
+            out.append(f"Member must have value greater than or equal to {_number(kind, low)}")
+        return out
+    if high is not None:
+        out.append(f"Member must have length less than or equal to {high}")
+    if low is not None:
+        out.append(f"Member must have length greater than or equal to {low}")
+    if meta.get("pattern") is not None:
+        out.append(f"Member must satisfy regular expression pattern: {meta['pattern']}")
+    enum = getattr(shape, "enum", None)
+    if enum:
+        out.append(_enum_message(enum))
+    return out
+
+
+def _bracketed(prefix: str, shape: Shape) -> str:
+    return f"{prefix}: [{', '.join(_all_constraints(shape) or ['Member must not be null'])}]"
+
+
+def _enum_message(enum: list[str]) -> str:
+    return f"Member must satisfy enum value set: [{', '.join(enum)}]"
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def _violation(shape: Shape, value: Any, path: str, constraint: str) -> str:
+    if value is None:
+        shown = "Value null"
+    elif _is_sensitive(shape):
+        # AWS never echoes a sensitive value, not even in an error.
+        shown = "Value"
+    else:
+        shown = f"Value '{_java_str(shape, value)}'"
+    return f"{shown} at '{path}' failed to satisfy constraint: {constraint}"
+
+
+def _is_sensitive(shape: Shape) -> bool:
+    if shape.metadata.get("sensitive"):
+        return True
+    if isinstance(shape, ListShape):
+        return _is_sensitive(shape.member)
+    if isinstance(shape, MapShape):
+        return _is_sensitive(shape.key) or _is_sensitive(shape.value)
+    return False
+
+
+def _java_str(shape: Shape | None, value: Any) -> str:
+    """Render ``value`` as Java's ``toString`` would, which AWS echoes."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        kind = (
+            shape.type_name
+            if shape is not None
+            else ("double" if isinstance(value, float) else "long")
+        )
+        return _number(kind, value)
+    if isinstance(value, list):
+        element = shape.member if isinstance(shape, ListShape) else None
+        return "[" + ", ".join(_java_str(element, item) for item in value) + "]"
+    if isinstance(value, dict):
+        if isinstance(shape, MapShape):
+            return (
+                "{" + ", ".join(f"{k}={_java_str(shape.value, v)}" for k, v in value.items()) + "}"
+            )
+        members = shape.members if isinstance(shape, StructureShape) else {}
+        return (
+            "{" + ", ".join(f"{k}={_java_str(members.get(k), v)}" for k, v in value.items()) + "}"
+        )
+    return str(value)
+
+
+def _number(kind: str, value: float | int) -> str:
+    """Format a number like Java: ``5`` for integral types, ``5.0``/``1.0E7`` for floats."""
+    if kind in ("float", "double"):
+        return _java_double(float(value))
+    return str(int(value))
+
+
+def _java_double(value: float) -> str:
+    """``Double.toString``: plain between 1e-3 and 1e7, else ``d.dddE±n``."""
+    if value == 0 or (1e-3 <= abs(value) < 1e7):
+        text = repr(value)
+        return text if "e" not in text else format(decimal.Decimal(text), "f")
+    sign, digits, exponent = decimal.Decimal(repr(value)).normalize().as_tuple()
+    assert isinstance(exponent, int)
+    mantissa = "".join(map(str, digits))
+    power = len(mantissa) - 1 + exponent
+    fraction = mantissa[1:] or "0"
+    return f"{'-' if sign else ''}{mantissa[0]}.{fraction}E{power}"
+
+
+def _lower_first(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
+# --------------------------------------------------------------------------- patterns
+
+
+def _pattern_matches(pattern: str, value: str) -> bool:
+    compiled = _compile_pattern(pattern)
+    # Models are written for Java's Matcher.matches(), which anchors at both
+    # ends; a pattern we cannot translate is not enforced rather than
+    # rejecting requests AWS would accept.
+    return compiled is None or compiled.fullmatch(value) is not None
+
+
+@functools.cache
+def _compile_pattern(pattern: str) -> re.Pattern[str] | None:
+    try:
+        # Java's \d, \w, \s and \b are ASCII-only; Python's are Unicode-aware.
+        return re.compile(_java_to_python_regex(pattern), re.ASCII)
+    except (re.error, ValueError) as exc:
+        logger.warning("pattern %r is not enforced: cannot translate it (%s)", pattern, exc)
+        return None
+
+
+# Java POSIX classes are ASCII-only by default.
+_POSIX = {
+    "Lower": "a-z",
+    "Upper": "A-Z",
+    "ASCII": "\\x00-\\x7F",
+    "Alpha": "a-zA-Z",
+    "Digit": "0-9",
+    "Alnum": "a-zA-Z0-9",
+    "Punct": "!-/:-@\\[-`{-~",
+    "Graph": "!-~",
+    "Print": " -~",
+    "Blank": " \\t",
+    "Cntrl": "\\x00-\\x1F\\x7F",
+    "XDigit": "0-9a-fA-F",
+    "Space": " \\t\\n\\x0B\\f\\r",
+}
+_ANCHORS = ("^", "$")
+_JAVA_DOT = "[^\\n\\r\\u0085\\u2028\\u2029]"
+
+
+def _java_to_python_regex(pattern: str) -> str:
+    """Translate the Java regex dialect of AWS models into Python's ``re``.
+
+    Handles what the models use: ``\\p{..}`` Unicode categories and POSIX
+    classes, surrogate-pair ``\\uD800\\uDC00`` escapes, ``\\x{..}``, ``\\z``
+    and quantified anchors such as ``${1,128}``. Raises ``ValueError`` for
+    constructs it does not know.
+    """
+    out: list[str] = []
+    in_class = False
+    i = 0
+    n = len(pattern)
+    while i < n:
+        char = pattern[i]
+        if char == "\\" and i + 1 < n:
+            nxt = pattern[i + 1]
+            if nxt in "pP":
+                name, i = _read_property_name(pattern, i + 2)
+                ranges = _property_ranges(name)
+                if nxt == "P":
+                    if in_class:
+                        raise ValueError("negated property inside a character class")
+                    out.append(f"[^{ranges}]")
+                else:
+                    out.append(ranges if in_class else f"[{ranges}]")
+                continue
+            if nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", pattern[i + 2 : i + 6]):
+                high = int(pattern[i + 2 : i + 6], 16)
+                low_match = re.match(r"\\u([0-9a-fA-F]{4})", pattern[i + 6 :])
+                if (
+                    0xD800 <= high <= 0xDBFF
+                    and low_match
+                    and 0xDC00 <= int(low_match.group(1), 16) <= 0xDFFF
+                ):
+                    low = int(low_match.group(1), 16)
+                    point = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+                    out.append(f"\\U{point:08X}")
+                    i += 12
+                else:
+                    out.append(f"\\u{high:04X}")
+                    i += 6
+                continue
+            if nxt == "x" and i + 2 < n and pattern[i + 2] == "{":
+                end = pattern.index("}", i + 3)
+                out.append(f"\\U{int(pattern[i + 3 : end], 16):08X}")
+                i = end + 1
+                continue
+            if nxt == "z":
+                out.append("\\Z")
+                i += 2
+                continue
+            if nxt == "Z":
+                out.append("(?=\\n?\\Z)")
+                i += 2
+                continue
+            if nxt == "Q":
+                end = pattern.find("\\E", i + 2)
+                end = n if end < 0 else end
+                out.append(re.escape(pattern[i + 2 : end]))
+                i = end + 2
+                continue
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            if char == "[":
+                raise ValueError("nested character classes are not supported")
+            if char == "]":
+                in_class = False
+            out.append(char)
+            i += 1
+            continue
+        if char == "[":
+            in_class = True
+            out.append(char)
+            # A leading ']' (or '^]') is a literal in both dialects.
+            j = i + 1
+            if pattern[j : j + 1] == "^":
+                out.append("^")
+                j += 1
+            if pattern[j : j + 1] == "]":
+                out.append("\\]")
+                j += 1
+            i = j
+            continue
+        if char == ".":
+            # Java's '.' stops at every line terminator, Python's only at '\n'.
+            out.append(_JAVA_DOT)
+            i += 1
+            continue
+        if char in _ANCHORS and i + 1 < n and pattern[i + 1] in "*+?{":
+            # Java lets an anchor be quantified (``${1,128}``); Python needs a group.
+            out.append(f"(?:{char})")
+            i += 1
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def _read_property_name(pattern: str, start: int) -> tuple[str, int]:
+    if pattern[start : start + 1] == "{":
+        end = pattern.index("}", start)
+        return pattern[start + 1 : end], end + 1
+    return pattern[start : start + 1], start + 1
+
+
+@functools.cache
+def _property_ranges(name: str) -> str:
+    """Character-class body (no brackets) for a Java ``\\p{name}``."""
+    if name in _POSIX:
+        return _POSIX[name]
+    category = name[2:] if name.startswith("Is") and len(name) <= 4 else name
+    if category in ("L", "M", "N", "P", "S", "Z", "C") or (
+        len(category) == 2 and category[0] in "LMNPSZC"
+    ):
+        return _category_ranges(category)
+    raise ValueError(f"unsupported property \\p{{{name}}}")
+
+
+def _category_ranges(category: str) -> str:
+    spans = _category_spans()
+    return "".join(
+        _range(start, end)
+        for start, end in sorted(
+            span for name, items in spans.items() if name.startswith(category) for span in items
+        )
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _category_spans() -> dict[str, list[tuple[int, int]]]:
+    """Contiguous code point spans of every two-letter Unicode category.
+
+    One sweep over all code points (a fraction of a second), done once and
+    only if some pattern uses ``\\p{..}``.
+    """
+    spans: dict[str, list[tuple[int, int]]] = {}
+    current, start = None, 0
+    for point in range(0x110001):
+        name = unicodedata.category(chr(point)) if point < 0x110000 else None
+        if name != current:
+            if current is not None:
+                spans.setdefault(current, []).append((start, point - 1))
+            current, start = name, point
+    return spans
+
+
+def _range(start: int, end: int) -> str:
+    return f"\\U{start:08X}" if start == end else f"\\U{start:08X}-\\U{end:08X}"
