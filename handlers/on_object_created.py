@@ -22,7 +22,7 @@ async def handle(event: ObjectCreated, deps: Deps) -> str | None:
     upload = match_upload(event.bucket, event.key)
     if upload is None:
         return None  # the rule's pattern is broad on some emulators; the convention is exact
-    name = job_name_for(upload, event.etag, event.sequencer)
+    name = job_name_for(upload, event.etag)
     request = await training_request_for(upload, name, deps.s3, deps.settings)
     try:
         await deps.training.create_training_job(request)

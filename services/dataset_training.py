@@ -16,6 +16,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from infra.settings import Settings
@@ -51,9 +52,15 @@ def match_upload(bucket: str, key: str) -> DatasetUpload | None:
     return DatasetUpload(bucket, key, m["dataset"])
 
 
-def job_name_for(upload: DatasetUpload, etag: str, sequencer: str = "") -> str:
-    """A deterministic, valid ``TrainingJobName`` for this upload."""
-    digest = hashlib.sha256(f"{upload.bucket}/{upload.key}/{etag.strip(chr(34))}/{sequencer}".encode()).hexdigest()
+def job_name_for(upload: DatasetUpload, etag: str) -> str:
+    """A deterministic, valid ``TrainingJobName`` for this upload.
+
+    Derived from bucket, key and ETag: a redelivered event names the same
+    job, and so does a byte-identical re-upload (same data, same model),
+    while new content at the same key starts a new job. The sequencer is
+    left out on purpose: emulators and S3 differ in how they fill it.
+    """
+    digest = hashlib.sha256(f"{upload.bucket}/{upload.key}/{etag.strip(chr(34))}".encode()).hexdigest()
     stem = re.sub(r"[^a-zA-Z0-9]+", "-", upload.dataset).strip("-")[:40] or "dataset"
     return f"{stem}-{digest[:12]}"
 
@@ -140,7 +147,12 @@ async def _has_objects(s3: S3Adapter, upload: DatasetUpload, sub: str) -> bool:
 
 
 async def _head_bytes(s3: S3Adapter, bucket: str, key: str) -> bytes:
-    resp = await s3.client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{_SAMPLE_BYTES - 1}")
+    try:
+        resp = await s3.client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{_SAMPLE_BYTES - 1}")
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") == "InvalidRange":
+            return b""  # an empty object: the container fails the job naming the file
+        raise
     async with resp["Body"] as body:
         data = await body.read()
     if key.endswith(".gz"):

@@ -89,15 +89,13 @@ class Worker:
                 await heart
 
     async def _claim(self, task: Task, msg: QueueMessage) -> bool:
-        """Take the job for this worker; False when it is not ours to run."""
+        """Take the job for this worker; False when it is not ours to run.
+
+        The check and the claim happen in one conditional write, so two
+        workers holding copies of the same task cannot both win.
+        """
         job = await self.training.store.get(task.name)
         if job is None or job.training_job_status.is_terminal:
-            return False
-        now = self.training.clock()
-        hb = job.headwater.heartbeat_at
-        fresh = hb is not None and now - hb < timedelta(seconds=3 * self.settings.heartbeat_seconds)
-        if job.headwater.worker not in (None, self.worker_id) and fresh:
-            log.info("task %s: already run by %s; dropping a duplicate", task.name, job.headwater.worker)
             return False
         if msg.receive_count > self.settings.task_max_attempts:
             reason = (f"InternalServerError: the job's worker was lost {msg.receive_count - 1} times "
@@ -105,19 +103,29 @@ class Worker:
                       f"{self.settings.task_max_attempts} attempts")
             await self.executor.fail_lost(task.name, reason)
             return False
-        attempt = job.headwater.attempts + 1
+        now = self.training.clock()
+        # A live worker beats every heartbeat_seconds; two missed beats mean it is gone.
+        stale_after = timedelta(seconds=2 * self.settings.heartbeat_seconds)
 
         def claim(j: TrainingJob) -> None:
+            hb = j.headwater.heartbeat_at
+            if j.headwater.worker not in (None, self.worker_id) and hb is not None and now - hb < stale_after:
+                raise _HeldElsewhere(j.headwater.worker)
             j.headwater.worker = self.worker_id
-            j.headwater.attempts = attempt
+            j.headwater.attempts += 1
             j.headwater.heartbeat_at = now
 
-        if attempt > 1:
-            await self.training.transition(
-                task.name, secondary=SecondaryStatus.RESTARTING, edit=claim,
-                message=f"Restarting the job after its worker was lost (attempt {attempt})")
-        else:
-            await self.training.transition(task.name, edit=claim)
+        restarting = job.headwater.attempts > 0
+        try:
+            if restarting:
+                await self.training.transition(
+                    task.name, secondary=SecondaryStatus.RESTARTING, edit=claim,
+                    message=f"Restarting the job after its worker was lost (attempt {job.headwater.attempts + 1})")
+            else:
+                await self.training.transition(task.name, edit=claim)
+        except _HeldElsewhere as held:
+            log.info("task %s: already run by %s; dropping a duplicate", task.name, held)
+            return False
         return True
 
     async def _heartbeat(self, task: Task, msg: QueueMessage) -> None:
@@ -149,6 +157,10 @@ class Worker:
                 reaped += 1
             await self.tasks.done(msg, dead=True)
         return reaped
+
+
+class _HeldElsewhere(Exception):
+    """The job is claimed by another live worker."""
 
 
 def _set_error(job: TrainingJob, err: BaseException) -> None:

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 # CloudWatch caps a PutLogEvents batch at 10,000 events and 1 MiB.
 _MAX_BATCH = 1000
 _MAX_EVENT_BYTES = 256 * 1024 - 26
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
 
 
 def escape_control(line: str) -> str:

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import unquote_plus
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 DetailT = TypeVar("DetailT")
 
@@ -44,7 +44,8 @@ class S3ObjectRef(BaseModel):
 
     key: str
     size: int = 0
-    etag: str = ""
+    # AWS spells it "etag"; moto's EventBridge events spell it "eTag".
+    etag: str = Field(default="", validation_alias=AliasChoices("etag", "eTag"))
     sequencer: str = ""
     version_id: str | None = Field(default=None, alias="version-id")
 

@@ -1,0 +1,119 @@
+"""Test support: a Headwater node on free loopback ports, in a background thread.
+
+Tests drive it the way users do, with blocking boto3 clients (and the
+SageMaker SDK) over real HTTP, while the node runs its own event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from infra.node import HeadwaterNode
+from infra.settings import Settings
+
+CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
+
+
+def free_port_settings(state_dir: Path, **overrides: Any) -> Settings:
+    """Settings with every port chosen by the OS, and quick retry timings."""
+    base: dict[str, Any] = dict(state_dir=state_dir, emulator_port=0, sagemaker_port=0, runtime_port=0,
+                                lambda_port=0, visibility_timeout=6, heartbeat_seconds=1.0,
+                                stop_grace_seconds=3.0)
+    base.update(overrides)
+    return Settings(**base)
+
+
+class NodeThread:
+    """Runs :class:`HeadwaterNode` in a thread until :meth:`stop`."""
+
+    def __init__(self, settings: Settings, **node_kwargs: Any) -> None:
+        self.settings = settings
+        self.node_kwargs = node_kwargs
+        self.node: HeadwaterNode | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="headwater-node", daemon=True)
+
+    def _main(self) -> None:
+        asyncio.run(self._amain())
+
+    async def _amain(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        try:
+            async with HeadwaterNode(self.settings, **self.node_kwargs) as node:
+                self.node = node
+                self.settings = node.settings
+                node.write_endpoints()
+                self._ready.set()
+                await node.serve(self._stop)
+        except BaseException as err:  # noqa: BLE001 - surfaced to the test thread
+            self._error = err
+            self._ready.set()
+
+    def start(self, timeout: float = 60) -> NodeThread:
+        """Start and wait until every endpoint serves."""
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("node did not start")
+        if self._error:
+            raise RuntimeError("node failed to start") from self._error
+        return self
+
+    def stop(self) -> None:
+        """Stop the node and join its thread."""
+        if self.loop and self._stop:
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(60)
+
+    def run(self, coro: Any, timeout: float = 60) -> Any:
+        """Run a coroutine on the node's loop (to use its services) and return its result."""
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def runtime_stats(self, handler: str) -> dict[str, int]:
+        """Counters of the handler runtime for ``handler`` (succeeded, failed, dead_lettered)."""
+        assert self.node is not None and self.node.runtime is not None
+        return {k: self.node.runtime.stats[handler][k] for k in ("succeeded", "failed", "dead_lettered")}
+
+    @property
+    def endpoints(self) -> dict[str, str]:
+        assert self.node is not None
+        return self.node.endpoints
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        """A boto3 client for ``service`` pointed at this node."""
+        key = {"sagemaker": "sagemaker", "sagemaker-runtime": "runtime", "lambda": "lambda"}.get(service, "aws")
+        config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2})
+        return boto3.client(service, endpoint_url=self.endpoints[key], config=config, **CREDS, **kwargs)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60, interval: float = 0.2, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def wait_for_job(sm: Any, name: str, timeout: float = 120) -> dict[str, Any]:
+    """Wait until training job ``name`` is terminal; return its description."""
+
+    def done() -> dict[str, Any] | None:
+        d = sm.describe_training_job(TrainingJobName=name)
+        return d if d["TrainingJobStatus"] in ("Completed", "Failed", "Stopped") else None
+
+    return wait_for(done, timeout, what=f"training job {name} to finish")
