@@ -134,7 +134,7 @@ async def run_workers(settings: Settings) -> int:
     async with AwsClients(settings) as clients:
         svc = build_services(settings, clients)
         executor = TrainingJobExecutor(settings, svc.training, svc.s3, svc.logs, make_runner(settings.runner))
-        worker = Worker(settings, svc.tasks, svc.training, executor)
+        worker = Worker(settings, svc.tasks, [executor])
         print(f"worker {worker.worker_id}: {settings.worker_concurrency} slot(s) on {settings.endpoint_url}",
               flush=True)
         await worker.run(stop)

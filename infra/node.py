@@ -80,7 +80,7 @@ class HeadwaterNode:
         self.runtime = HandlerRuntime(s, self.services.sqs, deps, handlers)
         executor = TrainingJobExecutor(s, self.services.training, self.services.s3, self.services.logs,
                                        make_runner(s.runner), on_line=self.on_line)
-        self.worker = Worker(s, self.services.tasks, self.services.training, executor)
+        self.worker = Worker(s, self.services.tasks, [executor])
         if self.with_servers:
             api = build_sagemaker_service(self.services)
             self.endpoints["sagemaker"] = await self._serve(api.make_app(), s.sagemaker_port)

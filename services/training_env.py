@@ -78,7 +78,7 @@ def _env_value(value: Any) -> str:
 
 
 def training_env(job: TrainingJob, base: str, current_host: str = "algo-1", hosts: list[str] | None = None,
-                 num_gpus: int = 0) -> dict[str, str]:
+                 num_gpus: int = 0, num_cpus: int | None = None) -> dict[str, str]:
     """``TRAINING_JOB_NAME``, ``TRAINING_JOB_ARN``, the ``SM_*`` set and the job's ``Environment``."""
     hosts = hosts or [current_host]
     hps = {k: _hp_value(v) for k, v in (job.hyper_parameters or {}).items()}
@@ -86,7 +86,7 @@ def training_env(job: TrainingJob, base: str, current_host: str = "algo-1", host
     channels = sorted(c.channel_name for c in job.input_data_config or [])
     data_cfg = input_data_config(job)
     res_cfg = resource_config(job, current_host, hosts)
-    num_cpus = os.cpu_count() or 1
+    num_cpus = num_cpus or os.cpu_count() or 1
     user_args = [x for k, v in sorted(user_hps.items()) for x in (f"--{k}", _env_value(v))]
     module = str(hps.get("sagemaker_program", "")).removesuffix(".py")
     env: dict[str, Any] = {
@@ -144,5 +144,7 @@ def training_env(job: TrainingJob, base: str, current_host: str = "algo-1", host
         "user_entry_point": env["SM_USER_ENTRY_POINT"],
     }
     out = {k: _env_value(v) for k, v in env.items()}
+    # Thread pools (OpenMP, BLAS) follow the job's CPU share, not the machine's.
+    out["OMP_NUM_THREADS"] = str(num_cpus)
     out.update(job.environment or {})
     return out

@@ -14,10 +14,12 @@ import asyncio
 import contextlib
 import enum
 import logging
+import os
 import shutil
 import tarfile
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from infra.settings import Settings
@@ -26,6 +28,7 @@ from services.aws.s3 import S3Adapter, parse_s3_uri
 from services.channels import download_channel
 from services.exceptions import JobFailed
 from services.images import known_images, resolve_image
+from services.jobs import HeldElsewhere
 from services.log_shipper import TRAINING_LOG_GROUP, LogShipper
 from services.models.training import ModelArtifacts, SecondaryStatus, TrainingJob, TrainingJobStatus
 from services.runners.base import Runner, RunningContainer, RunSpec
@@ -57,6 +60,10 @@ class TrainingJobExecutor:
         self.logs = logs
         self.runner = runner
         self.on_line = on_line  # (job name, line): progress hooks for the CLI
+
+    def cpu_share(self) -> int:
+        """CPUs one job may use: the machine's, divided among the worker's slots."""
+        return max(1, (os.cpu_count() or 1) // max(1, self.settings.worker_concurrency))
 
     def job_root(self, name: str) -> Path:
         """The host directory that is this job's ``/opt/ml``."""
@@ -109,7 +116,8 @@ class TrainingJobExecutor:
                                        message="Training image download completed. Training in progress.",
                                        edit=started)
         spec = RunSpec(name=f"{name}-{HOST}", image=image, command=["train"], ml_root=root,
-                       env=training_env(job, self.runner.base_dir(RunSpec(name, image, [], root)), HOST))
+                       env=training_env(job, self.runner.base_dir(RunSpec(name, image, [], root)), HOST,
+                                        num_cpus=self.cpu_share()))
         async with LogShipper(self.logs, TRAINING_LOG_GROUP, stream, root.parent / f"{HOST}.log") as shipper:
             try:
                 container = await self.runner.start(spec)
@@ -201,9 +209,48 @@ class TrainingJobExecutor:
                               edit: Callable[[TrainingJob], None] | None = None) -> TrainingJob:
         return await self.training.transition(name, TrainingJobStatus.STOPPED, secondary, message, edit=edit)
 
-    async def fail_lost(self, name: str, reason: str) -> TrainingJob:
+    # --- the JobExecutor protocol (services.jobs) -------------------------------
+
+    kind = "training"
+
+    async def claim(self, name: str, worker_id: str, now: datetime, stale_after: timedelta) -> bool:
+        """Take the job in one conditional write (see :class:`services.jobs.JobExecutor`)."""
+        job = await self.training.store.get(name)
+        if job is None or job.training_job_status.is_terminal:
+            return False
+
+        def take(j: TrainingJob) -> None:
+            hb = j.headwater.heartbeat_at
+            if j.headwater.worker not in (None, worker_id) and hb is not None and now - hb < stale_after:
+                raise HeldElsewhere(j.headwater.worker)
+            j.headwater.worker = worker_id
+            j.headwater.attempts += 1
+            j.headwater.heartbeat_at = now
+
+        if job.headwater.attempts > 0:
+            await self.training.transition(
+                name, secondary=SecondaryStatus.RESTARTING, edit=take,
+                message=f"Restarting the job after its worker was lost (attempt {job.headwater.attempts + 1})")
+        else:
+            await self.training.transition(name, edit=take)
+        return True
+
+    async def beat(self, name: str, now: datetime) -> None:
+        """Record the claiming worker's heartbeat on the job."""
+        await self.training.transition(name, edit=lambda j: setattr(j.headwater, "heartbeat_at", now))
+
+    async def record_error(self, name: str, error: str) -> None:
+        """Keep the last platform error, for the reason if the job is given up."""
+        await self.training.transition(name, edit=lambda j: setattr(j.headwater, "last_error", error))
+
+    async def fail_lost(self, name: str, reason: str) -> None:
         """Fail a job whose task cannot be run any more (its workers kept dying)."""
-        return await self._fail(name, reason)
+        job = await self.training.store.get(name)
+        if job is None or job.training_job_status.is_terminal:
+            return
+        if job.headwater.last_error:
+            reason += f" (last error: {job.headwater.last_error})"
+        await self._fail(name, reason)
 
 
 def failure_reason(root: Path, code: int, tail: list[str]) -> str:

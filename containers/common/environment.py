@@ -62,11 +62,17 @@ def _read_json(path: Path, default: Any) -> Any:
 
 
 def _cpu_count() -> int:
-    """CPUs this process may run on (respects affinity masks and cgroups pins)."""
+    """CPUs this job may use: the platform's ``SM_NUM_CPUS`` share when set (several
+    jobs can share one machine), else what the affinity mask allows."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        available = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on every platform
-        return max(1, os.cpu_count() or 1)
+        available = max(1, os.cpu_count() or 1)
+    try:
+        share = int(os.environ.get("SM_NUM_CPUS", ""))
+    except ValueError:
+        return available
+    return max(1, min(share, available))
 
 
 @dataclass(frozen=True)

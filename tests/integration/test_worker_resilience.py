@@ -136,7 +136,7 @@ def test_a_job_whose_workers_keep_dying_fails_with_the_reason(node: NodeThread, 
         workers.append(WorkerProcess(node, tmp_path / "last.log"))
         final = wait_for_job(sm, name, timeout=60)
         assert final["TrainingJobStatus"] == "Failed"
-        assert "worker was lost" in final["FailureReason"] and f"after {ATTEMPTS} attempts" in final["FailureReason"]
+        assert "worker was lost" in final["FailureReason"] and f"after {ATTEMPTS} attempts" in final["FailureReason"], final["FailureReason"]
     finally:
         for w in workers:
             w.stop()
