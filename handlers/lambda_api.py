@@ -4,13 +4,18 @@
 ``boto3.client("lambda").invoke(FunctionName=..., Payload=...)`` works
 against Headwater's ``lambda`` endpoint. Handler errors come back as Lambda
 reports them: status 200, ``X-Amz-Function-Error: Unhandled`` and an
-``errorMessage`` / ``errorType`` payload.
+``errorMessage`` / ``errorType`` payload. An ``Event`` invocation is queued:
+202 at once, the handler runs in the background and its errors are logged.
+Functions are named as Lambda accepts them (name, ``name:qualifier``, partial
+or full ARN); ``$LATEST`` is the only version there is.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import re
 import traceback
 import uuid
 
@@ -19,7 +24,7 @@ from aiohttp import web
 from handlers.deps import Deps
 from handlers.exceptions import UnknownHandler
 from handlers.lambda_adapter import find_handler, invoke
-from handlers.registry import REGISTRY
+from handlers.registry import REGISTRY, HandlerSpec
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +35,40 @@ def _error(status: int, code: str, message: str) -> web.Response:
                              headers={"x-amzn-ErrorType": code, "x-amzn-RequestId": str(uuid.uuid4())})
 
 
+# arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>], <account>:function:<name>[:<qualifier>],
+# or <name>[:<qualifier>].
+_FUNCTION = re.compile(r"^(?:(?:arn:aws[a-z-]*:lambda:[a-z0-9-]+:)?\d{12}:function:)?"
+                       r"(?P<name>[^:]+)(?::(?P<qualifier>[^:]+))?$")
+
+
+def _find(request: web.Request) -> HandlerSpec:
+    """The handler a request's ``FunctionName`` (and ``Qualifier``) names, or :class:`UnknownHandler`."""
+    raw = request.match_info["name"]
+    m = _FUNCTION.match(raw)
+    if m is None:
+        raise UnknownHandler(f"Function not found: {raw}")
+    for qualifier in (m["qualifier"], request.query.get("Qualifier")):
+        if qualifier not in (None, "$LATEST"):
+            raise UnknownHandler(f"Function not found: {m['name']}:{qualifier} (only $LATEST exists)")
+    return find_handler(m["name"])
+
+
 def make_lambda_app(deps: Deps, function_arn_prefix: str) -> web.Application:
     """An aiohttp app serving Invoke, GetFunction and ListFunctions."""
+    background: set[asyncio.Task[None]] = set()  # queued Event invocations, kept from the GC
+
+    async def run_queued(spec: HandlerSpec, payload: object) -> None:
+        try:
+            await invoke(spec, payload, deps)
+        except Exception:  # noqa: BLE001 - nobody waits for an Event invocation: log it
+            log.exception("queued invocation of %s failed", spec.name)
 
     async def invoke_route(request: web.Request) -> web.Response:
-        name = request.match_info["name"].rsplit(":", 1)[-1]  # accepts an ARN too
         try:
-            spec = find_handler(name)
+            spec = _find(request)
         except UnknownHandler as err:
             return _error(404, "ResourceNotFoundException", str(err))
+        name = spec.name
         raw = await request.read()
         try:
             payload = json.loads(raw) if raw else {}
@@ -48,15 +78,19 @@ def make_lambda_app(deps: Deps, function_arn_prefix: str) -> web.Application:
         headers = {"x-amzn-RequestId": str(uuid.uuid4()), "X-Amz-Executed-Version": "$LATEST"}
         if kind == "DryRun":
             return web.Response(status=204, headers=headers)
+        if kind == "Event":
+            task = asyncio.create_task(run_queued(spec, payload), name=f"invoke-{name}")
+            background.add(task)
+            task.add_done_callback(background.discard)
+            return web.Response(status=202, headers=headers)
         try:
             result = await invoke(spec, payload, deps)
         except Exception as err:  # noqa: BLE001 - reported as Lambda reports a function error
             log.warning("invoke %s failed: %s", name, err)
             body = {"errorMessage": str(err), "errorType": type(err).__name__,
                     "stackTrace": traceback.format_exception(err)[-5:]}
-            return web.json_response(body, status=200 if kind != "Event" else 202,
-                                     headers={**headers, "X-Amz-Function-Error": "Unhandled"})
-        return web.json_response(result, status=202 if kind == "Event" else 200, headers=headers)
+            return web.json_response(body, status=200, headers={**headers, "X-Amz-Function-Error": "Unhandled"})
+        return web.json_response(result, status=200, headers=headers)
 
     def config(name: str) -> dict[str, object]:
         spec = REGISTRY[name]
@@ -65,12 +99,11 @@ def make_lambda_app(deps: Deps, function_arn_prefix: str) -> web.Application:
                 "Description": spec.description, "Timeout": int(spec.timeout_seconds), "State": "Active"}
 
     async def get_function(request: web.Request) -> web.Response:
-        name = request.match_info["name"].rsplit(":", 1)[-1]
         try:
-            find_handler(name)
+            spec = _find(request)
         except UnknownHandler as err:
             return _error(404, "ResourceNotFoundException", str(err))
-        return web.json_response({"Configuration": config(name)})
+        return web.json_response({"Configuration": config(spec.name)})
 
     async def list_functions(request: web.Request) -> web.Response:
         return web.json_response({"Functions": [config(n) for n in sorted(REGISTRY)]})

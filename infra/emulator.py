@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import urllib.request
 
 from moto.server import ThreadedMotoServer
 
@@ -18,9 +19,12 @@ class EmbeddedEmulator:
         self.port = port
 
     def start(self) -> str:
-        """Start serving; return the endpoint URL (the real port when 0 was asked)."""
+        """Start serving, empty; return the endpoint URL (the real port when 0 was asked)."""
         self._server.start()
         self.host, self.port = self._server.get_host_and_port()
+        # moto keeps its backends per process, not per server: a second emulator
+        # in the same process (tests, the demo) would inherit the first's state.
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=10)
         log.info("embedded AWS emulator (moto) on %s", self.endpoint)
         return self.endpoint
 

@@ -20,6 +20,7 @@ from services.aws.sqs import SqsAdapter
 from services.models.base import utcnow
 from services.models.training import TrainingJob
 from services.store import DocumentStore, S3Backend
+from services.tags import TagService
 from services.tasks import TASKS_QUEUE, TaskQueue
 from services.training import TrainingService
 
@@ -35,6 +36,7 @@ class Services:
     events: EventPublisher
     tasks: TaskQueue
     training: TrainingService
+    tags: TagService
 
 
 def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], datetime] = utcnow) -> Services:
@@ -46,5 +48,7 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
     store = DocumentStore(S3Backend(s3, settings.system_bucket), "training-jobs", TrainingJob, "Training job")
     training = TrainingService(store, tasks, publisher, region=settings.region,
                                account_id=settings.account_id, clock=clock)
+    tags = TagService()
+    tags.register("training-job", training.tag_access())
     return Services(settings=settings, s3=s3, sqs=sqs, logs=LogsAdapter(clients.logs), events=publisher,
-                    tasks=tasks, training=training)
+                    tasks=tasks, training=training, tags=tags)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from services.exceptions import ValidationException
+from services.exceptions import ResourceNotFound, ValidationException
 from services.models.base import utcnow
 from services.models.training import (
     CreateTrainingJobRequest,
@@ -25,6 +25,7 @@ from services.models.training import (
 )
 from services.aws.s3 import parse_s3_uri
 from services.store import DocumentStore
+from services.tags import TagAccess
 from services.tasks import Task, TaskQueue
 
 log = logging.getLogger(__name__)
@@ -177,6 +178,32 @@ class TrainingService:
             await self._publish(after)
         return after
 
+    async def find(self, name: str) -> TrainingJob:
+        """The job by name, or by the lower-cased name an ARN carries."""
+        job = await self.store.get(name)
+        if job is None:
+            job = next((j for j in await self.store.list() if j.training_job_name.lower() == name.lower()), None)
+        if job is None:
+            raise ResourceNotFound(f"Requested resource not found: Training job {name} does not exist")
+        return job
+
+    def tag_access(self) -> TagAccess:
+        """How ``AddTags`` / ``ListTags`` / ``DeleteTags`` reach a job's tags."""
+
+        async def get(name: str) -> list[dict[str, str]]:
+            return list((await self.find(name)).tags or [])
+
+        async def update(name: str, change: Callable[[list[dict[str, str]]], list[dict[str, str]]]) -> None:
+            real = (await self.find(name)).training_job_name
+
+            def mutate(job: TrainingJob) -> TrainingJob:
+                job.tags = change(list(job.tags or []))
+                return job
+
+            await self.store.update(real, mutate)
+
+        return TagAccess(get=get, update=update)
+
     async def _publish(self, job: TrainingJob) -> None:
         # The store is the source of truth; a lost event is logged, not fatal.
         try:
@@ -213,8 +240,9 @@ def _encode_token(offset: int) -> str:
 def _decode_token(token: str) -> int:
     try:
         kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if kind != "offset":
-            raise ValueError(kind)
-        return int(value)
+        offset = int(value)
+        if kind != "offset" or offset < 0:
+            raise ValueError(token)
+        return offset
     except (ValueError, UnicodeDecodeError) as err:
         raise ValidationException(f"Invalid NextToken: {token!r}") from err

@@ -28,5 +28,11 @@ class ApiModel(BaseModel):
 
 
 def utcnow() -> datetime:
-    """The current time, timezone-aware (UTC)."""
-    return datetime.now(timezone.utc)
+    """The current time, timezone-aware (UTC), to the millisecond.
+
+    AWS timestamps carry milliseconds; storing more would let a client that
+    passes a returned ``CreationTime`` back as ``CreationTimeAfter`` match the
+    same job again.
+    """
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)

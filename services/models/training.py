@@ -184,6 +184,9 @@ class TrainingJob(CreateTrainingJobRequest):
         for key in _NOT_DESCRIBED:
             doc.pop(key, None)
         doc.setdefault("ModelArtifacts", {"S3ModelArtifacts": ""})
+        # SageMaker always returns KmsKeyId ("" without a key); the SDK's
+        # Estimator.attach reads it unconditionally.
+        doc["OutputDataConfig"].setdefault("KmsKeyId", "")
         return doc
 
     def summary(self) -> dict[str, Any]:

@@ -1,0 +1,49 @@
+"""Training job operations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.api.common import parse_model, parse_time
+from services.api.server import AwsJsonService
+from services.app import Services
+from services.models.training import CreateTrainingJobRequest
+
+
+def register(api: AwsJsonService, services: Services) -> None:
+    """Register CreateTrainingJob, DescribeTrainingJob, ListTrainingJobs, StopTrainingJob."""
+    training = services.training
+
+    @api.operation("CreateTrainingJob")
+    async def create_training_job(params: dict[str, Any]) -> dict[str, Any]:
+        job = await training.create_training_job(parse_model(CreateTrainingJobRequest, params))
+        return {"TrainingJobArn": job.training_job_arn}
+
+    @api.operation("DescribeTrainingJob")
+    async def describe_training_job(params: dict[str, Any]) -> dict[str, Any]:
+        job = await training.describe_training_job(params["TrainingJobName"])
+        return job.describe()
+
+    @api.operation("ListTrainingJobs")
+    async def list_training_jobs(params: dict[str, Any]) -> dict[str, Any]:
+        jobs, token = await training.list_training_jobs(
+            status_equals=params.get("StatusEquals"),
+            name_contains=params.get("NameContains"),
+            creation_time_after=parse_time(params.get("CreationTimeAfter")),
+            creation_time_before=parse_time(params.get("CreationTimeBefore")),
+            last_modified_time_after=parse_time(params.get("LastModifiedTimeAfter")),
+            last_modified_time_before=parse_time(params.get("LastModifiedTimeBefore")),
+            sort_by=params.get("SortBy", "CreationTime"),
+            sort_order=params.get("SortOrder", "Ascending"),
+            max_results=int(params.get("MaxResults", 10)),
+            next_token=params.get("NextToken"),
+        )
+        out: dict[str, Any] = {"TrainingJobSummaries": [j.summary() for j in jobs]}
+        if token:
+            out["NextToken"] = token
+        return out
+
+    @api.operation("StopTrainingJob")
+    async def stop_training_job(params: dict[str, Any]) -> dict[str, Any]:
+        await training.stop_training_job(params["TrainingJobName"])
+        return {}
