@@ -133,7 +133,8 @@ async def run_workers(settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     async with AwsClients(settings) as clients:
         svc = build_services(settings, clients)
-        executor = TrainingJobExecutor(settings, svc.training, svc.s3, svc.logs, make_runner(settings.runner))
+        executor = TrainingJobExecutor(settings, svc.training, svc.s3, svc.logs, make_runner(settings.runner),
+                                       cloudwatch=svc.cloudwatch)
         worker = Worker(settings, svc.tasks, [executor])
         print(f"worker {worker.worker_id}: {settings.worker_concurrency} slot(s) on {settings.endpoint_url}",
               flush=True)

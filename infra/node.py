@@ -79,7 +79,8 @@ class HeadwaterNode:
         deps = Deps.from_services(self.services)
         self.runtime = HandlerRuntime(s, self.services.sqs, deps, handlers)
         executor = TrainingJobExecutor(s, self.services.training, self.services.s3, self.services.logs,
-                                       make_runner(s.runner), on_line=self.on_line)
+                                       make_runner(s.runner), on_line=self.on_line,
+                                       cloudwatch=self.services.cloudwatch)
         self.worker = Worker(s, self.services.tasks, [executor])
         if self.with_servers:
             api = build_sagemaker_service(self.services)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from infra.settings import Settings
+from services.aws.cloudwatch import CloudWatchAdapter
 from services.aws.events import EventPublisher
 from services.aws.logs import LogsAdapter
 from services.aws.s3 import S3Adapter
@@ -37,6 +38,7 @@ class Services:
     tasks: TaskQueue
     training: TrainingService
     tags: TagService
+    cloudwatch: CloudWatchAdapter
 
 
 def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], datetime] = utcnow) -> Services:
@@ -51,4 +53,5 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
     tags = TagService()
     tags.register("training-job", training.tag_access())
     return Services(settings=settings, s3=s3, sqs=sqs, logs=LogsAdapter(clients.logs), events=publisher,
-                    tasks=tasks, training=training, tags=tags)
+                    tasks=tasks, training=training, tags=tags,
+                    cloudwatch=CloudWatchAdapter(clients.cloudwatch))

@@ -23,13 +23,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from infra.settings import Settings
-from services.aws.logs import LogsAdapter
+from services.aws.cloudwatch import CloudWatchAdapter
+from services.aws.logs import LogsAdapter, escape_control
 from services.aws.s3 import S3Adapter, parse_s3_uri
 from services.channels import download_channel
 from services.exceptions import JobFailed
 from services.images import known_images, resolve_image
 from services.jobs import HeldElsewhere
 from services.log_shipper import TRAINING_LOG_GROUP, LogShipper
+from services.metrics import MetricsCollector, Observation, definitions_for
 from services.models.training import ModelArtifacts, SecondaryStatus, TrainingJob, TrainingJobStatus
 from services.runners.base import Runner, RunningContainer, RunSpec
 from services.training import TrainingService
@@ -53,13 +55,17 @@ class TrainingJobExecutor:
     """Runs training jobs end to end with a runner; one call per job attempt."""
 
     def __init__(self, settings: Settings, training: TrainingService, s3: S3Adapter, logs: LogsAdapter,
-                 runner: Runner, *, on_line: Callable[[str, str], None] | None = None) -> None:
+                 runner: Runner, *, on_line: Callable[[str, str], None] | None = None,
+                 cloudwatch: CloudWatchAdapter | None = None) -> None:
         self.settings = settings
         self.training = training
         self.s3 = s3
         self.logs = logs
         self.runner = runner
         self.on_line = on_line  # (job name, line): progress hooks for the CLI
+        self.cloudwatch = cloudwatch
+        # (job name, observation): consumers of live metrics (tuning's early stopping)
+        self.metric_listeners: list[Callable[[str, Observation], None]] = []
 
     def cpu_share(self) -> int:
         """CPUs one job may use: the machine's, divided among the worker's slots."""
@@ -124,19 +130,48 @@ class TrainingJobExecutor:
             except Exception as err:  # noqa: BLE001 - reported as the job's reason
                 return await self._fail(name, f"InternalServerError: could not start the container: {err}")
             shipper.add(f"Headwater: started {image.module} ({container.ident}) for {name}")
+            collector = MetricsCollector(definitions_for(image.name, job.algorithm_specification.metric_definitions))
+            pending: list[Observation] = []
+            collector.listeners.append(pending.append)
+            for listener in self.metric_listeners:
+                collector.listeners.append(lambda obs, f=listener: f(name, obs))
 
             async def pump() -> None:
                 async for line in container.lines():
                     shipper.add(line)
+                    collector.feed(escape_control(line), self.training.clock())
                     if self.on_line:
                         self.on_line(name, line)
 
+            metrics_done = asyncio.Event()
+
+            async def publish_metrics() -> None:
+                # Stopped by an event, never cancelled: a cancelled put would lose its batch.
+                while not metrics_done.is_set():
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(metrics_done.wait(), timeout=1.0)
+                    await self._put_metrics(name, pending)
+
             reader = asyncio.create_task(pump())
+            publisher = asyncio.create_task(publish_metrics())
             outcome, code = await self._supervise(job, container)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(reader, timeout=5)
+            metrics_done.set()
+            await publisher
             tail = list(shipper.tail)
-        return await self._conclude(job, root, outcome, code, tail)
+        return await self._conclude(job, root, outcome, code, tail, collector)
+
+    async def _put_metrics(self, name: str, pending: list[Observation]) -> None:
+        """Publish the observations gathered so far to CloudWatch (never fails the job)."""
+        batch, pending[:] = list(pending), []
+        if not batch or self.cloudwatch is None:
+            return
+        try:
+            await self.cloudwatch.put(TRAINING_LOG_GROUP, [
+                (o.name, o.value, o.timestamp, {"Host": f"{name}/{HOST}"}) for o in batch])
+        except Exception:  # noqa: BLE001 - metrics are best effort
+            log.warning("could not put %d metric points of %s", len(batch), name, exc_info=True)
 
     async def _supervise(self, job: TrainingJob, container: RunningContainer) -> tuple[Outcome, int]:
         """Wait for the container, enforcing MaxRuntimeInSeconds and stop requests."""
@@ -163,8 +198,11 @@ class TrainingJobExecutor:
         return outcome, await waiter
 
     async def _conclude(self, job: TrainingJob, root: Path, outcome: Outcome, code: int,
-                        tail: list[str]) -> TrainingJob:
+                        tail: list[str], collector: MetricsCollector) -> TrainingJob:
         name = job.training_job_name
+        final = collector.final()
+        if final:
+            await self.training.transition(name, edit=lambda j: setattr(j, "final_metric_data_list", final))
         if outcome is Outcome.EXITED and code != 0:
             return await self._fail(name, failure_reason(root, code, tail))
         await self.training.transition(name, secondary=SecondaryStatus.UPLOADING,

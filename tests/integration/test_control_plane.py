@@ -497,6 +497,32 @@ def test_log_lines_match_sdk_metric_regex(node: Any, completed: dict[str, Any]) 
     assert re.search(r"^\[0\]#011train-rmse:[0-9.]+#011validation-rmse:[0-9.]+$", "\n".join(lines), re.M)
 
 
+def test_metrics_from_the_log(node: Any, completed: dict[str, Any]) -> None:
+    """Built-in metrics and MetricDefinitions: FinalMetricDataList and the CloudWatch series."""
+    _, lines = _log_stream(node, "cp-basic")
+    values = [float(m.group(1)) for line in lines if (m := re.match(SDK_VALIDATION_RMSE, line))]
+    final = {m["MetricName"]: m["Value"] for m in completed["FinalMetricDataList"]}
+    assert final["validation:rmse"] == pytest.approx(values[-1])  # the last value, as SageMaker reports
+    assert "train:rmse" in final
+    cw = node.client("cloudwatch")
+    stats = cw.get_metric_statistics(
+        Namespace=LOG_GROUP, MetricName="validation:rmse", Dimensions=[{"Name": "Host", "Value": "cp-basic/algo-1"}],
+        StartTime=completed["CreationTime"] - timedelta(minutes=5), EndTime=datetime.now(timezone.utc) + timedelta(minutes=5),
+        Period=3600, Statistics=["Minimum", "Maximum", "SampleCount"])["Datapoints"]
+    assert sum(d["SampleCount"] for d in stats) == NUM_ROUND
+    assert min(d["Minimum"] for d in stats) == pytest.approx(min(values))
+
+
+def test_custom_metric_definitions(node: Any, sm: Any) -> None:
+    req = job_request("cp-metricdefs")
+    req["AlgorithmSpecification"]["MetricDefinitions"] = [
+        {"Name": "my:rmse", "Regex": r"validation-rmse:([0-9\.]+)"}]
+    sm.create_training_job(**req)
+    d = wait_for_job(sm, "cp-metricdefs")
+    names = {m["MetricName"] for m in d["FinalMetricDataList"]}
+    assert {"my:rmse", "validation:rmse"} <= names
+
+
 # --------------------------------------------------------------------------- events
 
 
