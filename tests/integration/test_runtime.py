@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from tests.support import NodeThread, wait_for
@@ -104,3 +105,55 @@ def test_a_batch_fails_only_its_bad_message(node: NodeThread) -> None:
     result, calls = node.run(run())
     assert result.as_lambda_response() == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
     assert sorted(calls) == [("delete", "rh-good"), ("retry", "rh-bad")]
+
+
+def test_a_handler_longer_than_the_visibility_timeout_runs_once(node: NodeThread) -> None:
+    """The runtime extends a message's visibility while its handler runs."""
+    import asyncio
+
+    from handlers.registry import HandlerSpec, OnS3Notification
+    from handlers.runtime import HandlerRuntime
+
+    s = node.settings.model_copy(update={"visibility_timeout": 2, "poll_wait_seconds": 1})
+    sqs = node.client("sqs")
+    dlq = sqs.create_queue(QueueName=s.dlq_name("slow-test"))["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue = sqs.create_queue(QueueName=s.queue_name("slow-test"), Attributes={
+        "VisibilityTimeout": "2", "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})})[
+        "QueueUrl"]
+    calls: list[str] = []
+
+    async def slow(event: Any, deps: Any) -> None:
+        calls.append(event.key)
+        await asyncio.sleep(5)  # 2.5 visibility timeouts
+
+    spec = HandlerSpec(name="slow-test", func=slow, trigger=OnS3Notification(bucket="data_bucket"))
+    body = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                         "eventTime": "2026-11-22T10:00:00.000Z",
+                         "s3": {"bucket": {"name": "b"}, "object": {"key": "slow.csv", "eTag": "e"}}}]}
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(body))
+
+    async def serve_for(seconds: float) -> HandlerRuntime:
+        assert node.node is not None and node.node.runtime is not None and node.node.services is not None
+        runtime = HandlerRuntime(s, node.node.services.sqs, node.node.runtime.deps, {"slow-test": spec})
+        stop = asyncio.Event()
+        task = asyncio.create_task(runtime.run(stop))
+        await asyncio.sleep(seconds)
+        stop.set()
+        await task
+        return runtime
+
+    assert node.loop is not None
+    future = asyncio.run_coroutine_threadsafe(serve_for(9), node.loop)
+    # a second consumer (another node) polls while the handler runs: it must see nothing
+    wait_for(lambda: calls, timeout=5, what="the handler to start")
+    seen = []
+    for _ in range(4):
+        time.sleep(1)
+        seen += sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0, VisibilityTimeout=30).get("Messages", [])
+    runtime = future.result(30)
+    assert seen == []  # the message stayed invisible past its 2 s timeout
+    assert calls == ["slow.csv"]
+    assert dict(runtime.stats["slow-test"]) == {"succeeded": 1}
+    attrs = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "0" and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
