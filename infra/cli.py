@@ -126,6 +126,20 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return asyncio.run(print_dead_letters(_settings(args), args.handler))
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    """List a model package group's versions."""
+    from infra.console import print_models
+
+    return asyncio.run(print_models(_settings(args), args.group))
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    """Approve (or reject) a model package."""
+    from infra.console import approve_package
+
+    return asyncio.run(approve_package(_settings(args), args.package_arn, args.description, args.reject))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the end-to-end story on the embedded emulator."""
     from infra.demo import run_demo
@@ -185,6 +199,16 @@ def build_parser() -> argparse.ArgumentParser:
     dlq = sub.add_parser("dlq", help="show dead-lettered messages with their errors")
     dlq.add_argument("handler", nargs="?")
     dlq.set_defaults(func=cmd_dlq)
+
+    models = sub.add_parser("models", help="a model package group's versions, metrics, approval and lineage")
+    models.add_argument("group")
+    models.set_defaults(func=cmd_models)
+
+    approve = sub.add_parser("approve", help="approve a model package version (UpdateModelPackage)")
+    approve.add_argument("package_arn")
+    approve.add_argument("--description", help="ApprovalDescription")
+    approve.add_argument("--reject", action="store_true", help="reject instead of approve")
+    approve.set_defaults(func=cmd_approve)
 
     demo = sub.add_parser("demo", help="run the end-to-end story on the embedded emulator")
     demo.add_argument("--rows", type=int, default=5000)

@@ -165,3 +165,72 @@ async def print_dead_letters(settings: Settings, handler: str | None) -> int:
     if not total:
         print("(no dead-lettered messages)", file=sys.stderr)
     return 0
+
+
+async def print_models(settings: Settings, group: str) -> int:
+    """``headwater models <group>``: versions with approval, metrics and the training job behind each."""
+    cs, _ = settings_for_client(settings.state_dir, settings.aws_endpoint)
+    async with sagemaker_client(settings) as sm, AwsClients(cs) as clients:
+        pages = sm.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group,
+                                                                 SortBy="CreationTime", SortOrder="Ascending")
+        arns = [p["ModelPackageArn"] async for page in pages for p in page["ModelPackageSummaryList"]]
+        rows = [("VERSION", "APPROVAL", "CREATED", "METRICS", "TRAINED BY", "DATA")]
+        for arn in arns:
+            d = await sm.describe_model_package(ModelPackageName=arn)
+            metrics = await _metric_values(clients.s3, d.get("ModelMetrics") or {})
+            job_arn = (d.get("MetadataProperties") or {}).get("GeneratedBy", "")
+            job, data = "-", "-"
+            if ":training-job/" in job_arn:
+                t = await sm.describe_training_job(TrainingJobName=job_arn.rsplit("/", 1)[1])
+                job = t["TrainingJobName"]
+                data = " ".join(c["DataSource"]["S3DataSource"]["S3Uri"] for c in t.get("InputDataConfig", []))
+            rows.append((str(d["ModelPackageVersion"]), d.get("ModelApprovalStatus", "-"),
+                         d["CreationTime"].astimezone().strftime("%Y-%m-%d %H:%M:%S"), metrics or "-", job, data))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    if not arns:
+        print(f"(no model packages in {group})")
+    return 0
+
+
+async def _metric_values(s3: Any, model_metrics: dict[str, Any]) -> str:
+    """``name=value`` for the metrics in a package's ModelMetrics reports (JSON in S3),
+    e.g. ``ModelQuality.Statistics`` in SageMaker's model quality format."""
+    import json
+
+    from services.aws.s3 import parse_s3_uri
+
+    found: dict[str, float] = {}
+
+    def walk(node: Any, name: str = "") -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("value"), (int, float)) and name:
+                found[name] = float(node["value"])
+            for key, child in node.items():
+                walk(child, key)
+
+    for reports in model_metrics.values():
+        for report in (reports or {}).values():
+            uri = report.get("S3Uri") if isinstance(report, dict) else None
+            if not uri:
+                continue
+            try:
+                bucket, key = parse_s3_uri(uri)
+                body = await (await s3.get_object(Bucket=bucket, Key=key))["Body"].read()
+                walk(json.loads(body))
+            except Exception:  # noqa: BLE001 - a missing report is shown as no metrics
+                continue
+    return ", ".join(f"{k}={v:.4g}" for k, v in sorted(found.items()))
+
+
+async def approve_package(settings: Settings, arn: str, description: str | None, reject: bool) -> int:
+    """``headwater approve <package arn> [--reject] [--description ...]``."""
+    async with sagemaker_client(settings) as sm:
+        kwargs: dict[str, Any] = {"ModelPackageArn": arn, "ModelApprovalStatus": "Rejected" if reject else "Approved"}
+        if description:
+            kwargs["ApprovalDescription"] = description
+        await sm.update_model_package(**kwargs)
+        d = await sm.describe_model_package(ModelPackageName=arn)
+    print(f"{arn}: {d['ModelApprovalStatus']}")
+    return 0

@@ -19,7 +19,9 @@ from services.aws.s3 import S3Adapter
 from services.aws.session import AwsClients
 from services.aws.sqs import SqsAdapter
 from services.models.base import utcnow
+from services.models.registry import ModelPackage, ModelPackageGroup
 from services.models.training import TrainingJob
+from services.registry import ModelRegistryService
 from services.store import DocumentStore, S3Backend
 from services.tags import TagService
 from services.tasks import TASKS_QUEUE, TaskQueue
@@ -39,6 +41,7 @@ class Services:
     training: TrainingService
     tags: TagService
     cloudwatch: CloudWatchAdapter
+    registry: ModelRegistryService
 
 
 def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], datetime] = utcnow) -> Services:
@@ -52,6 +55,13 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
                                account_id=settings.account_id, clock=clock)
     tags = TagService()
     tags.register("training-job", training.tag_access())
+    registry = ModelRegistryService(
+        DocumentStore(S3Backend(s3, settings.system_bucket), "model-package-groups", ModelPackageGroup,
+                      "Model package group"),
+        DocumentStore(S3Backend(s3, settings.system_bucket), "model-packages", ModelPackage, "Model package"),
+        publisher, training, region=settings.region, account_id=settings.account_id, clock=clock)
+    tags.register("model-package-group", registry.tag_access("group"))
+    tags.register("model-package", registry.tag_access("package"))
     return Services(settings=settings, s3=s3, sqs=sqs, logs=LogsAdapter(clients.logs), events=publisher,
                     tasks=tasks, training=training, tags=tags,
-                    cloudwatch=CloudWatchAdapter(clients.cloudwatch))
+                    cloudwatch=CloudWatchAdapter(clients.cloudwatch), registry=registry)

@@ -45,6 +45,10 @@ class StoreBackend(ABC):
     async def keys(self, prefix: str) -> list[str]:
         """Every key under ``prefix``."""
 
+    async def delete(self, key: str) -> None:
+        """Remove ``key`` (absent is fine)."""
+        raise NotImplementedError
+
 
 class S3Backend(StoreBackend):
     """Documents as objects in the system bucket."""
@@ -66,6 +70,9 @@ class S3Backend(StoreBackend):
     async def keys(self, prefix: str) -> list[str]:
         n = len(self.root)
         return [o.key[n:] async for o in self.s3.list_objects(self.bucket, self.root + prefix)]
+
+    async def delete(self, key: str) -> None:
+        await self.s3.delete(self.bucket, self.root + key)
 
 
 class MemoryBackend(StoreBackend):
@@ -102,6 +109,9 @@ class MemoryBackend(StoreBackend):
     async def keys(self, prefix: str) -> list[str]:
         return sorted(k for k in self.docs if k.startswith(prefix))
 
+    async def delete(self, key: str) -> None:
+        self.docs.pop(key, None)
+
 
 class DocumentStore(Generic[M]):
     """A collection of ``model`` documents named by a resource name."""
@@ -112,20 +122,21 @@ class DocumentStore(Generic[M]):
         self.model = model
         self.kind = kind  # for error messages: "Training job"
 
-    def _key(self, name: str) -> str:
+    def key(self, name: str) -> str:
+        """The backend key of document ``name``."""
         return f"{self.collection}/{name}.json"
 
     async def create(self, name: str, doc: M) -> M:
         """Store a new document; :class:`ResourceInUse` if the name is taken."""
         try:
-            await self.backend.create(self._key(name), doc.model_dump(by_alias=True, exclude_none=True, mode="json"))
+            await self.backend.create(self.key(name), doc.model_dump(by_alias=True, exclude_none=True, mode="json"))
         except PreconditionFailed as err:
             raise ResourceInUse(f"{self.kind} {name} already exists") from err
         return doc
 
     async def get(self, name: str) -> M | None:
         """The document, or ``None``."""
-        found = await self.backend.read(self._key(name))
+        found = await self.backend.read(self.key(name))
         return None if found is None else self.model.model_validate(found[0])
 
     async def require(self, name: str) -> M:
@@ -143,7 +154,7 @@ class DocumentStore(Generic[M]):
         must be a pure function of its input. Returns ``(before, after)``.
         """
         for _ in range(_MAX_CONFLICT_RETRIES):
-            found = await self.backend.read(self._key(name))
+            found = await self.backend.read(self.key(name))
             if found is None:
                 raise ResourceNotFound(f"Requested resource not found: {self.kind} {name} does not exist")
             before = self.model.model_validate(found[0])
@@ -154,13 +165,17 @@ class DocumentStore(Generic[M]):
                 return before, before
             try:
                 await self.backend.replace(
-                    self._key(name), result.model_dump(by_alias=True, exclude_none=True, mode="json"), found[1]
+                    self.key(name), result.model_dump(by_alias=True, exclude_none=True, mode="json"), found[1]
                 )
             except PreconditionFailed:
                 await asyncio.sleep(0.01)
                 continue
             return before, result
         raise PlatformError(f"{self.kind} {name}: too many concurrent updates")
+
+    async def delete(self, name: str) -> None:
+        """Remove the document (absent is fine)."""
+        await self.backend.delete(self.key(name))
 
     async def list(self) -> list[M]:
         """Every document in the collection."""

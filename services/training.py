@@ -8,7 +8,6 @@ new jobs to the workers through the task queue.
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -24,6 +23,7 @@ from services.models.training import (
     TrainingJobStatus,
 )
 from services.aws.s3 import parse_s3_uri
+from services.paging import page
 from services.store import DocumentStore
 from services.tags import TagAccess
 from services.tasks import Task, TaskQueue
@@ -107,8 +107,8 @@ class TrainingService:
                 raise ValidationException(f"Hyperparameter {key!r} must be a string")
 
     async def describe_training_job(self, name: str) -> TrainingJob:
-        """The job, or :class:`ResourceNotFound`."""
-        return await self.store.require(name)
+        """The job, or :class:`ResourceNotFound` (names match case-insensitively, as in ARNs)."""
+        return await self.find(name)
 
     async def list_training_jobs(self, *, status_equals: str | None = None, name_contains: str | None = None,
                                  creation_time_after: datetime | None = None,
@@ -138,10 +138,7 @@ class TrainingService:
             "Status": lambda j: (j.training_job_status.value, j.creation_time),
         }
         jobs.sort(key=keys[sort_by], reverse=sort_order == "Descending")
-        start = _decode_token(next_token) if next_token else 0
-        page = jobs[start:start + max_results]
-        more = start + max_results < len(jobs)
-        return page, (_encode_token(start + max_results) if more else None)
+        return page(jobs, max_results, next_token)
 
     async def stop_training_job(self, name: str) -> None:
         """Ask the job's worker to stop it (SIGTERM, then SIGKILL after a grace)."""
@@ -232,17 +229,3 @@ def _apply(job: TrainingJob, now: datetime, status: TrainingJobStatus | None,
             job.training_time_in_seconds = max(1, int((job.training_end_time - job.training_start_time).total_seconds()))
             job.billable_time_in_seconds = job.training_time_in_seconds
 
-
-def _encode_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
-
-
-def _decode_token(token: str) -> int:
-    try:
-        kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        offset = int(value)
-        if kind != "offset" or offset < 0:
-            raise ValueError(token)
-        return offset
-    except (ValueError, UnicodeDecodeError) as err:
-        raise ValidationException(f"Invalid NextToken: {token!r}") from err

@@ -10,11 +10,11 @@ operation runs.
 
 from __future__ import annotations
 
-from services.api import ops_tags, ops_training
+from services.api import ops_registry, ops_tags, ops_training
 from services.api.server import AwsJsonService
 from services.app import Services
 
-OPERATION_MODULES = [ops_training, ops_tags]
+OPERATION_MODULES = [ops_training, ops_tags, ops_registry]
 
 
 def build_sagemaker_service(services: Services) -> AwsJsonService:

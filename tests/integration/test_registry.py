@@ -1,0 +1,182 @@
+"""The model registry through boto3, the state-change events, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from infra.datasets import make_churn, to_csv
+from tests.support import NodeThread, wait_for, wait_for_job
+
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+
+
+@pytest.fixture(scope="module")
+def trained(node: NodeThread) -> dict[str, Any]:
+    """A completed training job whose artifact the packages register."""
+    s3, sm = node.client("s3"), node.client("sagemaker")
+    X, y = make_churn(400, seed=5)
+    s3.put_object(Bucket="headwater-data", Key="reg/train/a.csv", Body=to_csv(X, y))
+    sm.create_training_job(
+        TrainingJobName="reg-Train-1", RoleArn="arn:aws:iam::123456789012:role/r",
+        AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+        HyperParameters={"num_round": "5", "objective": "binary:logistic"},
+        InputDataConfig=[{"ChannelName": "train", "ContentType": "text/csv", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": "s3://headwater-data/reg/train/"}}}],
+        OutputDataConfig={"S3OutputPath": "s3://headwater-artifacts/reg"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
+        StoppingCondition={"MaxRuntimeInSeconds": 300})
+    return wait_for_job(sm, "reg-Train-1")
+
+
+@pytest.fixture(scope="module")
+def events(node: NodeThread) -> Any:
+    """A queue receiving every Model Package State Change."""
+    sqs, eb = node.client("sqs"), node.client("events")
+    url = sqs.create_queue(QueueName="reg-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    eb.put_rule(Name="reg-events", EventBusName="headwater", EventPattern=json.dumps(
+        {"source": ["headwater.sagemaker"], "detail-type": ["SageMaker Model Package State Change"]}))
+    eb.put_targets(Rule="reg-events", EventBusName="headwater", Targets=[{"Id": "q", "Arn": arn}])
+
+    def drain() -> list[dict[str, Any]]:
+        out = []
+        while msgs := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages"):
+            for m in msgs:
+                out.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return out
+
+    return drain
+
+
+def _package(group: str, artifact: str, **extra: Any) -> dict[str, Any]:
+    return {"ModelPackageGroupName": group, "ModelPackageDescription": "churn model",
+            "InferenceSpecification": {"Containers": [{"Image": IMAGE, "ModelDataUrl": artifact}],
+                                       "SupportedContentTypes": ["text/csv"],
+                                       "SupportedResponseMIMETypes": ["text/csv"]}, **extra}
+
+
+def _code(err: pytest.ExceptionInfo[ClientError]) -> str:
+    return err.value.response["Error"]["Code"]
+
+
+def test_groups(node: NodeThread) -> None:
+    sm = node.client("sagemaker")
+    arn = sm.create_model_package_group(ModelPackageGroupName="Churn-Models",
+                                        ModelPackageGroupDescription="churn")["ModelPackageGroupArn"]
+    assert arn.endswith(":model-package-group/churn-models")
+    with pytest.raises(ClientError) as err:
+        sm.create_model_package_group(ModelPackageGroupName="churn-models")  # names are case-insensitive
+    assert _code(err) == "ValidationException" and "already exists" in str(err.value)
+    d = sm.describe_model_package_group(ModelPackageGroupName="Churn-Models")
+    assert (d["ModelPackageGroupStatus"], d["ModelPackageGroupDescription"]) == ("Completed", "churn")
+    assert sm.describe_model_package_group(ModelPackageGroupName=arn)["ModelPackageGroupName"] == "Churn-Models"
+    for name in ("other-b", "other-a"):
+        sm.create_model_package_group(ModelPackageGroupName=name)
+    listed = sm.list_model_package_groups(NameContains="other", SortBy="Name")["ModelPackageGroupSummaryList"]
+    assert [g["ModelPackageGroupName"] for g in listed] == ["other-a", "other-b"]
+    first = sm.list_model_package_groups(MaxResults=2)
+    rest = sm.list_model_package_groups(MaxResults=2, NextToken=first["NextToken"])
+    names = [g["ModelPackageGroupName"] for g in first["ModelPackageGroupSummaryList"] + rest["ModelPackageGroupSummaryList"]]
+    assert sorted(names) == ["Churn-Models", "other-a", "other-b"]
+    with pytest.raises(ClientError) as err:
+        sm.describe_model_package_group(ModelPackageGroupName="nope")
+    assert _code(err) == "ValidationException" and "does not exist" in str(err.value)
+
+
+def test_versions_approval_lineage_and_events(node: NodeThread, trained: dict[str, Any], events: Any) -> None:
+    sm = node.client("sagemaker")
+    events()  # start from an empty queue
+    artifact = trained["ModelArtifacts"]["S3ModelArtifacts"]
+    first = sm.create_model_package(**_package("Churn-Models", artifact))["ModelPackageArn"]
+    assert first.endswith(":model-package/churn-models/1")
+    with ThreadPoolExecutor(4) as pool:  # concurrent registrations never share a version
+        arns = list(pool.map(lambda _: sm.create_model_package(**_package("Churn-Models", artifact))[
+            "ModelPackageArn"], range(4)))
+    assert sorted(int(a.rsplit("/", 1)[1]) for a in arns) == [2, 3, 4, 5]
+
+    d = sm.describe_model_package(ModelPackageName=first)
+    assert (d["ModelPackageGroupName"], d["ModelPackageVersion"], d["ModelPackageStatus"]) == ("Churn-Models", 1, "Completed")
+    assert d["ModelApprovalStatus"] == "PendingManualApproval"
+    assert d["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == artifact
+    # lineage: the training job that produced the artifact
+    assert d["MetadataProperties"]["GeneratedBy"] == trained["TrainingJobArn"]
+
+    sm.update_model_package(ModelPackageArn=first, ModelApprovalStatus="Approved", ApprovalDescription="looks good",
+                            CustomerMetadataProperties={"owner": "risk"})
+    d = sm.describe_model_package(ModelPackageName=first)
+    assert (d["ModelApprovalStatus"], d["ApprovalDescription"]) == ("Approved", "looks good")
+    assert d["CustomerMetadataProperties"] == {"owner": "risk"}
+
+    approved = sm.list_model_packages(ModelPackageGroupName="Churn-Models", ModelApprovalStatus="Approved")
+    assert [p["ModelPackageArn"] for p in approved["ModelPackageSummaryList"]] == [first]
+    newest = sm.list_model_packages(ModelPackageGroupName="Churn-Models", SortBy="CreationTime",
+                                    SortOrder="Descending", MaxResults=1)["ModelPackageSummaryList"]
+    assert newest[0]["ModelPackageVersion"] == max(int(a.rsplit("/", 1)[1]) for a in arns)
+
+    received = wait_for(lambda: [e for e in events() if e["detail"]["ModelPackageArn"] == first], timeout=20,
+                        what="package events")
+    received += [e for e in events() if e["detail"]["ModelPackageArn"] == first]
+    statuses = [e["detail"]["ModelApprovalStatus"] for e in received]
+    assert statuses[0] == "PendingManualApproval" and statuses[-1] == "Approved"
+    assert all(e["detail-type"] == "SageMaker Model Package State Change" for e in received)
+    assert received[-1]["detail"]["ModelPackageVersion"] == 1 and received[-1]["resources"] == [first]
+
+
+def test_unversioned_tags_and_deletion(node: NodeThread, trained: dict[str, Any]) -> None:
+    sm = node.client("sagemaker")
+    sm.create_model_package_group(ModelPackageGroupName="short-lived")
+    arn = sm.create_model_package(**_package("short-lived", trained["ModelArtifacts"]["S3ModelArtifacts"]))[
+        "ModelPackageArn"]
+    sm.add_tags(ResourceArn=arn, Tags=[{"Key": "stage", "Value": "test"}])
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "stage", "Value": "test"}]
+    with pytest.raises(ClientError) as err:
+        sm.delete_model_package_group(ModelPackageGroupName="short-lived")
+    assert _code(err) == "ConflictException"
+    sm.delete_model_package(ModelPackageName=arn)
+    with pytest.raises(ClientError) as err:
+        sm.describe_model_package(ModelPackageName=arn)
+    assert _code(err) == "ValidationException"
+    sm.delete_model_package_group(ModelPackageGroupName="short-lived")
+    assert "short-lived" not in [g["ModelPackageGroupName"] for g in
+                                 sm.list_model_package_groups(MaxResults=100)["ModelPackageGroupSummaryList"]]
+    unversioned = sm.create_model_package(ModelPackageName="standalone", InferenceSpecification={
+        "Containers": [{"Image": IMAGE}], "SupportedContentTypes": ["text/csv"],
+        "SupportedResponseMIMETypes": ["text/csv"]})["ModelPackageArn"]
+    assert sm.describe_model_package(ModelPackageName="standalone")["ModelPackageArn"] == unversioned
+    listed = sm.list_model_packages()["ModelPackageSummaryList"]  # the default lists unversioned packages
+    assert [p["ModelPackageName"] for p in listed] == ["standalone"]
+
+
+def test_cli_shows_versions_metrics_and_lineage(node: NodeThread, trained: dict[str, Any]) -> None:
+    sm, s3 = node.client("sagemaker"), node.client("s3")
+    sm.create_model_package_group(ModelPackageGroupName="cli-group")
+    stats = {"binary_classification_metrics": {"accuracy": {"value": 0.875, "standard_deviation": 0.01},
+                                               "auc": {"value": 0.9123, "standard_deviation": 0.01}}}
+    s3.put_object(Bucket="headwater-artifacts", Key="reg/metrics.json", Body=json.dumps(stats).encode())
+    arn = sm.create_model_package(**_package(
+        "cli-group", trained["ModelArtifacts"]["S3ModelArtifacts"],
+        ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json",
+                                                      "S3Uri": "s3://headwater-artifacts/reg/metrics.json"}}}))[
+        "ModelPackageArn"]
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "infra.cli", "--state-dir", str(node.settings.state_dir), *args],
+                              capture_output=True, text=True, timeout=60)
+
+    out = cli("models", "cli-group")
+    assert out.returncode == 0, out.stderr
+    [row] = out.stdout.splitlines()[1:]
+    assert row.split()[:2] == ["1", "PendingManualApproval"]
+    assert "accuracy=0.875" in row and "auc=0.9123" in row
+    assert "reg-Train-1" in row and "s3://headwater-data/reg/train/" in row
+    approved = cli("approve", arn, "--description", "by hand")
+    assert approved.returncode == 0 and approved.stdout.strip().endswith("Approved"), approved.stderr
+    assert sm.describe_model_package(ModelPackageName=arn)["ApprovalDescription"] == "by hand"
