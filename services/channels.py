@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 
 from services.aws.s3 import S3Adapter, S3Object, parse_s3_uri
 from services.exceptions import JobFailed
+from services.manifests import read_manifest
 from services.models.training import Channel
 
 _PARALLEL_DOWNLOADS = 8
@@ -35,22 +36,38 @@ def relative_key(prefix: str, key: str) -> str:
     return rest or PurePosixPath(key).name
 
 
-async def download_channel(s3: S3Adapter, channel: Channel, dest_root: Path) -> list[Path]:
-    """Download every object of ``channel`` under ``dest_root``; return the files written."""
+async def download_channel(s3: S3Adapter, channel: Channel, dest_root: Path,
+                           shard: tuple[int, int] | None = None) -> list[Path]:
+    """Download every object of ``channel`` under ``dest_root``; return the files written.
+
+    ``shard`` = (host index, host count): with ``ShardedByS3Key`` each host
+    gets every count-th object of the sorted keys, as SageMaker splits them.
+    """
     source = channel.data_source.s3_data_source
     if source is None:
         raise JobFailed(f"Channel {channel.channel_name}: only S3DataSource is supported")
-    if source.s3_data_type != "S3Prefix":
+    if source.s3_data_type not in ("S3Prefix", "ManifestFile"):
         raise JobFailed(f"Channel {channel.channel_name}: S3DataType {source.s3_data_type} is not supported yet")
-    bucket, prefix = parse_s3_uri(source.s3_uri)
-    objects: list[S3Object] = [o async for o in s3.list_objects(bucket, prefix) if not o.key.endswith("/")]
+    relatives: dict[tuple[str, str], str] = {}
+    if source.s3_data_type == "ManifestFile":
+        # The manifest lists keys relative to its prefix; each lands under that relative path.
+        entries = await read_manifest(s3, source.s3_uri)
+        objects: list[S3Object] = [S3Object(e.bucket, e.key, 0, "") for e in entries]
+        relatives = {(e.bucket, e.key): e.relative for e in entries}
+    else:
+        bucket, prefix = parse_s3_uri(source.s3_uri)
+        objects = [o async for o in s3.list_objects(bucket, prefix) if not o.key.endswith("/")]
+        relatives = {(o.bucket, o.key): relative_key(prefix, o.key) for o in objects}
     if not objects:
         raise JobFailed(f"ClientError: No S3 objects found under S3 URL \"{source.s3_uri}\" given in input data "
                         f"source. Please ensure that the bucket exists in the selected region, that objects exist "
                         f"under that S3 prefix, and that the role has permissions to read them.")
     dest_root.mkdir(parents=True, exist_ok=True)
+    if shard is not None and source.s3_data_distribution_type == "ShardedByS3Key":
+        index, count = shard
+        objects = sorted(objects, key=lambda o: o.key)[index::count]
     # Check every destination before writing anything.
-    plan = [(o, safe_destination(dest_root, relative_key(prefix, o.key))) for o in objects]
+    plan = [(o, safe_destination(dest_root, relatives[(o.bucket, o.key)])) for o in objects]
     sem = asyncio.Semaphore(_PARALLEL_DOWNLOADS)
 
     async def fetch(obj: S3Object, dest: Path) -> Path:

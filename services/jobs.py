@@ -8,8 +8,9 @@ with the job's own document, so each kind keeps its own statuses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class HeldElsewhere(Exception):
@@ -40,3 +41,30 @@ class JobExecutor(Protocol):
 
     async def fail_lost(self, name: str, reason: str) -> None:
         """Fail a job whose task cannot run any more; a no-op when it is finished."""
+
+
+async def claim_document(store: Any, name: str, worker_id: str, now: datetime, stale_after: timedelta,
+                         is_terminal: Callable[[Any], bool]) -> Any | None:
+    """The usual claim for a job document with a ``headwater: JobRuntime`` field.
+
+    In one conditional update: refuse (``HeldElsewhere``) when a live worker
+    holds it, else record this worker, the attempt and a heartbeat. Returns
+    the claimed document, or ``None`` when it is gone or finished.
+    """
+    job = await store.get(name)
+    if job is None or is_terminal(job):
+        return None
+
+    def take(j: Any) -> Any:
+        if is_terminal(j):
+            return None
+        hb = j.headwater.heartbeat_at
+        if j.headwater.worker not in (None, worker_id) and hb is not None and now - hb < stale_after:
+            raise HeldElsewhere(j.headwater.worker)
+        j.headwater.worker = worker_id
+        j.headwater.attempts += 1
+        j.headwater.heartbeat_at = now
+        return j
+
+    _, after = await store.update(name, take)
+    return None if is_terminal(after) else after

@@ -1,0 +1,298 @@
+"""Running a transform job: start the model's containers, stream every input
+object through them in batches, write ``<input>.out`` objects in input order.
+
+Instances are the same inference servers hosting runs (``serve`` with
+``SAGEMAKER_BIND_TO_PORT``), told they serve a batch job through the
+variables SageMaker sets (``SAGEMAKER_BATCH``, ``SAGEMAKER_MAX_PAYLOAD_IN_MB``,
+``SAGEMAKER_BATCH_STRATEGY``, ``SAGEMAKER_MAX_CONCURRENT_TRANSFORMS``).
+A record the model rejects fails the whole job with the file and record
+named: no partial, silently incomplete output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import logging
+import os
+import time
+import uuid
+import zlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+
+from infra.settings import Settings
+from services.aws.logs import LogsAdapter
+from services.aws.s3 import S3Adapter
+from services.exceptions import JobFailed
+from services.hosting.artifacts import ArtifactCache, extract_model
+from services.hosting.instance import Answer, ContainerSpec, Instance, InstanceUnavailable
+from services.images import known_images, resolve_image
+from services.jobs import claim_document
+from services.runners.base import Runner
+from services.transform.dataproc import DataProcessingError, decode_record, encode_record, join_input, parse_path
+from services.transform.inputs import InputObject, list_inputs, output_key
+from services.transform.models import TransformJob, TransformJobStatus
+from services.transform.records import Batch, RecordError, batches, split_records
+from services.transform.service import TASK_KIND, TransformService
+
+log = logging.getLogger(__name__)
+
+LOG_GROUP = "/aws/sagemaker/TransformJobs"
+DEFAULT_MAX_PAYLOAD_MB = 6
+FAILURE_REASON_MAX = 1024
+
+
+class _Stopped(Exception):
+    """StopTransformJob arrived while the job ran."""
+
+
+class TransformJobExecutor:
+    """The ``transform`` job kind, as workers run it (see :class:`services.jobs.JobExecutor`)."""
+
+    kind = TASK_KIND
+
+    def __init__(self, settings: Settings, transform: TransformService,
+                 describe_model: Callable[[str], Awaitable[Any]], s3: S3Adapter, logs: LogsAdapter,
+                 runner: Runner) -> None:
+        self.settings = settings
+        self.transform = transform
+        self.describe_model = describe_model
+        self.s3 = s3
+        self.logs = logs
+        self.runner = runner
+        self.root = (settings.state_dir / "transform").resolve()
+        self.artifacts = ArtifactCache(s3, self.root / "artifacts")
+
+    # --- the JobExecutor protocol --------------------------------------------------------
+
+    async def claim(self, name: str, worker_id: str, now: datetime, stale_after: timedelta) -> bool:
+        """Claim the job in one conditional write."""
+        claimed = await claim_document(self.transform.store, name, worker_id, now, stale_after,
+                                       lambda j: j.transform_job_status.is_terminal)
+        return claimed is not None
+
+    async def beat(self, name: str, now: datetime) -> None:
+        await self.transform.transition(name, edit=lambda j: setattr(j.headwater, "heartbeat_at", now))
+
+    async def record_error(self, name: str, error: str) -> None:
+        await self.transform.transition(name, edit=lambda j: setattr(j.headwater, "last_error", error))
+
+    async def fail_lost(self, name: str, reason: str) -> None:
+        await self._fail(name, reason)
+
+    # --- running -----------------------------------------------------------------------
+
+    async def execute(self, name: str) -> None:
+        """Run the job to a terminal status."""
+        job = await self.transform.describe_transform_job(name)
+        if job.transform_job_status.is_terminal:
+            return
+        if job.headwater.stop_requested:
+            await self.transform.transition(name, TransformJobStatus.STOPPED)
+            return
+        await self.transform.transition(
+            name, edit=lambda j: setattr(j, "transform_start_time", j.transform_start_time or self.transform.clock()))
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(self._watch_stop(name, stop))
+        instances: list[Instance] = []
+        try:
+            async with aiohttp.ClientSession() as session:
+                try:
+                    inputs = await list_inputs(self.s3, job)
+                    started = time.perf_counter()
+                    instances = await self._start(job, session)
+                    ready = time.perf_counter()
+                    await self._run(job, inputs, instances, session, stop)
+                    log.info("transform %s: %d instance(s) ready in %.2f s; %d object(s) transformed in %.2f s",
+                             name, len(instances), ready - started, len(inputs), time.perf_counter() - ready)
+                finally:
+                    await asyncio.gather(*(i.stop(self.settings.stop_grace_seconds) for i in instances),
+                                         return_exceptions=True)
+        except _Stopped:
+            await self.transform.transition(name, TransformJobStatus.STOPPED)
+            return
+        except (JobFailed, RecordError, DataProcessingError) as err:
+            await self._fail(name, str(err))
+            return
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        await self.transform.transition(name, TransformJobStatus.COMPLETED)
+
+    async def _watch_stop(self, name: str, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.sleep(1.0)
+            with contextlib.suppress(Exception):
+                if (await self.transform.describe_transform_job(name)).headwater.stop_requested:
+                    stop.set()
+
+    async def _start(self, job: TransformJob, session: aiohttp.ClientSession) -> list[Instance]:
+        model = await self.describe_model(job.model_name)
+        env = {
+            "SAGEMAKER_BATCH": "true",
+            "SAGEMAKER_MAX_PAYLOAD_IN_MB": str(job.max_payload_in_mb or DEFAULT_MAX_PAYLOAD_MB),
+            "SAGEMAKER_BATCH_STRATEGY": "MULTI_RECORD" if _strategy(job) == "MultiRecord" else "SINGLE_RECORD",
+            "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": str(job.max_concurrent_transforms or 1),
+            # A batch job owns its instances: thread pools may use every CPU.
+            "OMP_NUM_THREADS": str(os.cpu_count() or 1),
+            **(job.environment or {}),
+        }
+        count = job.transform_resources.instance_count
+        return list(await asyncio.gather(*(self._instance(job, model, n, env, session) for n in range(count))))
+
+    async def _instance(self, job: TransformJob, model: Any, n: int, env: dict[str, str],
+                        session: aiohttp.ClientSession) -> Instance:
+        ident = f"{job.transform_job_name}-{n + 1}-{uuid.uuid4().hex[:6]}"
+        root = self.root / job.transform_job_name / ident
+        specs = []
+        for c_index, c in enumerate(model.pipeline()):
+            image = resolve_image(c.image or "")
+            if image is None:
+                raise JobFailed(f"ClientError: No container is known for image {c.image!r}. Built-in images: "
+                                f"the SageMaker algorithm image URIs, or {', '.join(known_images())}")
+            croot = root / f"c{c_index}"
+            for d in ("model", "code", "output"):
+                (croot / d).mkdir(parents=True, exist_ok=True)
+            if c.model_data_url:
+                await asyncio.to_thread(extract_model, await self.artifacts.fetch(c.model_data_url), croot / "model")
+            specs.append(ContainerSpec(c.container_hostname or f"container-{c_index + 1}", image,
+                                       {**(c.environment or {}), **env}, croot))
+        instance = Instance(ident, root, specs, self.runner, self.logs, LOG_GROUP,
+                            f"{job.transform_job_name}/{ident}")
+        try:
+            await instance.start(session, timeout=120)
+        except BaseException:
+            await instance.stop(self.settings.stop_grace_seconds)
+            raise
+        return instance
+
+    async def _run(self, job: TransformJob, inputs: list[InputObject], instances: list[Instance],
+                   session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
+        per_instance = job.max_concurrent_transforms or 1
+        slots: asyncio.Queue[Instance] = asyncio.Queue()
+        for instance in instances:
+            for _ in range(per_instance):
+                slots.put_nowait(instance)
+        # Objects go through one at a time per slot; their batches fill every slot.
+        for obj in inputs:
+            if stop.is_set():
+                raise _Stopped()
+            await self._transform_object(job, obj, slots, session, stop)
+
+    async def _transform_object(self, job: TransformJob, obj: InputObject, slots: asyncio.Queue[Instance],
+                                session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
+        source = obj.uri
+        data = await self._read(obj, job.transform_input.compression_type)
+        split = job.transform_input.split_type
+        raw_records = split_records(data, split, source)
+        dp = job.data_processing
+        in_filter = parse_path(dp.input_filter if dp else "$")
+        processing = dp is not None and (dp.join_source == "Input" or not in_filter.is_identity
+                                         or not parse_path(dp.output_filter).is_identity)
+        in_type = job.transform_input.content_type
+        values: list[Any] = []
+        if processing:
+            values = [_decode(r, in_type, source, i) for i, r in enumerate(raw_records, start=1)]
+            sent = [encode_record(in_filter.apply(v), in_type) for v in values]
+        else:
+            sent = raw_records
+        limit = (job.max_payload_in_mb or DEFAULT_MAX_PAYLOAD_MB) * 1024 * 1024
+        plan = list(batches(sent, _strategy(job), limit, source))
+        answers = await asyncio.gather(*(self._send(job, b, split, slots, session, stop, source) for b in plan))
+        outputs = self._assemble(job, plan, answers, values, processing, source)
+        bucket, key = output_key(job, obj)
+        await self.s3.put_bytes(bucket, key, outputs, job.transform_output.accept or in_type)
+
+    async def _read(self, obj: InputObject, compression: str) -> bytes:
+        resp = await self.s3.client.get_object(Bucket=obj.bucket, Key=obj.key)
+        async with resp["Body"] as body:
+            data = await body.read()
+        if compression == "Gzip":
+            try:
+                return await asyncio.to_thread(gzip.decompress, data)
+            except (OSError, EOFError, zlib.error) as err:
+                raise JobFailed(f"ClientError: {obj.uri} is not valid gzip ({err})") from err
+        return data
+
+    async def _send(self, job: TransformJob, batch: Batch, split: str, slots: asyncio.Queue[Instance],
+                    session: aiohttp.ClientSession, stop: asyncio.Event, source: str) -> Answer:
+        cfg = job.model_client_config
+        retries = cfg.invocations_max_retries if cfg else 3
+        timeout = float(cfg.invocations_timeout_in_seconds if cfg else 600)
+        body = batch.payload(split if split == "Line" else "None")
+        end = batch.first + len(batch.records) - 1
+        where = f"{source}: record {batch.first}" if end == batch.first else f"{source}: records {batch.first}-{end}"
+        for attempt in range(retries + 1):
+            if stop.is_set():
+                raise _Stopped()
+            instance = await slots.get()
+            try:
+                answer = await instance.invoke(session, body, job.transform_input.content_type,
+                                               job.transform_output.accept, None, timeout)
+            except (InstanceUnavailable, asyncio.TimeoutError) as err:
+                if attempt == retries:
+                    raise JobFailed(f"ClientError: {where}: the model server did not answer ({err})") from err
+                continue
+            finally:
+                slots.put_nowait(instance)
+            if answer.status < 500 or attempt == retries:
+                break
+        if answer.status >= 400:
+            message = answer.body.decode("utf-8", errors="replace").strip()[:300]
+            raise JobFailed(f"ClientError: {where}: the model returned {answer.status}: {message}")
+        return answer
+
+    def _assemble(self, job: TransformJob, plan: list[Batch], answers: list[Answer], values: list[Any],
+                  processing: bool, source: str) -> bytes:
+        line = job.transform_output.assemble_with == "Line"
+        if not processing and not (line and _strategy(job) == "MultiRecord"):
+            sep = b"\n" if line else b""
+            return sep.join(a.body.rstrip(b"\n") if line else a.body for a in answers) + (b"\n" if line else b"")
+        outputs: list[bytes] = []
+        for batch, answer in zip(plan, answers):
+            lines = answer.body.splitlines() if len(batch.records) > 1 or processing else [answer.body.rstrip(b"\n")]
+            if len(lines) != len(batch.records):
+                raise JobFailed(f"ClientError: {source}: records {batch.first}-{batch.first + len(batch.records) - 1}"
+                                f": the model returned {len(lines)} predictions for {len(batch.records)} records")
+            outputs.extend(lines)
+        if processing:
+            dp = job.data_processing
+            assert dp is not None
+            out_filter = parse_path(dp.output_filter)
+            out_type = job.transform_output.accept or answers[0].content_type if answers else None
+            joined = []
+            for n, (value, prediction) in enumerate(zip(values, outputs), start=1):
+                try:
+                    record = join_input(value, prediction, job.transform_input.content_type, out_type) \
+                        if dp.join_source == "Input" else decode_record(prediction, out_type)
+                    joined.append(encode_record(out_filter.apply(record), job.transform_input.content_type
+                                                if dp.join_source == "Input" else out_type))
+                except (DataProcessingError, ValueError) as err:
+                    raise JobFailed(f"ClientError: {source}: record {n}: {err}") from err
+            outputs = joined
+        return b"\n".join(outputs) + b"\n"
+
+    async def _fail(self, name: str, reason: str) -> None:
+        await self.transform.transition(
+            name, TransformJobStatus.FAILED, edit=lambda j: setattr(j, "failure_reason", reason[:FAILURE_REASON_MAX]))
+
+
+def _strategy(job: TransformJob) -> str:
+    # Unset: whole objects stay single requests; split input is packed into mini-batches.
+    if job.batch_strategy:
+        return job.batch_strategy
+    return "SingleRecord" if job.transform_input.split_type == "None" else "MultiRecord"
+
+
+def _decode(raw: bytes, content_type: str | None, source: str, n: int) -> Any:
+    try:
+        return decode_record(raw, content_type)
+    except ValueError as err:
+        raise JobFailed(f"ClientError: {source}: record {n} is not valid {content_type or 'input'}: {err}") from err
+
