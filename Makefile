@@ -6,8 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCALSTACK_STAMP := localstack/.venv/.installed
+ENGINE_STAMP := .engine/.ready
 
-.PHONY: demo test test-unit test-integration test-e2e test-localstack venv localstack-env bench clean
+.PHONY: demo test test-unit test-integration test-e2e test-localstack test-containers engine venv localstack-env bench clean
 
 venv: $(STAMP)
 
@@ -23,11 +24,17 @@ localstack-env: $(LOCALSTACK_STAMP)
 $(LOCALSTACK_STAMP): localstack/requirements.txt localstack/setup.sh
 	PYTHON=$(PYTHON) bash localstack/setup.sh
 
+# A real OCI engine for tests/containers (podman + runc + an offline base image); cached.
+engine: $(ENGINE_STAMP)
+
+$(ENGINE_STAMP): containers/engine/setup.sh
+	bash containers/engine/setup.sh
+
 demo: $(STAMP)
 	$(BIN)/headwater demo
 
 # Every tier runs in CI; a tier that cannot run fails loudly rather than skipping.
-test: $(STAMP) $(LOCALSTACK_STAMP)
+test: $(STAMP) $(LOCALSTACK_STAMP) $(ENGINE_STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider tests
 
 test-unit: $(STAMP)
@@ -42,8 +49,11 @@ test-e2e: $(STAMP)
 test-localstack: $(STAMP) $(LOCALSTACK_STAMP)
 	$(BIN)/python -m pytest tests/localstack
 
+test-containers: $(STAMP) $(ENGINE_STAMP)
+	$(BIN)/python -m pytest tests/containers
+
 bench: $(STAMP)
 	$(BIN)/python bench/event_latency.py
 
 clean:
-	rm -rf $(VENV) localstack/.venv .headwater
+	rm -rf $(VENV) localstack/.venv .headwater .engine

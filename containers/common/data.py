@@ -39,6 +39,8 @@ class Dataset:
     # so checks made after parsing (label ranges) can still name file and line.
     row_file: np.ndarray
     row_line: np.ndarray
+    # What row_line counts: text lines, or records of a RecordIO file.
+    unit: str = "line"
 
     @property
     def num_rows(self) -> int:
@@ -51,8 +53,8 @@ class Dataset:
         return int(self.X.shape[1])
 
     def locate(self, row: int) -> str:
-        """``"<channel>/<file> at line <n>"`` for 0-based record ``row``."""
-        return f"{self.files[int(self.row_file[row])]} at line {int(self.row_line[row])}"
+        """``"<channel>/<file> at line <n>"`` (or ``at record <n>``) for 0-based record ``row``."""
+        return f"{self.files[int(self.row_file[row])]} at {self.unit} {int(self.row_line[row])}"
 
 
 def _show(value: str) -> str:

@@ -1,7 +1,9 @@
 """Loading the XGBoost algorithm's channels into DMatrix objects.
 
-SageMaker's XGBoost reads ``text/csv`` (label first, no header) and
-``text/libsvm``; a channel without a ContentType is libsvm, as there. Labels
+SageMaker's XGBoost reads ``text/csv`` (label first, no header),
+``text/libsvm``, ``application/x-recordio-protobuf`` (label in each record's
+``label["values"]``) and ``application/x-parquet`` (label first); a channel
+without a ContentType is libsvm, as there. Labels
 are checked against the objective here, before training, so that a bad label
 is reported with the file and line it came from instead of as an opaque
 XGBoost error.
@@ -9,27 +11,35 @@ XGBoost error.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import scipy.sparse as sp
 import xgboost as xgb
 
 from containers.common.data import Dataset, read_csv, read_libsvm
+from containers.common.parquet_data import read_parquet
+from containers.common.recordio_data import read_recordio_protobuf
 from containers.common.environment import ChannelConfig, Environment
 from containers.common.errors import CustomerError
 
 CSV = "csv"
 LIBSVM = "libsvm"
+RECORDIO = "recordio-protobuf"
+PARQUET = "parquet"
 CONTENT_TYPES = {
     "text/csv": CSV,
     "csv": CSV,
     "text/libsvm": LIBSVM,
     "libsvm": LIBSVM,
     "text/x-libsvm": LIBSVM,
+    "application/x-recordio-protobuf": RECORDIO,
+    "application/x-parquet": PARQUET,
 }
 
 
 def data_format(channel: ChannelConfig) -> str:
-    """Map a channel's ContentType (``text/csv; label_size=1`` etc.) to ``csv`` or ``libsvm``."""
+    """Map a channel's ContentType (``text/csv; label_size=1`` etc.) to one of the formats above."""
     if not channel.content_type:
         return LIBSVM
     media, *options = (part.strip() for part in channel.content_type.split(";"))
@@ -56,9 +66,21 @@ def load_dataset(env: Environment, name: str, *, num_cols: int = 0) -> tuple[Dat
         raise CustomerError(f"Channel '{name}' uses Pipe input mode, which this algorithm does not support; use File.")
     fmt = data_format(channel)
     directory = env.channel_dir(name)
+    # XGBoost treats missing values natively, so empty / NaN feature values are allowed.
     if fmt == CSV:
-        # XGBoost treats missing values natively, so empty feature cells are allowed.
         return read_csv(name, directory, gzip=channel.is_gzip, missing_ok=True), fmt
+    if fmt == RECORDIO:
+        ds = read_recordio_protobuf(name, directory, gzip=channel.is_gzip, missing_ok=True)
+        unlabelled = np.flatnonzero(np.isnan(ds.y))
+        if unlabelled.size:
+            raise CustomerError(f"Bad input in {ds.locate(unlabelled[0])}: the record has no label "
+                                "(label['values']); XGBoost needs one per record.")
+        return ds, fmt
+    if fmt == PARQUET:
+        if channel.is_gzip:
+            raise CustomerError(f"Channel '{name}': CompressionType Gzip does not apply to Parquet, which "
+                                "compresses its own pages; set CompressionType to None.")
+        return read_parquet(name, directory, missing_ok=True), fmt
     return read_libsvm(name, directory, gzip=channel.is_gzip, num_cols=num_cols), fmt
 
 
@@ -71,7 +93,7 @@ def split_weights(ds: Dataset) -> tuple[Dataset, np.ndarray]:
     if bad.size:
         raise CustomerError(f"Bad input in {ds.locate(bad[0])}: the instance weight (column 2) must be >= 0.")
     features = np.ascontiguousarray(ds.X[:, 1:])
-    return Dataset(features, ds.y, ds.files, ds.row_file, ds.row_line), np.ascontiguousarray(weights)
+    return dataclasses.replace(ds, X=features), np.ascontiguousarray(weights)
 
 
 def check_labels(ds: Dataset, objective: str, num_class: int | None) -> None:

@@ -1,94 +1,155 @@
 """The ``docker`` runner: the same contract, in a real container engine.
 
-Driven through the Docker API with the ``docker`` SDK (Docker itself, or
-podman's compatible service). The job tree is bind-mounted at ``/opt/ml``.
-Blocking SDK calls run in threads so the event loop keeps serving.
+Driven through the Docker API with the ``docker`` SDK: Docker itself, or
+podman's compatible service (``DOCKER_HOST=unix://...``). The job tree is
+bind-mounted at ``/opt/ml``; the container runs ``<image> train`` (or the
+job's own entrypoint) on the host network, with low explicit ulimits (engines
+in unprivileged sandboxes refuse to raise rlimits) and an init process as
+PID 1, so SIGTERM reaches the algorithm as it does a process-runner child (a
+bare PID 1 ignores signals it has no handler for). Blocking SDK calls run in
+threads so the event loop keeps serving.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
 from services.exceptions import PlatformError
+from services.images import CONTAINERS_DIR, ContainerImage
 from services.runners.base import Runner, RunningContainer, RunSpec
 
-# Engines in unprivileged sandboxes refuse to raise rlimits: ask for low, explicit ones.
 _ULIMITS = (("nofile", 1024, 4096), ("nproc", 1024, 4096))
+# After the container exits, how long its log stream may take to drain before removal.
+_LOG_DRAIN_SECONDS = 10.0
 
 
 class DockerContainer(RunningContainer):
-    """A running engine container."""
+    """A running engine container; removed once it has exited and its log is read."""
 
-    def __init__(self, container: Any, stop_grace: int) -> None:
+    def __init__(self, container: Any) -> None:
         self.container = container
-        self.stop_grace = stop_grace
+        self._signalled: int | None = None
+        self._logs_done = asyncio.Event()
+        self._streaming = False
 
     @property
     def ident(self) -> str:
         return f"container {self.container.short_id}"
 
     async def lines(self) -> AsyncIterator[str]:
+        self._streaming = True
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         loop = asyncio.get_running_loop()
 
         def pump() -> None:
             buf = b""
-            for chunk in self.container.logs(stream=True, follow=True, stdout=True, stderr=True):
-                buf += chunk
-                *done, buf = buf.split(b"\n")
-                for line in done:
-                    loop.call_soon_threadsafe(queue.put_nowait, line)
-            if buf:
-                loop.call_soon_threadsafe(queue.put_nowait, buf)
-            loop.call_soon_threadsafe(queue.put_nowait, None)
+            try:
+                for chunk in self.container.logs(stream=True, follow=True, stdout=True, stderr=True):
+                    buf += chunk
+                    *done, buf = buf.split(b"\n")
+                    for line in done:
+                        loop.call_soon_threadsafe(queue.put_nowait, line)
+            finally:
+                if buf:
+                    loop.call_soon_threadsafe(queue.put_nowait, buf)
+                loop.call_soon_threadsafe(queue.put_nowait, None)
 
         task = loop.run_in_executor(None, pump)
-        while (line := await queue.get()) is not None:
-            yield line.decode("utf-8", errors="replace").rstrip("\r")
-        await task
+        try:
+            while (line := await queue.get()) is not None:
+                yield line.decode("utf-8", errors="replace").rstrip("\r")
+            await task
+        finally:
+            self._logs_done.set()
 
     async def wait(self) -> int:
-        result = await asyncio.to_thread(self.container.wait)
+        result = await asyncio.to_thread(self.container.wait, timeout=None)
         code = int(result.get("StatusCode", -1))
-        await asyncio.to_thread(self.container.remove, force=True)
+        if self._streaming:  # removing the container ends its log: let the reader finish first
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._logs_done.wait(), _LOG_DRAIN_SECONDS)
+        with contextlib.suppress(Exception):  # already gone is fine
+            await asyncio.to_thread(self.container.remove, force=True)
+        # A shell's 128+N for a signal we sent reads as the process runner's -N.
+        if self._signalled is not None and code == 128 + self._signalled:
+            return -self._signalled
         return code
 
+    async def _send(self, sig: signal.Signals) -> None:
+        self._signalled = int(sig)
+        with contextlib.suppress(Exception):  # it may have exited in between
+            await asyncio.to_thread(self.container.kill, signal=sig.name)
+
     async def terminate(self) -> None:
-        await asyncio.to_thread(self.container.kill, signal="SIGTERM")
+        await self._send(signal.SIGTERM)
 
     async def kill(self) -> None:
-        await asyncio.to_thread(self.container.kill, signal="SIGKILL")
+        await self._send(signal.SIGKILL)
 
 
 class DockerRunner(Runner):
-    """Runs containers through a Docker API endpoint (``DOCKER_HOST``)."""
+    """Runs containers through a Docker API endpoint (``base_url``, else ``DOCKER_HOST``)."""
 
-    def __init__(self, base_url: str | None = None, stop_grace: int = 10) -> None:
+    def __init__(self, base_url: str | None = None) -> None:
         self.base_url = base_url
-        self.stop_grace = stop_grace
+        self._docker: Any = None
 
     def _client(self) -> Any:
         import docker  # imported lazily: the process runner needs no engine
 
-        return docker.DockerClient(base_url=self.base_url) if self.base_url else docker.from_env()
+        if self._docker is None:
+            self._docker = docker.DockerClient(base_url=self.base_url) if self.base_url else docker.from_env()
+        return self._docker
+
+    def _ensure_image(self, client: Any, image: ContainerImage) -> None:
+        """Use the image if the engine has it, else build it from its Dockerfile (repository root context)."""
+        import docker.errors
+
+        try:
+            client.images.get(image.image)
+            return
+        except docker.errors.ImageNotFound:
+            pass
+        dockerfile = image.folder / "Dockerfile"
+        if not dockerfile.is_file():
+            raise PlatformError(f"image {image.image} is not in the engine and {dockerfile} does not exist")
+        try:
+            client.images.build(path=str(CONTAINERS_DIR.parent), dockerfile=str(dockerfile.relative_to(
+                CONTAINERS_DIR.parent)), tag=image.image, rm=True)
+        except Exception as err:  # noqa: BLE001 - BuildError, APIError: the build did not work
+            raise PlatformError(f"image {image.image} is not in the engine and building it from "
+                                f"{dockerfile} failed: {err}") from err
 
     async def start(self, spec: RunSpec) -> RunningContainer:
         from docker.types import Ulimit
 
         def run() -> Any:
+            import docker.errors
+
             client = self._client()
+            self._ensure_image(client, spec.image)
+            # A restarted attempt reuses the run name: clear what a lost worker left behind.
+            with contextlib.suppress(docker.errors.NotFound):
+                client.containers.get(spec.name).remove(force=True)
+            extra: dict[str, Any] = {}
+            if spec.entrypoint:
+                extra["entrypoint"] = spec.entrypoint
             return client.containers.run(
-                spec.image.image, spec.command, name=spec.name, detach=True,
+                spec.image.image, spec.command, name=spec.name, detach=True, init=True,
                 environment={**spec.env, "SAGEMAKER_BASE_DIR": self.container_base},
                 volumes={str(spec.ml_root.resolve()): {"bind": self.container_base, "mode": "rw"}},
                 network_mode="host",
-                ulimits=[Ulimit(name=n, soft=s, hard=h) for n, s, h in _ULIMITS],
+                ulimits=[Ulimit(name=n, soft=s, hard=h) for n, s, h in _ULIMITS], **extra,
             )
 
         try:
             container = await asyncio.to_thread(run)
+        except PlatformError:
+            raise
         except Exception as err:  # noqa: BLE001 - the SDK raises many types; all mean "did not start"
             raise PlatformError(f"could not start {spec.image.image}: {err}") from err
-        return DockerContainer(container, self.stop_grace)
+        return DockerContainer(container)
