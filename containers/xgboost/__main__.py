@@ -23,8 +23,10 @@ def main(argv: list[str] | None = None) -> int:
 
         run(train)
     if command == "serve":
-        print("serve is not implemented yet", file=sys.stderr, flush=True)
-        return 2
+        from containers.common.serving import serve
+        from containers.xgboost.serve import handler
+
+        return serve(handler())
     print(USAGE, file=sys.stderr, flush=True)
     return 2
 

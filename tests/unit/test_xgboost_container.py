@@ -274,10 +274,13 @@ def test_bad_input_as_a_real_process(job: Job) -> None:
     assert not job.model_path.exists()
 
 
-def test_serve_is_not_implemented(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["serve"]) == 2
-    assert "serve is not implemented yet" in capsys.readouterr().err
+def test_serve_without_a_model_fails_and_unknown_commands_print_usage(
+        job: Job, capsys: pytest.CaptureFixture[str]) -> None:
+    # The serving contract itself is tested in tests/unit/test_serving.py.
+    assert main(["serve"]) == 1
+    assert "No xgboost-model in" in capsys.readouterr().err
     assert main([]) == 2
+    assert "usage:" in capsys.readouterr().err
 
 
 # --- bad input and hyperparameters: non-zero exit, failure file says why ------

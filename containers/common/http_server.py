@@ -1,0 +1,248 @@
+"""A lean HTTP/1.1 server on asyncio, for inference containers.
+
+An inference container answers two routes with tiny bodies at high rates,
+from one client (the platform's router) over a few keep-alive connections.
+A full web framework spends most of a 1-row request on routing, middleware
+and header objects; this parses only what the contract needs (request line,
+headers, ``Content-Length`` or chunked bodies, keep-alive, pipelining) and
+writes the response in one ``transport.write``.
+
+A handler returns a :class:`Response`, or an awaitable of one (work moved
+off the event loop). Requests on one connection are answered in order;
+while an awaitable response is pending, later pipelined requests wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+MAX_HEAD_BYTES = 64 * 1024
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
+            413: "Payload Too Large", 415: "Unsupported Media Type", 431: "Request Header Fields Too Large",
+            500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+@dataclass
+class Request:
+    """One parsed request; header names are lower-case."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Response:
+    """What a handler answers."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "text/plain"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def encode(self, keep_alive: bool) -> bytes:
+        """The response's bytes on the wire."""
+        head = [f"HTTP/1.1 {self.status} {_REASONS.get(self.status, 'Unknown')}",
+                f"Content-Type: {self.content_type}", f"Content-Length: {len(self.body)}"]
+        head += [f"{k}: {v}" for k, v in self.headers.items()]
+        if not keep_alive:
+            head.append("Connection: close")
+        return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + self.body
+
+
+Handler = Callable[[Request], "Response | Awaitable[Response]"]
+
+
+class _Malformed(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: parse, dispatch, answer in order."""
+
+    def __init__(self, server: HttpServer) -> None:
+        self.server = server
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.busy = False
+        self.closing = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        self.closing = True
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.busy:
+            self._process()
+
+    @property
+    def idle(self) -> bool:
+        """No request is being answered on this connection."""
+        return not self.busy
+
+    def _process(self) -> None:
+        while not self.busy and not self.closing:
+            try:
+                parsed = self._parse()
+            except _Malformed as err:
+                self._reply(Response(err.status, str(err).encode()), keep_alive=False)
+                return
+            if parsed is None:
+                return
+            request, keep_alive = parsed
+            self.server.in_flight += 1
+            try:
+                result = self.server.handler(request)
+            except Exception:  # noqa: BLE001 - a handler bug must not kill the connection
+                log.exception("handler failed on %s %s", request.method, request.path)
+                result = Response(500, b"internal server error")
+            if inspect.isawaitable(result):
+                self.busy = True
+                task = asyncio.ensure_future(result)
+                task.add_done_callback(lambda t, k=keep_alive: self._finish(t, k))
+                return
+            self._answer(result, keep_alive)
+
+    def _finish(self, task: asyncio.Future[Response], keep_alive: bool) -> None:
+        self.busy = False
+        if task.cancelled() or task.exception() is not None:
+            if not task.cancelled():
+                log.error("handler failed", exc_info=task.exception())
+            response = Response(500, b"internal server error")
+        else:
+            response = task.result()
+        self._answer(response, keep_alive)
+        if self.buffer and not self.closing:
+            self._process()
+
+    def _answer(self, response: Response, keep_alive: bool) -> None:
+        self.server.in_flight -= 1
+        self._reply(response, keep_alive and not self.server.stopping)
+        self.server.notify_idle()
+
+    def _reply(self, response: Response, keep_alive: bool) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.transport.write(response.encode(keep_alive))
+        if not keep_alive:
+            self.closing = True
+            self.transport.close()
+
+    def _parse(self) -> tuple[Request, bool] | None:
+        buf = self.buffer
+        head_end = buf.find(b"\r\n\r\n")
+        if head_end < 0:
+            if len(buf) > MAX_HEAD_BYTES:
+                raise _Malformed(431, "request head too large")
+            return None
+        lines = bytes(buf[:head_end]).decode("latin-1").split("\r\n")
+        try:
+            method, target, version = lines[0].split(" ", 2)
+        except ValueError:
+            raise _Malformed(400, f"bad request line {lines[0][:80]!r}") from None
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if not sep:
+                raise _Malformed(400, f"bad header line {line[:80]!r}")
+            headers[name.strip().lower()] = value.strip()
+        start = head_end + 4
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            decoded = _dechunk(buf, start)
+            if decoded is None:
+                return None
+            body, end = decoded
+        else:
+            try:
+                length = int(headers.get("content-length", "0"))
+            except ValueError:
+                raise _Malformed(400, "bad Content-Length") from None
+            if length > self.server.max_body:
+                raise _Malformed(413, f"payload of {length} bytes is over the limit of {self.server.max_body}")
+            if len(buf) - start < length:
+                if headers.get("expect", "").lower() == "100-continue" and self.transport is not None:
+                    headers.pop("expect")
+                    self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                return None
+            end = start + length
+            body = bytes(buf[start:end])
+        del buf[:end]
+        conn = headers.get("connection", "").lower()
+        keep_alive = conn != "close" if version == "HTTP/1.1" else conn == "keep-alive"
+        path = target.split("?", 1)[0]
+        return Request(method.upper(), path, headers, body), keep_alive
+
+
+def _dechunk(buf: bytearray, pos: int) -> tuple[bytes, int] | None:
+    """Decode a chunked body starting at ``pos``; ``None`` while incomplete."""
+    parts: list[bytes] = []
+    while True:
+        line_end = buf.find(b"\r\n", pos)
+        if line_end < 0:
+            return None
+        try:
+            size = int(bytes(buf[pos:line_end]).split(b";", 1)[0], 16)
+        except ValueError:
+            raise _Malformed(400, "bad chunk size") from None
+        pos = line_end + 2
+        if size == 0:
+            trailer_end = buf.find(b"\r\n\r\n", pos - 2)
+            return (b"".join(parts), trailer_end + 4) if trailer_end >= 0 else None
+        if len(buf) < pos + size + 2:
+            return None
+        parts.append(bytes(buf[pos:pos + size]))
+        pos += size + 2
+
+
+class HttpServer:
+    """Serves ``handler`` on ``host:port``; :meth:`shutdown` drains in-flight requests."""
+
+    def __init__(self, handler: Handler, *, max_body: int = 100 * 1024 * 1024) -> None:
+        self.handler = handler
+        self.max_body = max_body
+        self.connections: set[_Connection] = set()
+        self.in_flight = 0
+        self.stopping = False
+        self._server: asyncio.base_events.Server | None = None
+        self._idle = asyncio.Event()
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen; return the bound port (useful when ``port`` is 0)."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Connection(self), host, port, reuse_address=True,
+                                                backlog=1024)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    def notify_idle(self) -> None:
+        """Wake :meth:`shutdown` when the last in-flight request is answered."""
+        if self.in_flight == 0:
+            self._idle.set()
+
+    async def shutdown(self, grace: float = 30.0) -> None:
+        """Stop accepting, answer what is in flight (up to ``grace`` s), close connections."""
+        self.stopping = True
+        if self._server is not None:
+            self._server.close()
+        if self.in_flight:
+            self._idle.clear()
+            try:
+                await asyncio.wait_for(self._idle.wait(), grace)
+            except asyncio.TimeoutError:
+                log.warning("%d request(s) still in flight after %.0f s; closing", self.in_flight, grace)
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.close()

@@ -1,0 +1,90 @@
+"""Serving for the built-in XGBoost algorithm: the inference toolkit's four hooks.
+
+Reads ``text/csv`` (features only, no label), ``application/json``,
+``application/jsonlines`` and ``text/libsvm``; answers as SageMaker's
+XGBoost does: ``text/csv`` one prediction per line (a multi-class row's
+probabilities comma-separated), ``application/json``
+``{"predictions": [{"score": ...}, ...]}`` and ``application/jsonlines``
+one ``{"score": ...}`` per line. A request with no ``Accept`` (or ``*/*``)
+is answered in its own format when that is writable, else CSV.
+RecordIO-protobuf requests are read once a decoder is registered for
+``application/x-recordio-protobuf`` (see :mod:`containers.common.decoders`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+from containers.common.decoders import CSV, DECODERS, JSON, JSONLINES, decode
+from containers.common.serving import BadInput, InferenceHandler
+from containers.xgboost.train import MODEL_FILE
+
+
+def model_fn(model_dir: str) -> xgb.Booster:
+    """Load ``xgboost-model`` (JSON/UBJSON as saved here, or a pickled Booster from SageMaker's image)."""
+    path = Path(model_dir) / MODEL_FILE
+    if not path.is_file():
+        found = sorted(p.name for p in Path(model_dir).iterdir()) if Path(model_dir).is_dir() else []
+        raise FileNotFoundError(f"No {MODEL_FILE} in {model_dir} (found: {', '.join(found) or 'nothing'})")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            booster = xgb.Booster(model_file=str(path))
+    except xgb.core.XGBoostError:
+        # SageMaker's own XGBoost image pickles the Booster; models trained there load too.
+        with path.open("rb") as fh:
+            booster = pickle.load(fh)  # noqa: S301 - the user's own model artifact
+    # One thread per prediction: a 1-row request gains nothing from a pool,
+    # and the router already spreads load over instances.
+    booster.set_param({"nthread": int(os.environ.get("OMP_NUM_THREADS") or 1)})
+    return booster
+
+
+def input_fn(body: bytes, content_type: str) -> Any:
+    """Decode the request into a feature matrix."""
+    return decode(body, content_type)
+
+
+def predict_fn(data: Any, model: xgb.Booster) -> np.ndarray:
+    """Predict every row; the feature count must match the model's."""
+    expected = model.num_features()
+    got = int(data.shape[1])
+    if expected and got != expected:
+        hint = " (CSV for inference has no label column)" if got == expected + 1 else ""
+        raise BadInput(f"Feature size mismatch: the model expects {expected} features per record, "
+                       f"the request has {got}{hint}.")
+    try:
+        return model.inplace_predict(data)
+    except xgb.core.XGBoostError as err:
+        raise BadInput(f"XGBoost could not predict on this input: {str(err).splitlines()[0]}") from None
+
+
+def output_fn(prediction: np.ndarray, accept: str) -> bytes:
+    """Encode predictions as SageMaker's XGBoost does."""
+    values = prediction.tolist()
+    if accept == CSV:
+        if prediction.ndim == 1:
+            return ("\n".join(map(repr, values))).encode()
+        return ("\n".join(",".join(map(repr, row)) for row in values)).encode()
+    if accept == JSON:
+        return json.dumps({"predictions": [{"score": v} for v in values]}).encode()
+    return ("\n".join(json.dumps({"score": v}) for v in values) + "\n").encode()
+
+
+def handler() -> InferenceHandler:
+    """The XGBoost inference handler over every decoder registered at start-up."""
+    # The hook for RecordIO-protobuf: a module that registers a decoder for
+    # application/x-recordio-protobuf (containers.common.recordio_serving) is imported here when it exists.
+    with contextlib.suppress(ImportError):
+        import containers.common.recordio_serving  # noqa: F401
+    return InferenceHandler(model_fn=model_fn, input_fn=input_fn, predict_fn=predict_fn, output_fn=output_fn,
+                            content_types=tuple(DECODERS), accepts=(CSV, JSON, JSONLINES))

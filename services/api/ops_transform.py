@@ -1,0 +1,37 @@
+"""Batch transform operations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.api.common import parse_model
+from services.api.server import AwsJsonService
+from services.app import Services
+from services.transform.models import CreateTransformJobRequest
+
+
+def register(api: AwsJsonService, services: Services) -> None:
+    """Register CreateTransformJob, DescribeTransformJob, ListTransformJobs, StopTransformJob."""
+    transform = services.transform
+
+    @api.operation("CreateTransformJob")
+    async def create(params: dict[str, Any]) -> dict[str, Any]:
+        job = await transform.create_transform_job(parse_model(CreateTransformJobRequest, params))
+        return {"TransformJobArn": job.transform_job_arn}
+
+    @api.operation("DescribeTransformJob")
+    async def describe(params: dict[str, Any]) -> dict[str, Any]:
+        return (await transform.describe_transform_job(params["TransformJobName"])).describe()
+
+    @api.operation("ListTransformJobs")
+    async def list_jobs(params: dict[str, Any]) -> dict[str, Any]:
+        jobs, token = await transform.list_transform_jobs(params)
+        out: dict[str, Any] = {"TransformJobSummaries": [j.summary() for j in jobs]}
+        if token:
+            out["NextToken"] = token
+        return out
+
+    @api.operation("StopTransformJob")
+    async def stop(params: dict[str, Any]) -> dict[str, Any]:
+        await transform.stop_transform_job(params["TransformJobName"])
+        return {}

@@ -1,0 +1,43 @@
+"""Hosting in a node: the manager, data capture, shadow statistics and the runtime's invoker.
+
+An async context manager: entering starts the manager (restoring endpoints
+that should be serving); leaving stops every instance it started and
+uploads the capture still buffered, so nothing captured is lost on a clean
+shutdown.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from infra.settings import Settings
+from services.app import Services
+from services.hosting.capture import CaptureWriter
+from services.hosting.invoke import EndpointInvoker
+from services.hosting.manager import HostingManager
+from services.hosting.shadow import ShadowStats
+from services.runners.base import Runner
+
+
+class HostingRuntime:
+    """Everything that serves endpoints in one node process."""
+
+    def __init__(self, settings: Settings, services: Services, runner: Runner, **manager_options: float) -> None:
+        self.capture = CaptureWriter(services.s3)
+        self.shadows = ShadowStats()
+        options = {"stop_grace": settings.stop_grace_seconds, **manager_options}
+        self.manager = HostingManager(services.hosting, services.s3, services.logs, runner,
+                                      settings.state_dir / "endpoints", **options)
+        self.invoker = EndpointInvoker(self.manager, self.capture, self.shadows, region=settings.region,
+                                       account_id=settings.account_id)
+
+    async def __aenter__(self) -> HostingRuntime:
+        await self.manager.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        try:
+            await self.manager.close()
+        finally:
+            await self.capture.close()
