@@ -105,6 +105,13 @@ class TrainingService:
         for key, value in (request.hyper_parameters or {}).items():
             if not isinstance(value, str):
                 raise ValidationException(f"Hyperparameter {key!r} must be a string")
+        if request.checkpoint_config is not None:
+            parse_s3_uri(request.checkpoint_config.s3_uri)
+        if request.enable_managed_spot_training:
+            wait = request.stopping_condition.max_wait_time_in_seconds
+            if wait is None or wait < (request.stopping_condition.max_runtime_in_seconds or 0):
+                raise ValidationException("Invalid MaxWaitTimeInSeconds. It must be present and be greater than or "
+                                          "equal to MaxRuntimeInSeconds")
 
     async def describe_training_job(self, name: str) -> TrainingJob:
         """The job, or :class:`ResourceNotFound` (names match case-insensitively, as in ARNs)."""
@@ -227,5 +234,7 @@ def _apply(job: TrainingJob, now: datetime, status: TrainingJobStatus | None,
         job.training_end_time = job.training_end_time or now
         if job.training_start_time:
             job.training_time_in_seconds = max(1, int((job.training_end_time - job.training_start_time).total_seconds()))
-            job.billable_time_in_seconds = job.training_time_in_seconds
+            # Spot jobs bill only the time their hosts ran; the executor sets that.
+            if job.billable_time_in_seconds is None:
+                job.billable_time_in_seconds = job.training_time_in_seconds
 

@@ -1,11 +1,16 @@
 """Executing one training job on this machine.
 
-The walk SageMaker's platform takes for a host: Downloading (channels into
-``input/data``, config files), Training (the container, its log shipped to
-CloudWatch, ``MaxRuntimeInSeconds`` and ``StopTrainingJob`` enforced with
-SIGTERM then SIGKILL), Uploading (``model`` packed to ``model.tar.gz``),
-then Completed, Failed (``output/failure`` becomes ``FailureReason``) or
-Stopped.
+The walk SageMaker's platform takes: Downloading (for every host
+``algo-1..N``: its share of the channels, config files, the script-mode code,
+restored checkpoints), Training (one container per host, logs shipped to
+CloudWatch, checkpoints synced to S3, ``MaxRuntimeInSeconds``,
+``MaxWaitTimeInSeconds`` and ``StopTrainingJob`` enforced with SIGTERM then
+SIGKILL), Uploading (``algo-1``'s ``model`` packed to ``model.tar.gz``),
+then Completed, Failed (a host's ``output/failure`` becomes
+``FailureReason``) or Stopped. An interruption (the fault-injection control
+of :mod:`services.spot`, or a lost worker) stops the hosts, shows
+``Interrupted`` then ``Restarting`` and runs the job again from its last
+checkpoint.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ import contextlib
 import enum
 import logging
 import os
-import shutil
 import tarfile
 import time
 from collections.abc import Callable
@@ -24,18 +28,20 @@ from pathlib import Path
 
 from infra.settings import Settings
 from services.aws.cloudwatch import CloudWatchAdapter
-from services.aws.logs import LogsAdapter, escape_control
+from services.aws.logs import LogsAdapter
 from services.aws.s3 import S3Adapter, parse_s3_uri
-from services.channels import download_channel
 from services.exceptions import JobFailed
-from services.images import known_images, resolve_image
+from services.images import ContainerImage, known_images, resolve_image
 from services.jobs import HeldElsewhere
-from services.log_shipper import TRAINING_LOG_GROUP, LogShipper
+from services.log_shipper import TRAINING_LOG_GROUP
 from services.metrics import MetricsCollector, Observation, definitions_for
 from services.models.training import ModelArtifacts, SecondaryStatus, TrainingJob, TrainingJobStatus
-from services.runners.base import Runner, RunningContainer, RunSpec
+from services.runners.base import Runner, RunSpec
+from services.source_code import is_script_mode
+from services.spot import billable_edit, lost_attempt_seconds
 from services.training import TrainingService
-from services.training_env import prepare_tree, training_env, write_config
+from services.training_env import training_env
+from services.training_hosts import HostRun, addresses_env, assign_addresses, host_names, prepare_host
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +50,13 @@ HOST = "algo-1"
 
 
 class Outcome(enum.Enum):
-    """How the container's run ended."""
+    """How an attempt's run ended."""
 
     EXITED = "exited"
     STOPPED = "stopped"
     MAX_RUNTIME = "max_runtime"
+    MAX_WAIT = "max_wait"
+    INTERRUPTED = "interrupted"
 
 
 class TrainingJobExecutor:
@@ -64,153 +72,216 @@ class TrainingJobExecutor:
         self.runner = runner
         self.on_line = on_line  # (job name, line): progress hooks for the CLI
         self.cloudwatch = cloudwatch
-        # (job name, observation): consumers of live metrics (tuning's early stopping)
+        # (job name, observation): consumers of live metrics (tuning's early stopping); algo-1's metrics
         self.metric_listeners: list[Callable[[str, Observation], None]] = []
 
     def cpu_share(self) -> int:
         """CPUs one job may use: the machine's, divided among the worker's slots."""
         return max(1, (os.cpu_count() or 1) // max(1, self.settings.worker_concurrency))
 
-    def job_root(self, name: str) -> Path:
-        """The host directory that is this job's ``/opt/ml``."""
-        return (self.settings.jobs_dir / name / HOST).resolve()
+    def job_root(self, name: str, host: str = HOST) -> Path:
+        """The host directory that is ``host``'s ``/opt/ml`` for job ``name``."""
+        return (self.settings.jobs_dir / name / host).resolve()
 
     async def execute(self, name: str) -> TrainingJob:
-        """Run job ``name`` to a terminal status and return it."""
+        """Run job ``name`` to a terminal status (through any interruptions) and return it."""
         job = await self.training.describe_training_job(name)
-        if job.training_job_status.is_terminal:
-            return job
-        if job.headwater.stop_requested:
-            return await self._finish_stopped(name, SecondaryStatus.STOPPED, "Training job stopped before it started")
-        root = self.job_root(name)
-        try:
-            await self._download(job, root)
-            image = self._image(job)
-        except JobFailed as err:
-            return await self._fail(name, str(err))
-        return await self._train(job, root, image)
+        while True:
+            if job.training_job_status.is_terminal:
+                return job
+            if job.headwater.stop_requested:
+                return await self._finish_stopped(name, SecondaryStatus.STOPPED,
+                                                  "Training job stopped before it started")
+            hosts = host_names(job.resource_config.instance_count)
+            try:
+                image = self._image(job)
+                job = await self._download(job, hosts)
+            except JobFailed as err:
+                return await self._fail(name, str(err))
+            outcome, runs = await self._train(job, hosts, image)
+            if outcome is not Outcome.INTERRUPTED:
+                return await self._conclude(job, outcome, runs)
+            job = await self._interrupted(name, runs)
 
-    async def _download(self, job: TrainingJob, root: Path) -> None:
-        await self.training.transition(
+    async def _download(self, job: TrainingJob, hosts: list[str]) -> TrainingJob:
+        now = self.training.clock()
+
+        def begin(j: TrainingJob) -> None:
+            j.training_start_time = j.training_start_time or now
+            j.headwater.attempt_started_at = now
+
+        job = await self.training.transition(
             job.training_job_name, secondary=SecondaryStatus.DOWNLOADING,
-            message="Starting the training job: downloading input data",
-            edit=lambda j: setattr(j, "training_start_time", j.training_start_time or self.training.clock()))
-        if root.exists():  # a restarted attempt starts from a clean tree
-            await asyncio.to_thread(shutil.rmtree, root)
-        prepare_tree(root)
-        write_config(root, job, HOST)
-        for ch in job.input_data_config or []:
-            await download_channel(self.s3, ch, root / "input/data" / ch.channel_name)
+            message="Starting the training job: downloading input data", edit=begin)
+        restored = await asyncio.gather(*(prepare_host(self.s3, job, self.job_root(job.training_job_name, h), h,
+                                                       hosts) for h in hosts))
+        if any(restored):
+            log.info("%s: restored %d checkpoint file(s) per host", job.training_job_name, max(restored))
+        return job
 
     @staticmethod
-    def _image(job: TrainingJob):  # noqa: ANN205 - ContainerImage
+    def _image(job: TrainingJob) -> ContainerImage:
         uri = job.algorithm_specification.training_image or job.algorithm_specification.algorithm_name or ""
         image = resolve_image(uri)
         if image is None:
             raise JobFailed(f"ClientError: No container is known for image {uri!r}. "
                             f"Built-in images: the SageMaker algorithm image URIs, or {', '.join(known_images())}")
+        if image.name == "xgboost" and is_script_mode(job.hyper_parameters):
+            # SageMaker's XGBoost image is also the framework image: a job naming
+            # an entry point runs the user's script.
+            image = resolve_image("headwater/xgboost_framework") or image
         return image
 
-    async def _train(self, job: TrainingJob, root: Path, image) -> TrainingJob:  # noqa: ANN001
+    def _spec(self, job: TrainingJob, image: ContainerImage, host: str, hosts: list[str],
+              addresses: dict[str, str]) -> RunSpec:
         name = job.training_job_name
-        stream = f"{name}/{HOST}-{int(time.time())}"
+        root = self.job_root(name, host)
+        literal = is_script_mode(job.hyper_parameters)  # user scripts may hardcode /opt/ml
+        probe = RunSpec(name, image, [], root, literal_paths=literal)
+        env = training_env(job, self.runner.base_dir(probe), host, hosts,
+                           num_cpus=max(1, self.cpu_share() // len(hosts)))
+        env.update(addresses_env(addresses))
+        return RunSpec(name=f"{name}-{host}", image=image, command=["train"], ml_root=root, env=env,
+                       literal_paths=literal)
+
+    async def _train(self, job: TrainingJob, hosts: list[str], image: ContainerImage
+                     ) -> tuple[Outcome, list[HostRun]]:
+        name = job.training_job_name
+        stamp = int(time.time())
 
         def started(j: TrainingJob) -> None:
-            j.headwater.log_stream = stream
+            j.headwater.log_stream = f"{name}/{HOST}-{stamp}"
 
         await self.training.transition(name, secondary=SecondaryStatus.TRAINING,
                                        message="Training image download completed. Training in progress.",
                                        edit=started)
-        spec = RunSpec(name=f"{name}-{HOST}", image=image, command=["train"], ml_root=root,
-                       env=training_env(job, self.runner.base_dir(RunSpec(name, image, [], root)), HOST,
-                                        num_cpus=self.cpu_share()))
-        async with LogShipper(self.logs, TRAINING_LOG_GROUP, stream, root.parent / f"{HOST}.log") as shipper:
+        # One host too: a script may init torch.distributed with a world of one.
+        addresses = assign_addresses(hosts)
+        definitions = definitions_for(image.name, job.algorithm_specification.metric_definitions)
+        runs = [HostRun.create(self.logs, name, self.job_root(name, h), h, MetricsCollector(definitions), stamp)
+                for h in hosts]
+        for listener in self.metric_listeners:
+            runs[0].collector.listeners.append(lambda obs, f=listener: f(name, obs))
+        pending: list[tuple[str, Observation]] = []
+        for run in runs:
+            run.collector.listeners.append(lambda obs, h=run.host: pending.append((h, obs)))
+        metrics_done = asyncio.Event()
+        publisher = asyncio.create_task(self._publish_metrics(name, pending, metrics_done))
+        outcome = Outcome.EXITED
+        async with contextlib.AsyncExitStack() as stack:
+            for run in runs:
+                await stack.enter_async_context(run.shipper)
             try:
-                container = await self.runner.start(spec)
+                for run in runs:
+                    container = await self.runner.start(self._spec(job, image, run.host, hosts, addresses))
+                    run.shipper.add(f"Headwater: started {image.module} ({container.ident}) for {name}"
+                                    + (f" as {run.host} of {len(hosts)}" if len(hosts) > 1 else ""))
+                    line_hook = (lambda line, n=name: self.on_line(n, line)) if self.on_line else None
+                    run.begin(container, line_hook, self.training.clock, self.s3, job)
             except Exception as err:  # noqa: BLE001 - reported as the job's reason
-                return await self._fail(name, f"InternalServerError: could not start the container: {err}")
-            shipper.add(f"Headwater: started {image.module} ({container.ident}) for {name}")
-            collector = MetricsCollector(definitions_for(image.name, job.algorithm_specification.metric_definitions))
-            pending: list[Observation] = []
-            collector.listeners.append(pending.append)
-            for listener in self.metric_listeners:
-                collector.listeners.append(lambda obs, f=listener: f(name, obs))
-
-            async def pump() -> None:
-                async for line in container.lines():
-                    shipper.add(line)
-                    collector.feed(escape_control(line), self.training.clock())
-                    if self.on_line:
-                        self.on_line(name, line)
-
-            metrics_done = asyncio.Event()
-
-            async def publish_metrics() -> None:
-                # Stopped by an event, never cancelled: a cancelled put would lose its batch.
-                while not metrics_done.is_set():
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(metrics_done.wait(), timeout=1.0)
-                    await self._put_metrics(name, pending)
-
-            reader = asyncio.create_task(pump())
-            publisher = asyncio.create_task(publish_metrics())
-            outcome, code = await self._supervise(job, container)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(reader, timeout=5)
+                for run in runs:
+                    await run.stop(self.settings.stop_grace_seconds)
+                    await run.finish()
+                metrics_done.set()
+                await publisher
+                await self._fail(name, f"InternalServerError: could not start the container: {err}")
+                return Outcome.EXITED, []
+            outcome = await self._supervise(job, runs)
+            for run in runs:
+                await run.finish()
             metrics_done.set()
             await publisher
-            tail = list(shipper.tail)
-        return await self._conclude(job, root, outcome, code, tail, collector)
+        return outcome, runs
 
-    async def _put_metrics(self, name: str, pending: list[Observation]) -> None:
-        """Publish the observations gathered so far to CloudWatch (never fails the job)."""
-        batch, pending[:] = list(pending), []
-        if not batch or self.cloudwatch is None:
-            return
-        try:
-            await self.cloudwatch.put(TRAINING_LOG_GROUP, [
-                (o.name, o.value, o.timestamp, {"Host": f"{name}/{HOST}"}) for o in batch])
-        except Exception:  # noqa: BLE001 - metrics are best effort
-            log.warning("could not put %d metric points of %s", len(batch), name, exc_info=True)
+    async def _publish_metrics(self, name: str, pending: list[tuple[str, Observation]], done: asyncio.Event) -> None:
+        # Stopped by an event, never cancelled: a cancelled put would lose its batch.
+        while not done.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(done.wait(), timeout=1.0)
+            batch, pending[:] = list(pending), []
+            if not batch or self.cloudwatch is None:
+                continue
+            try:
+                await self.cloudwatch.put(TRAINING_LOG_GROUP, [
+                    (o.name, o.value, o.timestamp, {"Host": f"{name}/{host}"}) for host, o in batch])
+            except Exception:  # noqa: BLE001 - metrics are best effort
+                log.warning("could not put %d metric points of %s", len(batch), name, exc_info=True)
 
-    async def _supervise(self, job: TrainingJob, container: RunningContainer) -> tuple[Outcome, int]:
-        """Wait for the container, enforcing MaxRuntimeInSeconds and stop requests."""
-        deadline = time.monotonic() + (job.stopping_condition.max_runtime_in_seconds or 86400)
-        waiter = asyncio.create_task(container.wait())
+    async def _supervise(self, job: TrainingJob, runs: list[HostRun]) -> Outcome:
+        """Wait for every host; enforce limits, stop and interrupt requests, and a failing host."""
+        cond = job.stopping_condition
+        spent = job.headwater.billable_seconds if job.enable_managed_spot_training else 0.0
+        deadline = time.monotonic() + max(1.0, (cond.max_runtime_in_seconds or 86400) - spent)
+        wait_deadline = None
+        if job.enable_managed_spot_training and cond.max_wait_time_in_seconds and job.training_start_time:
+            elapsed = (self.training.clock() - job.training_start_time).total_seconds()
+            wait_deadline = time.monotonic() + cond.max_wait_time_in_seconds - elapsed
+        waiters = {run.waiter: run for run in runs if run.waiter is not None}
         outcome = Outcome.EXITED
-        while not waiter.done():
-            await asyncio.wait({waiter}, timeout=1.0)
-            if waiter.done():
+        while True:
+            finished, _ = await asyncio.wait(set(waiters), timeout=1.0)
+            for w in finished:
+                waiters.pop(w).code = w.result()
+            failed = any(r.code not in (None, 0) for r in runs)
+            if not waiters or failed:
                 break
             if time.monotonic() >= deadline:
                 outcome = Outcome.MAX_RUNTIME
+            elif wait_deadline is not None and time.monotonic() >= wait_deadline:
+                outcome = Outcome.MAX_WAIT
             else:
                 current = await self.training.describe_training_job(job.training_job_name)
                 if current.headwater.stop_requested:
                     outcome = Outcome.STOPPED
+                elif current.headwater.interrupt_requested:
+                    outcome = Outcome.INTERRUPTED
             if outcome is not Outcome.EXITED:
-                await container.terminate()
-                try:
-                    await asyncio.wait_for(asyncio.shield(waiter), timeout=self.settings.stop_grace_seconds)
-                except asyncio.TimeoutError:
-                    await container.kill()
                 break
-        return outcome, await waiter
+        # A host that failed fails the job: its peers are stopped (they would wait on it forever).
+        await asyncio.gather(*(run.stop(self.settings.stop_grace_seconds) for run in runs))
+        for run in runs:
+            if run.code is None and run.waiter is not None:
+                run.code = await run.waiter
+        return outcome
 
-    async def _conclude(self, job: TrainingJob, root: Path, outcome: Outcome, code: int,
-                        tail: list[str], collector: MetricsCollector) -> TrainingJob:
+    async def _interrupted(self, name: str, runs: list[HostRun]) -> TrainingJob:
+        """Record an interruption and the time it ran; then Restarting (or MaxWaitTimeExceeded)."""
+        ran = max((time.monotonic() - r.started for r in runs), default=0.0)
+
+        def note(j: TrainingJob) -> None:
+            j.headwater.interrupt_requested = False
+            j.headwater.interruptions += 1
+            j.headwater.billable_seconds += ran
+
+        job = await self.training.transition(
+            name, secondary=SecondaryStatus.INTERRUPTED, edit=note,
+            message="Training job interrupted: the instances were reclaimed; it resumes from its last checkpoint")
+        return await self.training.transition(
+            name, secondary=SecondaryStatus.RESTARTING,
+            message=f"Restarting the training job (interruption {job.headwater.interruptions})")
+
+    async def _conclude(self, job: TrainingJob, outcome: Outcome, runs: list[HostRun]) -> TrainingJob:
         name = job.training_job_name
-        final = collector.final()
+        if not runs:  # the containers never started; the job was failed already
+            return await self.training.describe_training_job(name)
+        ran = max(time.monotonic() - r.started for r in runs)
+        billing = billable_edit(job, ran)
+        final = runs[0].collector.final()
         if final:
             await self.training.transition(name, edit=lambda j: setattr(j, "final_metric_data_list", final))
-        if outcome is Outcome.EXITED and code != 0:
-            return await self._fail(name, failure_reason(root, code, tail))
+        failed = next((r for r in runs if r.code not in (None, 0) and not r.stopped_by_platform), None)
+        if failed is not None and outcome is Outcome.EXITED:
+            reason = failure_reason(failed.root, failed.code or 1, list(failed.shipper.tail))
+            if len(runs) > 1:
+                reason = f"{failed.host}: {reason}"
+            return await self._fail(name, reason, billing)
         await self.training.transition(name, secondary=SecondaryStatus.UPLOADING,
                                        message="Uploading generated training model")
-        artifacts = await self._upload(job, root)
+        artifacts = await self._upload(job, runs[0].root)
 
         def done(j: TrainingJob) -> None:
             j.model_artifacts = ModelArtifacts(s3_model_artifacts=artifacts)
+            billing(j)
 
         if outcome is Outcome.EXITED:
             return await self.training.transition(name, TrainingJobStatus.COMPLETED, SecondaryStatus.COMPLETED,
@@ -220,25 +291,33 @@ class TrainingJobExecutor:
                 name, TrainingJobStatus.STOPPED, SecondaryStatus.MAX_RUNTIME_EXCEEDED,
                 f"Training job stopped: it exceeded MaxRuntimeInSeconds "
                 f"({job.stopping_condition.max_runtime_in_seconds})", edit=done)
+        if outcome is Outcome.MAX_WAIT:
+            return await self.training.transition(
+                name, TrainingJobStatus.STOPPED, SecondaryStatus.MAX_WAIT_TIME_EXCEEDED,
+                f"Training job stopped: it exceeded MaxWaitTimeInSeconds "
+                f"({job.stopping_condition.max_wait_time_in_seconds})", edit=done)
         return await self._finish_stopped(name, SecondaryStatus.STOPPED, "Training job stopped", edit=done)
 
     async def _upload(self, job: TrainingJob, root: Path) -> str:
-        """Pack ``model/`` (and ``output/data`` when not empty) and upload them."""
+        """Pack ``algo-1``'s ``model/`` (and ``output/data`` when not empty) and upload them."""
         bucket, prefix = parse_s3_uri(job.output_data_config.s3_output_path)
         base = f"{prefix.rstrip('/')}/{job.training_job_name}/output".lstrip("/")
         model_tar = root.parent / "model.tar.gz"
         await asyncio.to_thread(pack_dir, root / "model", model_tar)
         await self.s3.upload_file(model_tar, bucket, f"{base}/model.tar.gz", "application/x-gzip")
         data_dir = root / "output/data"
-        if any(data_dir.iterdir()):
+        if data_dir.is_dir() and any(data_dir.iterdir()):
             out_tar = root.parent / "output.tar.gz"
             await asyncio.to_thread(pack_dir, data_dir, out_tar)
             await self.s3.upload_file(out_tar, bucket, f"{base}/output.tar.gz", "application/x-gzip")
         return f"s3://{bucket}/{base}/model.tar.gz"
 
-    async def _fail(self, name: str, reason: str) -> TrainingJob:
+    async def _fail(self, name: str, reason: str,
+                    also: Callable[[TrainingJob], None] | None = None) -> TrainingJob:
         def edit(j: TrainingJob) -> None:
             j.failure_reason = reason[:FAILURE_REASON_MAX]
+            if also:
+                also(j)
 
         return await self.training.transition(name, TrainingJobStatus.FAILED, SecondaryStatus.FAILED,
                                               "Training job failed", edit=edit)
@@ -252,7 +331,12 @@ class TrainingJobExecutor:
     kind = "training"
 
     async def claim(self, name: str, worker_id: str, now: datetime, stale_after: timedelta) -> bool:
-        """Take the job in one conditional write (see :class:`services.jobs.JobExecutor`)."""
+        """Take the job in one conditional write (see :class:`services.jobs.JobExecutor`).
+
+        A job an earlier worker had taken was interrupted by that worker's
+        death: a spot job shows ``Interrupted`` (its hosts' time so far counts
+        as billable) before ``Restarting``; it resumes from its checkpoints.
+        """
         job = await self.training.store.get(name)
         if job is None or job.training_job_status.is_terminal:
             return False
@@ -266,9 +350,23 @@ class TrainingJobExecutor:
             j.headwater.heartbeat_at = now
 
         if job.headwater.attempts > 0:
-            await self.training.transition(
-                name, secondary=SecondaryStatus.RESTARTING, edit=take,
-                message=f"Restarting the job after its worker was lost (attempt {job.headwater.attempts + 1})")
+            if job.enable_managed_spot_training:
+                def lost(j: TrainingJob) -> None:
+                    ran = lost_attempt_seconds(j)  # before take() moves the heartbeat
+                    take(j)
+                    j.headwater.interruptions += 1
+                    j.headwater.billable_seconds += ran
+
+                await self.training.transition(
+                    name, secondary=SecondaryStatus.INTERRUPTED, edit=lost,
+                    message="Training job interrupted: its worker was lost; it resumes from its last checkpoint")
+                await self.training.transition(
+                    name, secondary=SecondaryStatus.RESTARTING,
+                    message=f"Restarting the job after its worker was lost (attempt {job.headwater.attempts + 1})")
+            else:
+                await self.training.transition(
+                    name, secondary=SecondaryStatus.RESTARTING, edit=take,
+                    message=f"Restarting the job after its worker was lost (attempt {job.headwater.attempts + 1})")
         else:
             await self.training.transition(name, edit=take)
         return True

@@ -9,6 +9,8 @@ SageMaker metric definitions scrape, and saves the booster as
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import re
 import warnings
@@ -22,6 +24,8 @@ from xgboost.callback import TrainingCallback
 from containers.common.data import Dataset
 from containers.common.environment import Environment
 from containers.common.errors import CustomerError
+from containers.xgboost.checkpointing import SaveCheckpoint, load_checkpoint
+from containers.xgboost.collective import communicator
 from containers.xgboost.channels import check_labels, load_dataset, split_weights, to_dmatrix
 from containers.xgboost.hyperparameters import XGBoostConfig, parse_hyperparameters
 
@@ -66,7 +70,7 @@ def _widen(ds: Dataset, num_cols: int) -> Dataset:
         return ds
     X = ds.X.copy()
     X.resize((ds.num_rows, num_cols))
-    return Dataset(X, ds.y, ds.files, ds.row_file, ds.row_line)
+    return dataclasses.replace(ds, X=X)
 
 
 def load_channels(env: Environment, config: XGBoostConfig) -> tuple[xgb.DMatrix, xgb.DMatrix | None]:
@@ -149,21 +153,28 @@ def train(env: Environment) -> None:
 
     evals = [(dtrain, TRAIN)] + ([(dval, VALIDATION)] if dval is not None else [])
     counter, callbacks = _callbacks(config, has_validation=dval is not None)
+    # Resume from the newest checkpoint (an interrupted spot job) and checkpoint every round.
+    resumed, done_rounds = load_checkpoint(env.checkpoint_dir)
+    if resumed is not None:
+        log(f"Resuming from a checkpoint with {done_rounds} of {config.num_round} rounds.")
+    callbacks.append(SaveCheckpoint(env.checkpoint_dir, done_rounds))
     try:
-        booster = xgb.train(
-            config.params,
-            dtrain,
-            num_boost_round=config.num_round,
-            evals=evals,
-            verbose_eval=False,  # the EvaluationMonitor from _callbacks prints instead
-            callbacks=callbacks,
-        )
+        with communicator(env):  # several hosts: xgboost's collective communication
+            booster = xgb.train(
+                config.params,
+                dtrain,
+                num_boost_round=max(0, config.num_round - done_rounds),
+                evals=evals,
+                verbose_eval=False,  # the EvaluationMonitor from _callbacks prints instead
+                callbacks=callbacks,
+                xgb_model=resumed,
+            )
     except xgb.core.XGBoostError as exc:
         # XGBoost rejects parameter combinations and data it cannot train on;
         # labels and ranges were checked already, so what is left is the user's.
         reason = _xgboost_reason(exc)
         raise CustomerError(f"XGBoost could not train with these hyperparameters and data: {reason}") from exc
-    if counter.rounds < config.num_round:
+    if counter.rounds + done_rounds < config.num_round:
         log(
             f"Stopped early after {counter.rounds} of {config.num_round} rounds; "
             f"best round {booster.best_iteration} (validation score {booster.best_score:.5f})."

@@ -39,6 +39,8 @@ class SecondaryStatus(str, Enum):
     STOPPED = "Stopped"
     MAX_RUNTIME_EXCEEDED = "MaxRuntimeExceeded"
     RESTARTING = "Restarting"
+    INTERRUPTED = "Interrupted"
+    MAX_WAIT_TIME_EXCEEDED = "MaxWaitTimeExceeded"
 
 
 class S3DataSource(ApiModel):
@@ -107,6 +109,13 @@ class StoppingCondition(ApiModel):
     max_wait_time_in_seconds: int | None = None
 
 
+class CheckpointConfig(ApiModel):
+    """``CheckpointConfig``: checkpoints restored before start and synced to S3 while running."""
+
+    s3_uri: str
+    local_path: str | None = None
+
+
 class CreateTrainingJobRequest(ApiModel):
     """``CreateTrainingJobRequest`` (fields not modelled round-trip as extras)."""
 
@@ -120,6 +129,8 @@ class CreateTrainingJobRequest(ApiModel):
     input_data_config: list[Channel] | None = None
     environment: dict[str, str] | None = None
     tags: list[dict[str, str]] | None = None
+    checkpoint_config: CheckpointConfig | None = None
+    enable_managed_spot_training: bool | None = None
 
 
 class SecondaryStatusTransition(ApiModel):
@@ -154,6 +165,12 @@ class JobRuntime(ApiModel):
     log_stream: str | None = None
     heartbeat_at: datetime | None = None
     last_error: str | None = None
+    # Spot-style interruption: a fault-injection request, the count so far, and
+    # the seconds the job's hosts actually ran (BillableTimeInSeconds for spot).
+    interrupt_requested: bool = False
+    interruptions: int = 0
+    attempt_started_at: datetime | None = None
+    billable_seconds: float = 0.0
 
 
 # Describe* returns the request, minus these, plus the status fields.

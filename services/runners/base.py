@@ -24,6 +24,10 @@ class RunSpec:
     command: list[str]  # ["train"] / ["serve"]
     ml_root: Path  # the host directory that is the container's /opt/ml
     env: dict[str, str] = field(default_factory=dict)
+    # Run this argv instead of the image's own entrypoint (Processing's ContainerEntrypoint).
+    entrypoint: list[str] | None = None
+    # Show the job tree at the literal /opt/ml (scripts that hardcode it), where the platform can.
+    literal_paths: bool = False
 
 
 class RunningContainer(ABC):

@@ -9,6 +9,8 @@ every process it started, and nothing else.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import os
 import signal
 import sys
@@ -16,6 +18,7 @@ from collections.abc import AsyncIterator
 
 from services.exceptions import PlatformError
 from services.runners.base import Runner, RunningContainer, RunSpec
+from services.runners.namespace import OPT_ML, namespaces_available, wrap_command
 
 # Long lines (a model summary, a progress bar) must not stall the reader.
 _STREAM_LIMIT = 4 << 20
@@ -61,6 +64,23 @@ class ProcessContainer(RunningContainer):
         self._signal_group(signal.SIGKILL)
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGKILL when the node that started it dies.
+
+    A container runs in its own session (so a stop reaches its whole group);
+    without this, a node killed hard would leave its training processes
+    running, holding ports and writing into job directories.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: stopping relies on the node's own shutdown
+        pass
+
+
 class ProcessRunner(Runner):
     """Runs ``python -m <container module> <command>`` with the job tree as base."""
 
@@ -68,17 +88,24 @@ class ProcessRunner(Runner):
         self.python = python
 
     def base_dir(self, spec: RunSpec) -> str:
-        return str(spec.ml_root)
+        return OPT_ML if spec.literal_paths and namespaces_available() else str(spec.ml_root)
 
     async def start(self, spec: RunSpec) -> RunningContainer:
-        env = {**os.environ, **spec.env, "SAGEMAKER_BASE_DIR": str(spec.ml_root), "PYTHONUNBUFFERED": "1"}
+        base = self.base_dir(spec)
+        env = {**os.environ, **spec.env, "SAGEMAKER_BASE_DIR": base, "PYTHONUNBUFFERED": "1"}
+        # `python3` in an entrypoint means this interpreter, as the image's python would.
+        env["PATH"] = os.pathsep.join([os.path.dirname(self.python), env.get("PATH", "")])
+        argv = [*spec.entrypoint, *spec.command] if spec.entrypoint else [
+            self.python, "-m", spec.image.module, *spec.command]
+        if base == OPT_ML:
+            argv = wrap_command(spec.ml_root, argv)
         try:
             proc = await asyncio.create_subprocess_exec(
-                self.python, "-m", spec.image.module, *spec.command,
+                *argv,
                 cwd=spec.ml_root, env=env,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True, limit=_STREAM_LIMIT,
+                start_new_session=True, limit=_STREAM_LIMIT, preexec_fn=_die_with_parent,
             )
         except OSError as err:
             raise PlatformError(f"could not start {spec.image.module}: {err}") from err

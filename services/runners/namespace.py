@@ -1,0 +1,63 @@
+"""A child with its own view of ``/opt/ml``, without a container engine.
+
+Many SageMaker scripts hardcode ``/opt/ml/...`` (``/opt/ml/model``,
+``/opt/ml/processing/input``). On Linux an unprivileged process can get a
+private user + mount namespace (``unshare``) in which the job's directory is
+bind-mounted at ``/opt/ml``; the host's ``/opt`` is untouched and its other
+entries stay visible (they are bound back over the private ``/opt``). Where
+the kernel refuses user namespaces, callers fall back to the base-directory
+variable and say so in the job's log.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+from pathlib import Path
+
+OPT_ML = "/opt/ml"
+
+# $0 = the job directory, $1 = an empty staging directory, then the command.
+# /opt is bound to the stage first, so its entries can be bound back over the
+# private tmpfs: everything else under /opt (package mirrors...) stays reachable.
+_SCRIPT = r"""
+set -e
+job="$0"; stage="$1"; shift
+mkdir -p "$stage"
+mount --rbind /opt "$stage"
+mount -t tmpfs headwater-opt /opt
+for e in "$stage"/* "$stage"/.[!.]*; do
+  [ -e "$e" ] || continue
+  n=$(basename "$e")
+  [ "$n" = ml ] && continue
+  if [ -d "$e" ]; then mkdir -p "/opt/$n"; else touch "/opt/$n"; fi
+  mount --rbind "$e" "/opt/$n"
+done
+mkdir -p /opt/ml
+mount --bind "$job" /opt/ml
+cd /opt/ml
+exec "$@"
+"""
+
+
+@functools.cache
+def namespaces_available() -> bool:
+    """Whether this kernel lets an unprivileged process make a user + mount namespace."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return False
+    try:
+        probe = subprocess.run([unshare, "--user", "--map-root-user", "--mount", "sh", "-c",
+                                "mount -t tmpfs probe /mnt 2>/dev/null || mount -t tmpfs probe /tmp"],
+                               capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+def wrap_command(job_dir: Path, argv: list[str]) -> list[str]:
+    """``argv`` run with ``job_dir`` mounted at ``/opt/ml`` in a private namespace."""
+    stage = job_dir.parent / f".opt-{job_dir.name}"
+    return ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", _SCRIPT,
+            str(job_dir.resolve()), str(stage.resolve()), *argv]
