@@ -13,6 +13,9 @@ from pydantic import BaseModel
 from services.aws.sqs import QueueMessage, SqsAdapter
 
 TASKS_QUEUE = "tasks"
+# Long-running orchestrations (tuning jobs) that start tasks of their own: their own queue
+# and worker slots, so an orchestrator never holds a slot its children wait for.
+ORCHESTRATION_QUEUE = "orchestration"
 
 
 class Task(BaseModel):

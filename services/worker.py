@@ -8,6 +8,10 @@ When a worker dies its message reappears after the visibility timeout: the
 next worker restarts the job, or, once ``task_max_attempts`` are spent,
 fails it with a clear ``FailureReason``. Tasks SQS dead-lettered are reaped
 the same way, so no job stays ``InProgress`` forever.
+
+Orchestrations (tuning jobs, which start training jobs of their own) come
+from a queue of their own and run on ``orchestration_concurrency`` slots of
+their own: an orchestrator never holds a slot its children wait for.
 """
 
 from __future__ import annotations
@@ -41,9 +45,11 @@ class Worker:
     """Runs tasks until ``stop`` is set."""
 
     def __init__(self, settings: Settings, tasks: TaskQueue, executors: list[JobExecutor],
-                 worker_id: str | None = None, clock: Callable[[], datetime] = utcnow) -> None:
+                 worker_id: str | None = None, clock: Callable[[], datetime] = utcnow,
+                 orchestration: TaskQueue | None = None) -> None:
         self.settings = settings
         self.tasks = tasks
+        self.orchestration = orchestration
         self.executors = {e.kind: e for e in executors}
         self.worker_id = worker_id or new_worker_id()
         self.clock = clock
@@ -52,37 +58,48 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set; running jobs finish first."""
         slots = [asyncio.create_task(self._slot(stop)) for _ in range(self.settings.worker_concurrency)]
+        if self.orchestration is not None:
+            slots += [asyncio.create_task(self._slot(stop, self.orchestration))
+                      for _ in range(self.settings.orchestration_concurrency)]
         reaper = asyncio.create_task(self._reap_loop(stop))
         await stop.wait()
+        for executor in self.executors.values():
+            # Orchestrators hand their task back at once (another worker resumes it)
+            # rather than hold the shutdown until their whole tuning job is done.
+            interrupt = getattr(executor, "interrupt", None)
+            if interrupt is not None:
+                interrupt()
         reaper.cancel()
         await asyncio.gather(*slots, return_exceptions=True)
         with contextlib.suppress(asyncio.CancelledError):
             await reaper
 
-    async def _slot(self, stop: asyncio.Event) -> None:
+    async def _slot(self, stop: asyncio.Event, queue: TaskQueue | None = None) -> None:
+        queue = queue or self.tasks
         while not stop.is_set():
             try:
-                received = await self.tasks.receive(self.settings.poll_wait_seconds, self.settings.visibility_timeout)
+                received = await queue.receive(self.settings.poll_wait_seconds, self.settings.visibility_timeout)
             except Exception:  # noqa: BLE001 - the emulator may be restarting; keep serving
                 log.exception("worker %s: could not poll tasks", self.worker_id)
                 await asyncio.sleep(1.0)
                 continue
             for task, msg in received:
-                await self.handle(task, msg)
+                await self.handle(task, msg, queue)
 
-    async def handle(self, task: Task, msg: QueueMessage) -> None:
-        """Run one task; delete its message unless it must be retried."""
+    async def handle(self, task: Task, msg: QueueMessage, queue: TaskQueue | None = None) -> None:
+        """Run one task (from ``queue``, the tasks queue by default); delete its message unless it must be retried."""
+        queue = queue or self.tasks
         executor = self.executors.get(task.kind)
         if executor is None:
             log.error("worker %s: no executor for task kind %r (%s); leaving it to be dead-lettered",
                       self.worker_id, task.kind, task.name)
             return
-        heart = asyncio.create_task(self._heartbeat(executor, task, msg))
+        heart = asyncio.create_task(self._heartbeat(executor, task, msg, queue))
         try:
             if await self._claim(executor, task, msg):
                 self.running.add((task.kind, task.name))
                 await executor.execute(task.name)
-            await self.tasks.done(msg)
+            await queue.done(msg)
         except Exception as err:  # noqa: BLE001 - a platform error: leave the message to be retried
             log.exception("worker %s: %s task %s failed (attempt %d)", self.worker_id, task.kind, task.name,
                           msg.receive_count)
@@ -109,11 +126,13 @@ class Worker:
             log.info("task %s: already run by %s; dropping a duplicate", task.name, held)
             return False
 
-    async def _heartbeat(self, executor: JobExecutor, task: Task, msg: QueueMessage) -> None:
+    async def _heartbeat(self, executor: JobExecutor, task: Task, msg: QueueMessage,
+                         queue: TaskQueue | None = None) -> None:
+        queue = queue or self.tasks
         while True:
             await asyncio.sleep(self.settings.heartbeat_seconds)
             try:
-                await self.tasks.heartbeat(msg, self.settings.visibility_timeout)
+                await queue.heartbeat(msg, self.settings.visibility_timeout)
                 if (task.kind, task.name) in self.running:
                     await executor.beat(task.name, self.clock())
             except Exception:  # noqa: BLE001 - a missed beat is retried at the next one
@@ -128,12 +147,13 @@ class Worker:
     async def reap_dead_tasks(self) -> int:
         """Fail the jobs whose tasks SQS dead-lettered; return how many messages were reaped."""
         reaped = 0
-        for task, msg in await self.tasks.receive_dead():
-            executor = self.executors.get(task.kind)
-            if executor is not None:
-                await executor.fail_lost(task.name, (
-                    f"InternalServerError: the job's task was dead-lettered after {msg.receive_count} "
-                    f"deliveries; its workers stopped responding"))
-                reaped += 1
-                await self.tasks.done(msg, dead=True)
+        for queue in [self.tasks, *([self.orchestration] if self.orchestration else [])]:
+            for task, msg in await queue.receive_dead():
+                executor = self.executors.get(task.kind)
+                if executor is not None:
+                    await executor.fail_lost(task.name, (
+                        f"InternalServerError: the job's task was dead-lettered after {msg.receive_count} "
+                        f"deliveries; its workers stopped responding"))
+                    reaped += 1
+                    await queue.done(msg, dead=True)
         return reaped

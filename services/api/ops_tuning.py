@@ -1,0 +1,67 @@
+"""Hyperparameter tuning job operations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.api.common import parse_model, parse_time
+from services.api.server import AwsJsonService
+from services.app import Services
+from services.models.tuning import CreateTuningJobRequest
+from services.tuning import views
+
+
+def register(api: AwsJsonService, services: Services) -> None:
+    """Register CreateHyperParameterTuningJob, DescribeHyperParameterTuningJob,
+    ListHyperParameterTuningJobs, StopHyperParameterTuningJob and
+    ListTrainingJobsForHyperParameterTuningJob."""
+    tuning = services.tuning
+
+    @api.operation("CreateHyperParameterTuningJob")
+    async def create_tuning_job(params: dict[str, Any]) -> dict[str, Any]:
+        job = await tuning.create_tuning_job(parse_model(CreateTuningJobRequest, params))
+        return {"HyperParameterTuningJobArn": job.hyper_parameter_tuning_job_arn}
+
+    @api.operation("DescribeHyperParameterTuningJob")
+    async def describe_tuning_job(params: dict[str, Any]) -> dict[str, Any]:
+        return views.describe(await tuning.find(params["HyperParameterTuningJobName"]))
+
+    @api.operation("ListHyperParameterTuningJobs")
+    async def list_tuning_jobs(params: dict[str, Any]) -> dict[str, Any]:
+        jobs, token = await tuning.list_tuning_jobs(
+            status_equals=params.get("StatusEquals"),
+            name_contains=params.get("NameContains"),
+            creation_time_after=parse_time(params.get("CreationTimeAfter")),
+            creation_time_before=parse_time(params.get("CreationTimeBefore")),
+            last_modified_time_after=parse_time(params.get("LastModifiedTimeAfter")),
+            last_modified_time_before=parse_time(params.get("LastModifiedTimeBefore")),
+            sort_by=params.get("SortBy", "CreationTime"),
+            sort_order=params.get("SortOrder", "Ascending"),
+            max_results=int(params.get("MaxResults", 10)),
+            next_token=params.get("NextToken"),
+        )
+        out: dict[str, Any] = {"HyperParameterTuningJobSummaries": [views.summary(j) for j in jobs]}
+        if token:
+            out["NextToken"] = token
+        return out
+
+    @api.operation("StopHyperParameterTuningJob")
+    async def stop_tuning_job(params: dict[str, Any]) -> dict[str, Any]:
+        await tuning.stop_tuning_job((await tuning.find(params["HyperParameterTuningJobName"])).name)
+        return {}
+
+    @api.operation("ListTrainingJobsForHyperParameterTuningJob")
+    async def list_training_jobs_for_tuning_job(params: dict[str, Any]) -> dict[str, Any]:
+        name = (await tuning.find(params["HyperParameterTuningJobName"])).name
+        summaries, token = await tuning.list_training_jobs_for_tuning_job(
+            name,
+            status_equals=params.get("StatusEquals"),
+            sort_by=params.get("SortBy", "Name"),
+            sort_order=params.get("SortOrder", "Ascending"),
+            max_results=int(params.get("MaxResults", 10)),
+            next_token=params.get("NextToken"),
+        )
+        out: dict[str, Any] = {"TrainingJobSummaries": summaries}
+        if token:
+            out["NextToken"] = token
+        return out

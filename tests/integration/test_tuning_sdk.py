@@ -1,0 +1,80 @@
+"""The SageMaker Python SDK's ``HyperparameterTuner``, unchanged, against a Headwater node.
+
+Endpoints come from the standard environment variables only. The tuner
+uses the SDK's default strategy (Bayesian) over a built-in XGBoost
+``Estimator``; ``fit()`` waits with the SDK's own polling, and
+``best_training_job()``, ``attach()`` and ``analytics()`` read what the
+control plane reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.integration.tuning_support import DATA_BUCKET, regression_csv
+from tests.sdk_env import REGION, ROLE, sdk_environment, sdk_session
+
+import sagemaker  # noqa: E402 - a dev dependency: its absence must fail, not skip
+from sagemaker.estimator import Estimator  # noqa: E402
+from sagemaker.inputs import TrainingInput  # noqa: E402
+from sagemaker.tuner import ContinuousParameter, HyperparameterTuner, IntegerParameter  # noqa: E402
+
+pytestmark = pytest.mark.sdk
+ARTIFACTS_BUCKET = "headwater-artifacts"
+
+
+@pytest.fixture(scope="module")
+def sdk_env(node: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[pytest.MonkeyPatch]:
+    with sdk_environment(node, tmp_path_factory.mktemp("sdk-home")) as mp:
+        from sagemaker.telemetry import telemetry_logging
+
+        sent: list[str] = []
+        mp.setattr(telemetry_logging, "_requests_helper", lambda url, timeout: sent.append(url))
+        yield mp
+        assert sent == []  # no telemetry left the machine
+
+
+def test_hyperparameter_tuner_fit_and_best_training_job(node: Any, sdk_env: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    s3 = boto3.client("s3")  # from the environment alone
+    s3.put_object(Bucket=DATA_BUCKET, Key="sdk-tuning/train/part.csv", Body=regression_csv(300, 1))
+    s3.put_object(Bucket=DATA_BUCKET, Key="sdk-tuning/validation/part.csv", Body=regression_csv(150, 2))
+    sess = sdk_session(ARTIFACTS_BUCKET)
+    estimator = Estimator(image_uri=sagemaker.image_uris.retrieve("xgboost", REGION, "1.7-1"), role=ROLE,
+                          instance_count=1, instance_type="ml.m5.large",
+                          output_path=f"s3://{ARTIFACTS_BUCKET}/sdk-tuning", sagemaker_session=sess,
+                          hyperparameters={"num_round": 8, "objective": "reg:squarederror"})
+    tuner = HyperparameterTuner(estimator, objective_metric_name="validation:rmse", objective_type="Minimize",
+                                hyperparameter_ranges={"eta": ContinuousParameter(0.05, 0.5),
+                                                       "max_depth": IntegerParameter(1, 6)},
+                                max_jobs=4, max_parallel_jobs=2, base_tuning_job_name="sdk-tuner")
+
+    tuner.fit({"train": TrainingInput(f"s3://{DATA_BUCKET}/sdk-tuning/train/", content_type="text/csv"),
+               "validation": TrainingInput(f"s3://{DATA_BUCKET}/sdk-tuning/validation/", content_type="text/csv")},
+              wait=True)
+
+    described = tuner.describe()
+    assert described["HyperParameterTuningJobStatus"] == "Completed", described.get("FailureReason")
+    assert described["HyperParameterTuningJobConfig"]["Strategy"] == "Bayesian"
+    assert described["TrainingJobStatusCounters"]["Completed"] == 4
+    best = tuner.best_training_job()
+    sm = boto3.client("sagemaker")
+    summaries = sm.list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=tuner.latest_tuning_job.name, SortBy="FinalObjectiveMetricValue",
+        SortOrder="Ascending")["TrainingJobSummaries"]
+    assert best == summaries[0]["TrainingJobName"]
+    assert sm.describe_training_job(TrainingJobName=best)["TrainingJobStatus"] == "Completed"
+
+    # the SDK rebuilds the tuner and the best estimator from Describe* responses
+    attached = HyperparameterTuner.attach(tuner.latest_tuning_job.name, sagemaker_session=sess)
+    assert attached.objective_metric_name == "validation:rmse" and attached.max_jobs == 4
+    best_estimator = attached.best_estimator()
+    assert best_estimator.model_data.endswith(f"/{best}/output/model.tar.gz")
+    frame = tuner.analytics().dataframe()
+    assert len(frame) == 4 and frame["FinalObjectiveValue"].min() == pytest.approx(
+        summaries[0]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"])
