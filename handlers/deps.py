@@ -10,7 +10,9 @@ from infra.settings import Settings
 from services.app import Services
 from services.aws.s3 import S3Adapter
 from services.models.base import utcnow
+from services.processing.service import ProcessingService
 from services.training import TrainingService
+from services.tuning.service import TuningService
 
 
 @dataclass(frozen=True)
@@ -21,9 +23,12 @@ class Deps:
     training: TrainingService
     s3: S3Adapter
     clock: Callable[[], datetime] = utcnow
+    processing: ProcessingService | None = None
+    tuning: TuningService | None = None
 
     @classmethod
     def from_services(cls, services: Services) -> Deps:
         """The handler view of a wired :class:`Services`."""
         return cls(settings=services.settings, training=services.training, s3=services.s3,
-                   clock=services.training.clock)
+                   clock=services.training.clock, processing=getattr(services, "processing", None),
+                   tuning=getattr(services, "tuning", None))

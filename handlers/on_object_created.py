@@ -8,6 +8,7 @@ from handlers.deps import Deps
 from handlers.lambda_adapter import make_lambda_handler
 from handlers.registry import OnObjectCreated, handler
 from services.dataset_training import job_name_for, match_upload, training_request_for
+from services.dataset_tuning import start_tuning_for_upload
 from services.exceptions import ResourceInUse
 from services.models.events import ObjectCreated
 from services.tasks import Task
@@ -22,6 +23,10 @@ async def handle(event: ObjectCreated, deps: Deps) -> str | None:
     upload = match_upload(event.bucket, event.key)
     if upload is None:
         return None  # the rule's pattern is broad on some emulators; the convention is exact
+    # With datasets/<name>/tuning.json the upload starts a tuning job instead.
+    tuning = await start_tuning_for_upload(upload, event.etag, deps.s3, deps.settings, deps.tuning)
+    if tuning is not None:
+        return tuning
     name = job_name_for(upload, event.etag)
     request = await training_request_for(upload, name, deps.s3, deps.settings)
     try:

@@ -103,6 +103,20 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return asyncio.run(stop_job(_settings(args), args.job))
 
 
+def cmd_interrupt(args: argparse.Namespace) -> int:
+    """Interrupt a running training job (spot-style fault injection)."""
+    from infra.fault_injection import interrupt_job
+
+    return asyncio.run(interrupt_job(_settings(args), args.job))
+
+
+def cmd_tuning(args: argparse.Namespace) -> int:
+    """Print a tuning job's leaderboard (live until it ends), then its best job."""
+    from infra.tuning_console import print_tuning
+
+    return asyncio.run(print_tuning(_settings(args), args.job, follow=not args.once))
+
+
 def cmd_invoke(args: argparse.Namespace) -> int:
     """Run a handler once on an event file, in this process."""
     from infra.console import invoke_handler
@@ -138,6 +152,13 @@ def cmd_approve(args: argparse.Namespace) -> int:
     from infra.console import approve_package
 
     return asyncio.run(approve_package(_settings(args), args.package_arn, args.description, args.reject))
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    """Run a monitoring schedule's execution now (on demand)."""
+    from infra.console import run_monitoring_now
+
+    return asyncio.run(run_monitoring_now(_settings(args), args.schedule))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -184,6 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("job")
     stop.set_defaults(func=cmd_stop)
 
+    interrupt = sub.add_parser("interrupt", help="interrupt a running training job; it resumes from its checkpoint")
+    interrupt.add_argument("job")
+    interrupt.set_defaults(func=cmd_interrupt)
+
+    tuning = sub.add_parser("tuning", help="a tuning job's live leaderboard, then its best training job")
+    tuning.add_argument("job")
+    tuning.add_argument("--once", action="store_true", help="print the leaderboard once and exit")
+    tuning.set_defaults(func=cmd_tuning)
+
     inv = sub.add_parser("invoke", help="run a handler on an event file")
     inv.add_argument("name")
     inv.add_argument("--event", required=True, help="event JSON file, or - for stdin")
@@ -209,6 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     approve.add_argument("--description", help="ApprovalDescription")
     approve.add_argument("--reject", action="store_true", help="reject instead of approve")
     approve.set_defaults(func=cmd_approve)
+
+    monitor = sub.add_parser("monitor", help="run a monitoring schedule now, outside its schedule")
+    monitor.add_argument("schedule")
+    monitor.set_defaults(func=cmd_monitor)
 
     demo = sub.add_parser("demo", help="run the end-to-end story on the embedded emulator")
     demo.add_argument("--rows", type=int, default=5000)

@@ -135,7 +135,15 @@ async def run_workers(settings: Settings) -> int:
         svc = build_services(settings, clients)
         executor = TrainingJobExecutor(settings, svc.training, svc.s3, svc.logs, make_runner(settings.runner),
                                        cloudwatch=svc.cloudwatch)
-        worker = Worker(settings, svc.tasks, [executor])
+        from services.processing.wiring import processing_executors
+        from services.transform.wiring import transform_executor
+        from services.tuning.wiring import tuning_executor
+
+        worker = Worker(settings, svc.tasks, [executor, *processing_executors(settings, svc,
+                                                                              make_runner(settings.runner)),
+                                              tuning_executor(svc),
+                                              transform_executor(settings, svc, make_runner(settings.runner))],
+                        orchestration=svc.orchestration)
         print(f"worker {worker.worker_id}: {settings.worker_concurrency} slot(s) on {settings.endpoint_url}",
               flush=True)
         await worker.run(stop)
@@ -234,3 +242,24 @@ async def approve_package(settings: Settings, arn: str, description: str | None,
         d = await sm.describe_model_package(ModelPackageName=arn)
     print(f"{arn}: {d['ModelApprovalStatus']}")
     return 0
+
+
+async def run_monitoring_now(settings: Settings, schedule: str) -> int:
+    """``headwater monitor <schedule>``: one execution now, followed to its end."""
+    from services.app import build_services
+
+    settings, _ = settings_for_client(settings.state_dir, settings.aws_endpoint)
+    async with AwsClients(settings) as clients, sagemaker_client(settings) as sm:
+        monitoring = build_services(settings, clients).monitoring
+        assert monitoring is not None
+        execution = await monitoring.run_execution(schedule)
+        print(f"{schedule}: execution {execution.processing_job_name} {execution.status}", flush=True)
+        while execution.status in ("Pending", "InProgress"):
+            await asyncio.sleep(1.0)
+            listed = (await sm.list_monitoring_executions(MonitoringScheduleName=schedule, SortBy="CreationTime",
+                                                          SortOrder="Descending", MaxResults=1))
+            summary = listed["MonitoringExecutionSummaries"][0]
+            execution.status = summary["MonitoringExecutionStatus"]
+            reason = summary.get("FailureReason", "")
+        print(f"{schedule}: {execution.status}" + (f": {reason}" if execution.status == "Failed" else ""))
+    return 0 if execution.status in ("Completed", "CompletedWithViolations") else 1

@@ -32,8 +32,13 @@ from services.api.runtime_server import make_runtime_app
 from services.api.sagemaker_ops import build_sagemaker_service
 from services.app import Services, build_services
 from services.aws.session import AwsClients
+from services.hosting.runtime import HostingRuntime
 from services.runners import make_runner
+from services.processing.wiring import processing_executors
 from services.training_execution import TrainingJobExecutor
+from services.monitoring.scheduler import MonitoringScheduler
+from services.transform.wiring import transform_executor
+from services.tuning.wiring import tuning_executor
 from services.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -56,6 +61,7 @@ class HeadwaterNode:
         self.services: Services | None = None
         self.runtime: HandlerRuntime | None = None
         self.worker: Worker | None = None
+        self.hosting: HostingRuntime | None = None  # endpoints' fleets; stopped with the node
 
     async def __aenter__(self) -> HeadwaterNode:
         try:
@@ -81,11 +87,17 @@ class HeadwaterNode:
         executor = TrainingJobExecutor(s, self.services.training, self.services.s3, self.services.logs,
                                        make_runner(s.runner), on_line=self.on_line,
                                        cloudwatch=self.services.cloudwatch)
-        self.worker = Worker(s, self.services.tasks, [executor])
+        self.worker = Worker(s, self.services.tasks, [
+            executor, *processing_executors(s, self.services, make_runner(s.runner)),
+            tuning_executor(self.services), transform_executor(s, self.services, make_runner(s.runner))],
+            orchestration=self.services.orchestration)
         if self.with_servers:
+            self.hosting = await self._stack.enter_async_context(
+                HostingRuntime(s, self.services, make_runner(s.runner)))
             api = build_sagemaker_service(self.services)
             self.endpoints["sagemaker"] = await self._serve(api.make_app(), s.sagemaker_port)
-            self.endpoints["runtime"] = await self._serve(make_runtime_app(s.region, s.account_id), s.runtime_port)
+            self.endpoints["runtime"] = await self._serve(
+                make_runtime_app(s.region, s.account_id, self.hosting.invoker), s.runtime_port)
             lambda_arn = f"arn:aws:lambda:{s.region}:{s.account_id}:function"
             self.endpoints["lambda"] = await self._serve(make_lambda_app(deps, lambda_arn), s.lambda_port)
 
@@ -115,6 +127,11 @@ class HeadwaterNode:
         tasks = [asyncio.create_task(self.runtime.run(stop), name="handler-runtime")]
         if self.with_worker:
             tasks.append(asyncio.create_task(self.worker.run(stop), name="worker"))
+        if self.services is not None and self.services.monitoring is not None:
+            # Schedules fire on this clock: moto fires no scheduled rules, and
+            # LocalStack and AWS are served the same way.
+            scheduler = MonitoringScheduler(self.services.monitoring, self.settings.monitoring_tick_seconds)
+            tasks.append(asyncio.create_task(scheduler.run(stop), name="monitoring-scheduler"))
         await asyncio.gather(*tasks)
 
     async def _close(self) -> None:

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     runner: Literal["process", "docker"] = "process"
     handler_concurrency: int = 8
     worker_concurrency: int = 2
+    # Orchestrations (tuning jobs) a worker runs at once, on slots of their own.
+    orchestration_concurrency: int = 2
     # A message is tried this many times before SQS moves it to the DLQ.
     max_receive_count: int = 3
     # Seconds a received message stays invisible; heartbeats extend it.
@@ -53,6 +55,8 @@ class Settings(BaseSettings):
     task_max_attempts: int = 2
     stop_grace_seconds: float = 10.0
     poll_wait_seconds: int = 1
+    # How often the node checks monitoring schedules and their executions.
+    monitoring_tick_seconds: float = 2.0
 
     def queue_name(self, name: str) -> str:
         """The SQS queue name of a handler or of the task queue."""

@@ -14,7 +14,7 @@ from typing import Any
 from handlers.registry import HandlerSpec, OnEvent, OnObjectCreated, OnS3Notification
 from infra.settings import Settings
 from services.log_shipper import TRAINING_LOG_GROUP
-from services.tasks import TASKS_QUEUE
+from services.tasks import ORCHESTRATION_QUEUE, TASKS_QUEUE
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,8 @@ class StackDecl:
 
 def declare_stack(settings: Settings, handlers: dict[str, HandlerSpec]) -> StackDecl:
     """The stack for ``settings`` and the registered ``handlers``."""
-    queues = [QueueDecl(settings.queue_name(TASKS_QUEUE), settings.dlq_name(TASKS_QUEUE),
-                        settings.task_max_attempts + 2, settings.visibility_timeout)]
+    queues = [QueueDecl(settings.queue_name(q), settings.dlq_name(q), settings.task_max_attempts + 2,
+                        settings.visibility_timeout) for q in (TASKS_QUEUE, ORCHESTRATION_QUEUE)]
     rules: list[RuleDecl] = []
     notifications: list[NotificationDecl] = []
     for spec in sorted(handlers.values(), key=lambda s: s.name):

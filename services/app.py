@@ -18,14 +18,24 @@ from services.aws.logs import LogsAdapter
 from services.aws.s3 import S3Adapter
 from services.aws.session import AwsClients
 from services.aws.sqs import SqsAdapter
+from services.hosting.service import HostingService
+from services.hosting.wiring import build_hosting
 from services.models.base import utcnow
 from services.models.registry import ModelPackage, ModelPackageGroup
 from services.models.training import TrainingJob
 from services.registry import ModelRegistryService
 from services.store import DocumentStore, S3Backend
 from services.tags import TagService
-from services.tasks import TASKS_QUEUE, TaskQueue
+from services.models.tuning import TuningJob
+from services.tasks import ORCHESTRATION_QUEUE, TASKS_QUEUE, TaskQueue
+from services.processing.service import ProcessingService
+from services.processing.wiring import build_processing
 from services.training import TrainingService
+from services.monitoring.service import MonitoringService
+from services.monitoring.wiring import build_monitoring
+from services.transform.service import TransformService
+from services.transform.wiring import build_transform
+from services.tuning.service import TuningService
 
 
 @dataclass
@@ -42,6 +52,13 @@ class Services:
     tags: TagService
     cloudwatch: CloudWatchAdapter
     registry: ModelRegistryService
+    hosting: HostingService
+    orchestration: TaskQueue
+    tuning: TuningService
+    # Fields with defaults stay last (a dataclass rule).
+    processing: ProcessingService | None = None
+    transform: TransformService | None = None
+    monitoring: MonitoringService | None = None
 
 
 def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], datetime] = utcnow) -> Services:
@@ -62,6 +79,17 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
         publisher, training, region=settings.region, account_id=settings.account_id, clock=clock)
     tags.register("model-package-group", registry.tag_access("group"))
     tags.register("model-package", registry.tag_access("package"))
-    return Services(settings=settings, s3=s3, sqs=sqs, logs=LogsAdapter(clients.logs), events=publisher,
+    hosting = build_hosting(settings, s3, publisher, tags, clock)
+    orchestration = TaskQueue(sqs, settings.queue_name(ORCHESTRATION_QUEUE), settings.dlq_name(ORCHESTRATION_QUEUE))
+    tuning = TuningService(
+        DocumentStore(S3Backend(s3, settings.system_bucket), "tuning-jobs", TuningJob, "Hyperparameter tuning job"),
+        training, orchestration, publisher, region=settings.region, account_id=settings.account_id, clock=clock)
+    tags.register("hyper-parameter-tuning-job", tuning.tag_access())
+    transform = build_transform(settings, s3, tasks, publisher, tags, hosting, clock)
+    processing = build_processing(settings, s3, tasks, publisher, tags, clock)
+    monitoring = build_monitoring(settings, s3, publisher, tags, processing, hosting, clock)
+    return Services(processing=processing, transform=transform, monitoring=monitoring,
+                    settings=settings, s3=s3, sqs=sqs, logs=LogsAdapter(clients.logs), events=publisher,
                     tasks=tasks, training=training, tags=tags,
-                    cloudwatch=CloudWatchAdapter(clients.cloudwatch), registry=registry)
+                    cloudwatch=CloudWatchAdapter(clients.cloudwatch), registry=registry, hosting=hosting,
+                    orchestration=orchestration, tuning=tuning)

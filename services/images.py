@@ -15,7 +15,7 @@ CONTAINERS_DIR = Path(__file__).resolve().parent.parent / "containers"
 
 # <account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>[:tag|@digest]
 _ECR = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/(?P<repo>[^:@]+)(?:[:@].*)?$")
-_SHORT = re.compile(r"^headwater/(?P<name>[a-z0-9-]+)(?::[\w.-]+)?$")
+_SHORT = re.compile(r"^headwater/(?P<name>[a-z0-9_-]+)(?::[\w.-]+)?$")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,13 @@ def _builtin(name: str) -> ContainerImage:
 _REPOSITORIES: dict[str, str] = {
     "sagemaker-xgboost": "xgboost",
     "xgboost": "xgboost",
+    # Framework images (script mode): the SDK's SKLearn, PyTorch estimators and processors.
+    "sagemaker-scikit-learn": "sklearn",
+    "pytorch-training": "pytorch",
+    # First-party built-in algorithms (382416733822.dkr.ecr.us-east-1.amazonaws.com/<name>:1 and other regions).
+    "kmeans": "kmeans",
+    # Model Monitor's pre-built analyzer (DefaultModelMonitor / ModelQualityMonitor).
+    "sagemaker-model-monitor-analyzer": "model_monitor",
 }
 
 

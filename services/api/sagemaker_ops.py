@@ -10,11 +10,17 @@ operation runs.
 
 from __future__ import annotations
 
-from services.api import ops_registry, ops_tags, ops_training
+from services.api import ops_monitoring, ops_registry, ops_tags, ops_training, ops_transform
+from services.api import ops_processing
+from services.api import ops_hosting
+from services.api import ops_tuning
 from services.api.server import AwsJsonService
 from services.app import Services
 
-OPERATION_MODULES = [ops_training, ops_tags, ops_registry]
+OPERATION_MODULES = [ops_monitoring, ops_transform, ops_training, ops_tags, ops_registry]
+OPERATION_MODULES.append(ops_processing)
+OPERATION_MODULES.append(ops_hosting)
+OPERATION_MODULES.append(ops_tuning)
 
 
 def build_sagemaker_service(services: Services) -> AwsJsonService:

