@@ -15,6 +15,11 @@ class CloudWatchAdapter:
     def __init__(self, client: Any) -> None:
         self.client = client
 
+    async def put_data(self, namespace: str, data: list[dict[str, Any]]) -> None:
+        """Put ready ``MetricDatum`` dicts, in allowed batches."""
+        for start in range(0, len(data), _MAX_BATCH):
+            await self.client.put_metric_data(Namespace=namespace, MetricData=data[start:start + _MAX_BATCH])
+
     async def put(self, namespace: str, points: list[tuple[str, float, datetime, dict[str, str]]]) -> None:
         """Put ``(metric name, value, timestamp, dimensions)`` points."""
         for start in range(0, len(points), _MAX_BATCH):

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 
 from infra.settings import Settings
+from services.aws.cloudwatch import CloudWatchAdapter
 from services.aws.logs import LogsAdapter
 from services.aws.s3 import S3Adapter
 from services.channels import download_channel
@@ -30,6 +31,7 @@ from services.exceptions import JobFailed
 from services.images import known_images, resolve_image
 from services.jobs import HeldElsewhere
 from services.log_shipper import LogShipper
+from services.metric_files import publish_metric_files
 from services.models.training import Channel, DataSource, S3DataSource
 from services.processing.models import ProcessingJob, ProcessingJobStatus
 from services.processing.service import KIND, ProcessingService
@@ -53,7 +55,8 @@ class ProcessingJobExecutor:
     kind = KIND
 
     def __init__(self, settings: Settings, processing: ProcessingService, s3: S3Adapter, logs: LogsAdapter,
-                 runner: Runner) -> None:
+                 runner: Runner, cloudwatch: CloudWatchAdapter | None = None) -> None:
+        self.cloudwatch = cloudwatch
         self.settings = settings
         self.processing = processing
         self.s3 = s3
@@ -215,6 +218,12 @@ class ProcessingJobExecutor:
                     if out.s3_output.s3_upload_mode == "EndOfJob":
                         await CheckpointSync(self.s3, out.s3_output.s3_uri,
                                              host_path(spec.ml_root, out.s3_output.local_path)).sync_once()
+            if self.cloudwatch is not None:
+                for spec in specs:  # metrics the container wrote as files (e.g. the Model Monitor analyzer's)
+                    try:
+                        await publish_metric_files(self.cloudwatch, spec.ml_root)
+                    except Exception:  # noqa: BLE001 - metrics are best effort; the job's result stands
+                        log.warning("could not publish the metric files of %s", name, exc_info=True)
             return await self.processing.transition(
                 name, ProcessingJobStatus.COMPLETED, edit=lambda j: setattr(j, "exit_message", exit_message))
         reason = (f"Processing job stopped: it exceeded MaxRuntimeInSeconds "

@@ -32,4 +32,5 @@ def processing_executors(settings: Settings, services: object, runner: object) -
     processing = getattr(services, "processing", None)
     if processing is None:
         return []
-    return [ProcessingJobExecutor(settings, processing, services.s3, services.logs, runner)]  # type: ignore[attr-defined]
+    return [ProcessingJobExecutor(settings, processing, services.s3, services.logs, runner,
+                                  cloudwatch=services.cloudwatch)]  # type: ignore[attr-defined]

@@ -127,6 +127,16 @@ def test_no_drift_then_drift(node: NodeThread, monitored: dict[str, Any]) -> Non
     checks = {(v["feature_name"], v["constraint_check_type"]) for v in _violations(node, drifted)}
     assert ("_c2", "baseline_drift_check") in checks  # column 0 is the prediction, then the features
     assert not any(f == "_c4" and c == "baseline_drift_check" for f, c in checks)
+    # The analyzer's per-feature metrics reach CloudWatch as SageMaker publishes them.
+    cw = node.client("cloudwatch")
+    metrics = cw.list_metrics(Namespace="aws/sagemaker/Endpoints/data-metrics")["Metrics"]
+    drift = [m for m in metrics if m["MetricName"] == "feature_baseline_drift__c2"]
+    assert drift and {"Name": "Endpoint", "Value": "mon-ep"} in drift[0]["Dimensions"]
+    stats = cw.get_metric_statistics(
+        Namespace="aws/sagemaker/Endpoints/data-metrics", MetricName="feature_baseline_drift__c2",
+        Dimensions=drift[0]["Dimensions"], StartTime=datetime.now(timezone.utc) - timedelta(hours=3),
+        EndTime=datetime.now(timezone.utc) + timedelta(hours=1), Period=3600, Statistics=["Maximum"])["Datapoints"]
+    assert max(d["Maximum"] for d in stats) > 0.1  # over the default comparison threshold
     last = node.client("sagemaker").describe_monitoring_schedule(MonitoringScheduleName="mon-sched")[
         "LastMonitoringExecutionSummary"]
     assert last["MonitoringExecutionStatus"] == "CompletedWithViolations"
