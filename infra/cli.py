@@ -161,6 +161,13 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return asyncio.run(run_monitoring_now(_settings(args), args.schedule))
 
 
+def cmd_rules(args: argparse.Namespace) -> int:
+    """Show the event rules, their patterns and the handlers they feed."""
+    from infra.console import print_rules
+
+    return asyncio.run(print_rules(_settings(args)))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the end-to-end story on the embedded emulator."""
     from infra.demo import run_demo
@@ -243,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     monitor = sub.add_parser("monitor", help="run a monitoring schedule now, outside its schedule")
     monitor.add_argument("schedule")
     monitor.set_defaults(func=cmd_monitor)
+
+    sub.add_parser("rules", help="the event rules: patterns, buses and the handlers they feed").set_defaults(
+        func=cmd_rules)
 
     demo = sub.add_parser("demo", help="run the end-to-end story on the embedded emulator")
     demo.add_argument("--rows", type=int, default=5000)

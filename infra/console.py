@@ -263,3 +263,29 @@ async def run_monitoring_now(settings: Settings, schedule: str) -> int:
             reason = summary.get("FailureReason", "")
         print(f"{schedule}: {execution.status}" + (f": {reason}" if execution.status == "Failed" else ""))
     return 0 if execution.status in ("Completed", "CompletedWithViolations") else 1
+
+
+async def print_rules(settings: Settings) -> int:
+    """``headwater rules``: every rule of the stack as provisioned, with its handler and pattern."""
+    import json
+
+    from handlers.registry import load_handlers
+    from infra.stack import declare_stack
+
+    settings, _ = settings_for_client(settings.state_dir, settings.aws_endpoint)
+    handlers = load_handlers()
+    stack = declare_stack(settings, handlers)
+    async with AwsClients(settings) as clients:
+        for rule in stack.rules:
+            try:
+                live = await clients.events.describe_rule(Name=rule.name, EventBusName=rule.bus)
+                targets = (await clients.events.list_targets_by_rule(Rule=rule.name, EventBusName=rule.bus))["Targets"]
+                state = live.get("State", "?")
+                target = ", ".join(t["Arn"].rsplit(":", 1)[-1] for t in targets) or "(no target)"
+            except Exception as err:  # noqa: BLE001 - show what is missing rather than stop
+                state, target = f"not provisioned ({type(err).__name__})", "-"
+            handler = rule.queue.removeprefix(f"{settings.resource_prefix}-")
+            print(f"{rule.name}  [{state}]  bus={rule.bus}")
+            print(f"    handler: {handler} ({handlers[handler].module}) <- queue {target}")
+            print(f"    pattern: {json.dumps(rule.pattern, sort_keys=True)}")
+    return 0

@@ -28,3 +28,18 @@ def test_cli_without_a_running_node_says_so(tmp_path: Path) -> None:
     out = up_less.cli("jobs")
     assert out.returncode == 1
     assert "headwater up" in out.stderr and "endpoints.json" in out.stderr
+
+
+def test_rules_show_the_provisioned_chain(tmp_path: Path) -> None:
+    up = UpProcess(tmp_path / "state", "--port", "0")
+    try:
+        up.wait_ready()
+        out = up.cli("rules")
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        [rule] = [i for i, line in enumerate(lines) if line.startswith("headwater-start-training-on-upload ")]
+        assert "[ENABLED]" in lines[rule] and "bus=default" in lines[rule]
+        assert "handlers.on_object_created" in lines[rule + 1] and "<- queue headwater-start-training-on-upload" in lines[rule + 1]
+        assert '"wildcard": "datasets/*/train/*"' in lines[rule + 2]
+    finally:
+        up.kill()
