@@ -103,12 +103,12 @@ class ModelRegistryService:
 
     async def create_model_package(self, params: dict[str, Any]) -> ModelPackage:
         """Register a package: a new version of its group, or an unversioned package."""
-        now = self.clock()
         group_name = params.get("ModelPackageGroupName")
         fields = {k: v for k, v in params.items() if k not in ("ModelPackageGroupName", "ModelPackageName")}
         if group_name:
             group = await self.describe_model_package_group(group_name)
             version = await self._next_version(group.model_package_group_name)
+            now = self.clock()  # after the number: versions and creation times keep one order
             package = ModelPackage.model_validate({
                 **fields, "ModelPackageName": group.model_package_group_name,
                 "ModelPackageGroupName": group.model_package_group_name, "ModelPackageVersion": version,
@@ -117,6 +117,7 @@ class ModelRegistryService:
                 "ModelApprovalStatus": params.get("ModelApprovalStatus", ModelApprovalStatus.PENDING.value)})
         elif params.get("ModelPackageName"):
             name = params["ModelPackageName"]
+            now = self.clock()
             package = ModelPackage.model_validate({
                 **fields, "ModelPackageName": name, "ModelPackageArn": self._arn("model-package", name),
                 "CreationTime": now, "LastModifiedTime": now})

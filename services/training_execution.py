@@ -219,7 +219,8 @@ class TrainingJobExecutor:
         waiters = {run.waiter: run for run in runs if run.waiter is not None}
         outcome = Outcome.EXITED
         while True:
-            finished, _ = await asyncio.wait(set(waiters), timeout=1.0)
+            # Twice a second: a stop or an interrupt should land within a round or two.
+            finished, _ = await asyncio.wait(set(waiters), timeout=0.5)
             for w in finished:
                 waiters.pop(w).code = w.result()
             failed = any(r.code not in (None, 0) for r in runs)

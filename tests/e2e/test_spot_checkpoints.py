@@ -61,7 +61,7 @@ def _xgb_job(sm: Any, name: str, train_uri: str, *, spot: bool) -> None:
         TrainingJobName=name, RoleArn=ROLE,
         AlgorithmSpecification={"TrainingImage": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
                                 "TrainingInputMode": "File"},
-        HyperParameters={"num_round": str(ROUNDS), "objective": "binary:logistic", "max_depth": "4",
+        HyperParameters={"num_round": str(ROUNDS), "objective": "binary:logistic", "max_depth": "8",
                          "eta": "0.1", "nthread": "1"},
         InputDataConfig=[{"ChannelName": "train", "ContentType": "text/csv", "DataSource": {"S3DataSource": {
             "S3DataType": "S3Prefix", "S3Uri": train_uri}}}],

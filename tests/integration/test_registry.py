@@ -121,9 +121,13 @@ def test_versions_approval_lineage_and_events(node: NodeThread, trained: dict[st
                                     SortOrder="Descending", MaxResults=1)["ModelPackageSummaryList"]
     assert newest[0]["ModelPackageVersion"] == max(int(a.rsplit("/", 1)[1]) for a in arns)
 
-    received = wait_for(lambda: [e for e in events() if e["detail"]["ModelPackageArn"] == first], timeout=20,
-                        what="package events")
-    received += [e for e in events() if e["detail"]["ModelPackageArn"] == first]
+    received: list[dict[str, Any]] = []
+
+    def approved_seen() -> bool:
+        received.extend(e for e in events() if e["detail"]["ModelPackageArn"] == first)
+        return any(e["detail"]["ModelApprovalStatus"] == "Approved" for e in received)
+
+    wait_for(approved_seen, timeout=30, what="the package's approval event")
     statuses = [e["detail"]["ModelApprovalStatus"] for e in received]
     assert statuses[0] == "PendingManualApproval" and statuses[-1] == "Approved"
     assert all(e["detail-type"] == "SageMaker Model Package State Change" for e in received)
