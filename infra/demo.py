@@ -25,6 +25,7 @@ from services.aws.s3 import parse_s3_uri
 from services.aws.session import client_kwargs
 
 DATASET = "churn"
+ROLE = "arn:aws:iam::123456789012:role/headwater-demo"
 TIMEOUT_SECONDS = 300
 
 
@@ -92,6 +93,57 @@ async def _story(node: HeadwaterNode, rows: int, metric_lines: list[str]) -> int
         _say("summary", f"objective {hps.get('objective')}, {len(metric_lines)} rounds, "
                         f"final: {metric_lines[-1].split(chr(9), 1)[-1].replace(chr(9), '  ') if metric_lines else '-'}")
         _say("done", f"dropped a CSV, got a trained model in {time.monotonic() - t0:.1f} s")
+        rt_kwargs = client_kwargs(s, "sagemaker-runtime") | {"endpoint_url": node.endpoints["runtime"]}
+        async with session.create_client("sagemaker-runtime", **rt_kwargs) as rt:
+            return await _serve(sm, rt, s3, final, xv, yv)
+
+
+async def _serve(sm: Any, rt: Any, s3: Any, trained: dict[str, Any], xv: Any, yv: Any) -> int:
+    """Register the model, approve it, deploy it with data capture, and ask it questions."""
+    job = trained["TrainingJobName"]
+    image = trained["AlgorithmSpecification"]["TrainingImage"]
+    artifact = trained["ModelArtifacts"]["S3ModelArtifacts"]
+    group = f"{DATASET}-models"
+    await sm.create_model_package_group(ModelPackageGroupName=group, ModelPackageGroupDescription="churn models")
+    package = (await sm.create_model_package(
+        ModelPackageGroupName=group, ModelPackageDescription=f"trained by {job}",
+        InferenceSpecification={"Containers": [{"Image": image, "ModelDataUrl": artifact}],
+                                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
+    ))["ModelPackageArn"]
+    _say("register", f"{package} (PendingManualApproval; lineage: {job})")
+    await sm.update_model_package(ModelPackageArn=package, ModelApprovalStatus="Approved",
+                                  ApprovalDescription="approved by the demo")
+    _say("approve", "ModelApprovalStatus Approved")
+    endpoint = f"{DATASET}-endpoint"
+    await sm.create_model(ModelName=f"{DATASET}-v1", ExecutionRoleArn=ROLE,
+                          PrimaryContainer={"Image": image, "ModelDataUrl": artifact})
+    await sm.create_endpoint_config(
+        EndpointConfigName=f"{endpoint}-v1",
+        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": f"{DATASET}-v1", "InitialInstanceCount": 1,
+                             "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}],
+        DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": 100,
+                           "DestinationS3Uri": "s3://headwater-artifacts/capture",
+                           "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]})
+    await sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=f"{endpoint}-v1")
+    t0 = time.monotonic()
+    while (desc := await sm.describe_endpoint(EndpointName=endpoint))["EndpointStatus"] == "Creating":
+        await asyncio.sleep(0.25)
+    if desc["EndpointStatus"] != "InService":
+        _say("FAILED", f"endpoint {endpoint}: {desc['EndpointStatus']}: {desc.get('FailureReason', '')}")
+        return 1
+    _say("deploy", f"endpoint {endpoint} InService in {time.monotonic() - t0:.1f} s (data capture on)")
+    rows = 200
+    correct = 0
+    t0 = time.monotonic()
+    for x, label in zip(xv[:rows], yv[:rows]):
+        body = ",".join(f"{v:.10g}" for v in x).encode()
+        resp = await rt.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)
+        score = float((await resp["Body"].read()).decode())
+        correct += int((score > 0.5) == bool(label))
+    _say("predict", f"{rows} requests in {time.monotonic() - t0:.2f} s through sagemaker-runtime; "
+                    f"accuracy on held-out customers {correct / rows:.1%}")
+    await sm.delete_endpoint(EndpointName=endpoint)
+    _say("done", "registered, approved, deployed and served; endpoint deleted")
     return 0
 
 

@@ -1,0 +1,17 @@
+"""`make demo`'s story runs to the end and says what happened."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_demo_tells_the_story_and_exits_zero() -> None:
+    out = subprocess.run([sys.executable, "-m", "infra.cli", "demo", "--rows", "2000"], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    steps = [line.split()[1] for line in out.stdout.splitlines() if line.startswith("[")]
+    for step in ("upload", "event", "status", "train", "model", "register", "approve", "deploy", "predict"):
+        assert step in steps, (step, out.stdout)
+    assert steps[-1] == "done"
+    assert "Training job completed" in out.stdout and "InService" in out.stdout
