@@ -7,7 +7,6 @@ change, and handed to the workers as ``processing`` tasks.
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -17,6 +16,7 @@ from typing import Any
 from services.aws.s3 import parse_s3_uri
 from services.exceptions import ResourceNotFound, ValidationException
 from services.models.base import utcnow
+from services.paging import page
 from services.processing.models import CreateProcessingJobRequest, ProcessingJob, ProcessingJobStatus
 from services.store import DocumentStore
 from services.tags import TagAccess
@@ -124,9 +124,7 @@ class ProcessingService:
             "Status": lambda j: (j.processing_job_status.value, j.creation_time),
         }
         jobs.sort(key=keys[sort_by], reverse=sort_order == "Descending")
-        start = _decode_token(next_token) if next_token else 0
-        more = start + max_results < len(jobs)
-        return jobs[start:start + max_results], (_encode_token(start + max_results) if more else None)
+        return page(jobs, max_results, next_token)
 
     async def stop_processing_job(self, name: str) -> None:
         """Ask the job's worker to stop it (SIGTERM, then SIGKILL after a grace)."""
@@ -198,17 +196,3 @@ class ProcessingService:
         except Exception:  # noqa: BLE001 - the store is the source of truth; a lost event is logged
             log.exception("could not publish state change of %s", job.processing_job_name)
 
-
-def _encode_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
-
-
-def _decode_token(token: str) -> int:
-    try:
-        kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        offset = int(value)
-        if kind != "offset" or offset < 0:
-            raise ValueError(token)
-        return offset
-    except (ValueError, UnicodeDecodeError) as err:
-        raise ValidationException(f"Invalid NextToken: {token!r}") from err
