@@ -32,8 +32,18 @@ def _xgboost_definitions() -> list[MetricDefinition]:
     return out
 
 
+def _first_party_definitions(channels: tuple[str, ...], metrics: tuple[str, ...]) -> list[MetricDefinition]:
+    """SageMaker's first-party algorithms print ``#quality_metric: host=algo-1, test msd <loss>=1.25``."""
+    return [MetricDefinition(name=f"{channel}:{metric}",
+                             regex=rf"#quality_metric: host=\S+, {channel} {re.escape(metric)} <\w+>={_NUMBER}")
+            for channel in channels for metric in metrics]
+
+
 #: Definitions a built-in container emits without being asked (by container name).
-BUILTIN_METRICS: dict[str, list[MetricDefinition]] = {"xgboost": _xgboost_definitions()}
+BUILTIN_METRICS: dict[str, list[MetricDefinition]] = {
+    "xgboost": _xgboost_definitions(),
+    "kmeans": _first_party_definitions(("train", "test"), ("msd", "ssd")),
+}
 
 # xgboost's evaluation lines carry their round: "[12]#011train-rmse:..."
 _STEP = re.compile(r"^\s*\[(\d+)\]")

@@ -37,6 +37,8 @@ def sdk_environment(node: Any, home: Path) -> Iterator[pytest.MonkeyPatch]:
         mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "no-aws-credentials"))
         mp.setenv("AWS_ENDPOINT_URL", node.endpoints["aws"])
         mp.setenv("AWS_ENDPOINT_URL_SAGEMAKER", node.endpoints["sagemaker"])
+        if "runtime" in node.endpoints:
+            mp.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", node.endpoints["runtime"])
         mp.setenv("AWS_ACCESS_KEY_ID", "testing")
         mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         mp.setenv("AWS_DEFAULT_REGION", REGION)

@@ -71,12 +71,12 @@ def _check_label(line: Line, text: str, value: float) -> None:
         raise _bad(line, f"the label {_show(text)} is not a finite number.")
 
 
-def _diagnose_csv_row(line: Line, cells: list[str], missing_ok: bool) -> list[float]:
+def _diagnose_csv_row(line: Line, cells: list[str], missing_ok: bool, label_size: int = 1) -> list[float]:
     """Slow path: parse a row cell by cell and raise on the first bad one."""
     values: list[float] = []
     for col, raw in enumerate(cells, start=1):
         cell = raw.strip()
-        if col == 1 and not cell:
+        if col == 1 and label_size and not cell:
             raise _bad(line, "the label (column 1) is missing; the label must be the first column.")
         if not cell:
             if not missing_ok:
@@ -87,9 +87,9 @@ def _diagnose_csv_row(line: Line, cells: list[str], missing_ok: bool) -> list[fl
             value = float(cell)
         except ValueError:
             hint = " CSV input must not have a header row." if line.number == 1 else ""
-            what = "the label (column 1)" if col == 1 else f"column {col}"
+            what = "the label (column 1)" if col == 1 and label_size else f"column {col}"
             raise _bad(line, f"{what} has non-numeric value {_show(cell)}.{hint}") from None
-        if col == 1:
+        if col == 1 and label_size:
             _check_label(line, cell, value)
         elif math.isinf(value) or abs(value) > _FLOAT32_MAX:
             raise _bad(line, f"column {col} has infinite value {_show(cell)}.")
@@ -99,12 +99,15 @@ def _diagnose_csv_row(line: Line, cells: list[str], missing_ok: bool) -> list[fl
     return values
 
 
-def read_csv(channel: str, directory: Path, *, gzip: bool = False, missing_ok: bool = False) -> Dataset:
+def read_csv(channel: str, directory: Path, *, gzip: bool = False, missing_ok: bool = False,
+             label_size: int = 1) -> Dataset:
     """Read a channel of headerless numeric CSV with the label in column 1.
 
     ``missing_ok`` lets empty or NaN feature cells through as NaN (for
     algorithms that handle missing values); labels must always be finite.
     Returns dense float32 ``X`` of shape (rows, columns - 1) and ``y``.
+    ``label_size=0`` (SageMaker's ``text/csv;label_size=0``, unsupervised
+    algorithms) reads every column as a feature, with NaN labels.
     """
     files = channel_files(channel, directory)
     blocks: list[np.ndarray] = []
@@ -116,8 +119,9 @@ def read_csv(channel: str, directory: Path, *, gzip: bool = False, missing_ok: b
         cells = line.text.split(",")
         if not width:
             width = len(cells)
-            if width < 2:
-                raise _bad(line, "a row needs a label and at least one feature column.")
+            if width < 1 + label_size:
+                raise _bad(line, "a row needs a label and at least one feature column." if label_size
+                           else "a row needs at least one feature column.")
         elif len(cells) != width:
             raise _bad(line, f"the row has {len(cells)} columns but the channel's first row has {width}.")
         try:
@@ -126,7 +130,7 @@ def read_csv(channel: str, directory: Path, *, gzip: bool = False, missing_ok: b
         except ValueError:
             clean = False
         if not clean:  # rare: find and name the offending cell
-            values = _diagnose_csv_row(line, cells, missing_ok)
+            values = _diagnose_csv_row(line, cells, missing_ok, label_size)
         rows.append(values)
         if len(rows) >= _BLOCK_ROWS:
             blocks.append(np.asarray(rows, dtype=np.float32))
@@ -135,8 +139,8 @@ def read_csv(channel: str, directory: Path, *, gzip: bool = False, missing_ok: b
         blocks.append(np.asarray(rows, dtype=np.float32))
     data = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
     return Dataset(
-        X=np.ascontiguousarray(data[:, 1:]),
-        y=np.ascontiguousarray(data[:, 0]),
+        X=np.ascontiguousarray(data[:, label_size:]),
+        y=np.ascontiguousarray(data[:, 0]) if label_size else np.full(len(data), np.nan, np.float32),
         files=display_names(channel, directory, files),
         **origin.arrays(),
     )

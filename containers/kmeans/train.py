@@ -13,42 +13,19 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import scipy.sparse as sp
 
-from containers.common.data import Dataset, read_csv
+from containers.common.builtin_input import read_channel
 from containers.common.environment import Environment
 from containers.common.errors import CustomerError
-from containers.common.recordio_data import read_recordio_protobuf
 from containers.kmeans import algorithm
 from containers.kmeans.hyperparameters import parse_hyperparameters
 
 MODEL_FILE = "model_algo-1"
-RECORDIO = "application/x-recordio-protobuf"
-CSV = "text/csv"
 
 
 def load(env: Environment, name: str, feature_dim: int) -> np.ndarray:
     """Channel ``name`` as dense float32 rows of ``feature_dim`` features."""
-    channel = env.require_channel(name)
-    if channel.training_input_mode.lower() == "pipe":
-        raise CustomerError(f"Channel '{name}' uses Pipe input mode; this container reads File mode.")
-    media = (channel.content_type or RECORDIO).split(";")[0].strip().lower()
-    directory = env.channel_dir(name)
-    if media == RECORDIO:
-        ds = read_recordio_protobuf(name, directory, gzip=channel.is_gzip, feature_dim=feature_dim)
-    elif media == CSV:
-        raw = read_csv(name, directory, gzip=channel.is_gzip)
-        # Unsupervised CSV has no label column: the reader's "label" is feature 1.
-        ds = Dataset(np.c_[raw.y, raw.X], raw.y, raw.files, raw.row_file, raw.row_line)
-        if ds.num_cols != feature_dim:
-            raise CustomerError(f"Bad input in {ds.locate(0)}: the row has {ds.num_cols} features but "
-                                f"feature_dim is {feature_dim}.")
-    else:
-        raise CustomerError(f"Channel '{name}' has content type '{channel.content_type}', which K-Means does "
-                            f"not support (supported: {RECORDIO}, {CSV}).")
-    X = ds.X.toarray() if sp.issparse(ds.X) else ds.X
-    print(f"Channel '{name}': {len(X)} records, {feature_dim} features from {len(ds.files)} file(s).", flush=True)
-    return np.asarray(X, dtype=np.float32)
+    return read_channel(env, name, algorithm="K-Means", feature_dim=feature_dim, supervised=False).X
 
 
 def train(env: Environment) -> None:

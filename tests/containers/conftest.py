@@ -37,10 +37,18 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             os.environ["DOCKER_HOST"] = previous
 
 
-@pytest.fixture(scope="session")
-def images(engine: str) -> dict[str, str]:
-    """Test images of the algorithms under test, built from the current code."""
-    return {name: algorithm_image(name) for name in ("xgboost", "kmeans")}
+# Images a test module needs unless it declares ``IMAGES = ("<container folder>", ...)``.
+DEFAULT_IMAGES = ("xgboost", "kmeans")
+_built: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module")
+def images(request: pytest.FixtureRequest, engine: str) -> dict[str, str]:
+    """Test images of the module's algorithms, built (once per session) from the current code."""
+    for name in getattr(request.module, "IMAGES", DEFAULT_IMAGES):
+        if name not in _built:
+            _built[name] = algorithm_image(name)
+    return dict(_built)
 
 
 def start_node(state: Path, runner: str) -> NodeThread:

@@ -16,52 +16,22 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.sdk_env import ROLE, sdk_environment, sdk_session
 from tests.support import NodeThread, wait_for_job
 
-REGION = "us-east-1"
-ROLE = "arn:aws:iam::123456789012:role/headwater-sdk"
-TELEMETRY_OPT_OUT = "SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n"
 TRUE_CENTERS = np.array([[0, 0, 0, 0], [8, 8, 0, 0], [0, 8, 8, -8]], dtype=np.float32)
 
 
 @pytest.fixture(scope="module")
 def session(runner_node: NodeThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A SageMaker SDK session pointed at the node only through the environment."""
-    home = tmp_path_factory.mktemp("sdk-home")
-    (home / "config.yaml").write_text(TELEMETRY_OPT_OUT)
-    with pytest.MonkeyPatch.context() as mp:
-        for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
-            mp.delenv(var, raising=False)
-        mp.setenv("AWS_CONFIG_FILE", str(home / "none"))
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "none"))
-        mp.setenv("AWS_ENDPOINT_URL", runner_node.endpoints["aws"])
-        mp.setenv("AWS_ENDPOINT_URL_SAGEMAKER", runner_node.endpoints["sagemaker"])
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_DEFAULT_REGION", REGION)
-        mp.setenv("SAGEMAKER_USER_CONFIG_OVERRIDE", str(home / "config.yaml"))
-        mp.setenv("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-        import boto3
-        import sagemaker
-
-        yield sagemaker.Session(boto_session=boto3.Session(region_name=REGION),
-                                default_bucket=runner_node.settings.artifacts_bucket)
+    with sdk_environment(runner_node, tmp_path_factory.mktemp("sdk-home")):
+        yield sdk_session(runner_node.settings.artifacts_bucket)
 
 
 def _blobs(n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return (TRUE_CENTERS[rng.integers(0, 3, n)] + rng.normal(scale=0.5, size=(n, 4))).astype(np.float32)
-
-
-def _as_prefix(node: NodeThread, records: Any) -> Any:
-    """The record set as S3Prefix: the executor does not read ManifestFile channels yet."""
-    import json
-
-    from sagemaker.amazon.amazon_estimator import RecordSet
-
-    bucket, key = records.s3_data.removeprefix("s3://").split("/", 1)
-    manifest = json.loads(node.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
-    return RecordSet(manifest[0]["prefix"], records.num_records, records.feature_dim, "S3Prefix", records.channel)
 
 
 def _kmeans(session: Any, runner: str, **hps: Any) -> Any:
@@ -77,8 +47,8 @@ def test_sdk_kmeans_record_set_fit_finds_the_clusters(runner_node: NodeThread, s
                                                       tmp_path: Path) -> None:
     runner = runner_node.settings.runner
     est = _kmeans(session, runner, init_method="kmeans++", epochs=2, eval_metrics=["msd", "ssd"])
-    train = _as_prefix(runner_node, est.record_set(_blobs(600, 1), channel="train"))
-    test = _as_prefix(runner_node, est.record_set(_blobs(150, 2), channel="test"))
+    train = est.record_set(_blobs(600, 1), channel="train")
+    test = est.record_set(_blobs(150, 2), channel="test")
     est.fit([train, test], job_name=f"kmeans-{runner}", wait=False, logs=False)
     d = wait_for_job(runner_node.client("sagemaker"), f"kmeans-{runner}", timeout=120)
     assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
@@ -102,13 +72,13 @@ def test_bad_hyperparameters_and_feature_dim_are_named(runner_node: NodeThread, 
     runner = runner_node.settings.runner
     sm = runner_node.client("sagemaker")
     est = _kmeans(session, runner)
-    records = _as_prefix(runner_node, est.record_set(_blobs(50, 3), channel="train"))
+    records = est.record_set(_blobs(50, 3), channel="train")
     request = {
         "AlgorithmSpecification": {"TrainingImage": "382416733822.dkr.ecr.us-west-2.amazonaws.com/kmeans:1",
                                    "TrainingInputMode": "File"},
         "RoleArn": ROLE,
         "InputDataConfig": [{"ChannelName": "train", "ContentType": "application/x-recordio-protobuf",
-                             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                             "DataSource": {"S3DataSource": {"S3DataType": "ManifestFile",
                                                              "S3Uri": records.s3_data}}}],
         "OutputDataConfig": {"S3OutputPath": f"s3://{session.default_bucket()}/bad"},
         "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
