@@ -29,6 +29,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     settings = _settings(args, emulator_port=args.port, sagemaker_port=args.sagemaker_port,
                          runtime_port=args.runtime_port, lambda_port=args.lambda_port,
+                         autoscaling_port=args.autoscaling_port,
                          runner=args.runner, worker_concurrency=args.workers)
 
     async def main() -> None:
@@ -168,6 +169,13 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return asyncio.run(print_rules(_settings(args)))
 
 
+def cmd_autoscaling(args: argparse.Namespace) -> int:
+    """Show scalable targets, their policies and recent scaling activities."""
+    from infra.autoscaling_console import print_autoscaling
+
+    return asyncio.run(print_autoscaling(_settings(args), activities=args.activities))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the end-to-end story on the embedded emulator."""
     from infra.demo import run_demo
@@ -188,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--sagemaker-port", type=int)
     up.add_argument("--runtime-port", type=int)
     up.add_argument("--lambda-port", type=int)
+    up.add_argument("--autoscaling-port", type=int)
     up.add_argument("--runner", choices=["process", "docker"])
     up.add_argument("--workers", type=int, help="concurrent jobs this node's worker runs")
     up.set_defaults(func=cmd_up)
@@ -253,6 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("rules", help="the event rules: patterns, buses and the handlers they feed").set_defaults(
         func=cmd_rules)
+
+    scaling = sub.add_parser("autoscaling", help="endpoint variants' scalable targets, policies and activities")
+    scaling.add_argument("--activities", type=int, default=10, help="how many recent activities to show")
+    scaling.set_defaults(func=cmd_autoscaling)
 
     demo = sub.add_parser("demo", help="run the end-to-end story on the embedded emulator")
     demo.add_argument("--rows", type=int, default=5000)

@@ -13,6 +13,7 @@ _ENV_NAMES = {
     "sagemaker": "AWS_ENDPOINT_URL_SAGEMAKER",
     "runtime": "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
     "lambda": "AWS_ENDPOINT_URL_LAMBDA",
+    "autoscaling": "AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING",
 }
 
 

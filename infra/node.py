@@ -28,9 +28,11 @@ from infra.emulator import EmbeddedEmulator
 from infra.provision import provision
 from infra.settings import Settings
 from infra.stack import declare_stack
+from services.api.ops_autoscaling import build_autoscaling_api
 from services.api.runtime_server import make_runtime_app
 from services.api.sagemaker_ops import build_sagemaker_service
 from services.app import Services, build_services
+from services.autoscaling.scaler import Scaler
 from services.aws.session import AwsClients
 from services.hosting.runtime import HostingRuntime
 from services.runners import make_runner
@@ -100,6 +102,8 @@ class HeadwaterNode:
                 make_runtime_app(s.region, s.account_id, self.hosting.invoker), s.runtime_port)
             lambda_arn = f"arn:aws:lambda:{s.region}:{s.account_id}:function"
             self.endpoints["lambda"] = await self._serve(make_lambda_app(deps, lambda_arn), s.lambda_port)
+            self.endpoints["autoscaling"] = await self._serve(
+                build_autoscaling_api(self.services).make_app(), s.autoscaling_port)
 
     async def _serve(self, app: web.Application, port: int) -> str:
         runner = web.AppRunner(app, access_log=None)
@@ -132,6 +136,13 @@ class HeadwaterNode:
             # LocalStack and AWS are served the same way.
             scheduler = MonitoringScheduler(self.services.monitoring, self.settings.monitoring_tick_seconds)
             tasks.append(asyncio.create_task(scheduler.run(stop), name="monitoring-scheduler"))
+        if self.hosting is not None and self.services is not None and self.services.autoscaling is not None:
+            # Target tracking runs where invocations are counted: in the node serving the endpoints.
+            s = self.settings
+            scaler = Scaler(self.services.autoscaling, self.hosting.metrics, tick=s.autoscaling_tick_seconds,
+                            scale_out_periods=s.autoscaling_scale_out_periods,
+                            scale_in_periods=s.autoscaling_scale_in_periods)
+            tasks.append(asyncio.create_task(scaler.run(stop), name="autoscaling"))
         await asyncio.gather(*tasks)
 
     async def _close(self) -> None:

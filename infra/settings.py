@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     sagemaker_port: int = 4570
     runtime_port: int = 4571
     lambda_port: int = 4572
+    autoscaling_port: int = 4573
 
     data_bucket: str = "headwater-data"
     artifacts_bucket: str = "headwater-artifacts"
@@ -54,9 +55,20 @@ class Settings(BaseSettings):
     # Attempts a worker makes at a task whose previous worker vanished.
     task_max_attempts: int = 2
     stop_grace_seconds: float = 10.0
+    # Models one multi-model endpoint instance keeps loaded; past it the least
+    # recently used is unloaded (SageMaker unloads when memory runs short).
+    max_loaded_models: int = Field(default=16, ge=1)
     poll_wait_seconds: int = 1
     # How often the node checks monitoring schedules and their executions.
     monitoring_tick_seconds: float = 2.0
+    # Endpoint autoscaling: how often target-tracking policies are evaluated; the
+    # length of one metric datapoint (AWS: 1 minute); how many consecutive
+    # datapoints above target scale out (AWS's high alarm: 3) and below 90% of
+    # it scale in (AWS's low alarm: 15, scale-in is the conservative side).
+    autoscaling_tick_seconds: float = 10.0
+    autoscaling_metric_period_seconds: float = 60.0
+    autoscaling_scale_out_periods: int = 3
+    autoscaling_scale_in_periods: int = 15
 
     def queue_name(self, name: str) -> str:
         """The SQS queue name of a handler or of the task queue."""

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from infra.settings import Settings
+from services.autoscaling.service import AutoScalingService
+from services.autoscaling.wiring import build_autoscaling
 from services.aws.cloudwatch import CloudWatchAdapter
 from services.aws.events import EventPublisher
 from services.aws.logs import LogsAdapter
@@ -59,6 +61,7 @@ class Services:
     processing: ProcessingService | None = None
     transform: TransformService | None = None
     monitoring: MonitoringService | None = None
+    autoscaling: AutoScalingService | None = None
 
 
 def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], datetime] = utcnow) -> Services:
@@ -88,8 +91,9 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
     transform = build_transform(settings, s3, tasks, publisher, tags, hosting, clock)
     processing = build_processing(settings, s3, tasks, publisher, tags, clock)
     monitoring = build_monitoring(settings, s3, publisher, tags, processing, hosting, clock)
+    autoscaling = build_autoscaling(settings, s3, hosting, clock)
     return Services(processing=processing, transform=transform, monitoring=monitoring,
                     settings=settings, s3=s3, sqs=sqs, logs=LogsAdapter(clients.logs), events=publisher,
                     tasks=tasks, training=training, tags=tags,
                     cloudwatch=CloudWatchAdapter(clients.cloudwatch), registry=registry, hosting=hosting,
-                    orchestration=orchestration, tuning=tuning)
+                    orchestration=orchestration, tuning=tuning, autoscaling=autoscaling)

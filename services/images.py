@@ -43,6 +43,8 @@ _REPOSITORIES: dict[str, str] = {
     # Framework images (script mode): the SDK's SKLearn, PyTorch estimators and processors.
     "sagemaker-scikit-learn": "sklearn",
     "pytorch-training": "pytorch",
+    # The SDK's PyTorchModel serves from the inference repository (the same container's `serve`).
+    "pytorch-inference": "pytorch",
     # First-party built-in algorithms (382416733822.dkr.ecr.us-east-1.amazonaws.com/<name>:1 and other regions).
     "kmeans": "kmeans",
     # Model Monitor's pre-built analyzer (DefaultModelMonitor / ModelQualityMonitor).

@@ -39,6 +39,8 @@ def sdk_environment(node: Any, home: Path) -> Iterator[pytest.MonkeyPatch]:
         mp.setenv("AWS_ENDPOINT_URL_SAGEMAKER", node.endpoints["sagemaker"])
         if "runtime" in node.endpoints:
             mp.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", node.endpoints["runtime"])
+        if "autoscaling" in node.endpoints:
+            mp.setenv("AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING", node.endpoints["autoscaling"])
         mp.setenv("AWS_ACCESS_KEY_ID", "testing")
         mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         mp.setenv("AWS_DEFAULT_REGION", REGION)

@@ -25,7 +25,7 @@ CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "re
 def free_port_settings(state_dir: Path, **overrides: Any) -> Settings:
     """Settings with every port chosen by the OS, and quick retry timings."""
     base: dict[str, Any] = dict(state_dir=state_dir, emulator_port=0, sagemaker_port=0, runtime_port=0,
-                                lambda_port=0, visibility_timeout=6, heartbeat_seconds=1.0,
+                                lambda_port=0, autoscaling_port=0, visibility_timeout=6, heartbeat_seconds=1.0,
                                 stop_grace_seconds=3.0)
     base.update(overrides)
     return Settings(**base)
@@ -93,7 +93,8 @@ class NodeThread:
 
     def client(self, service: str, **kwargs: Any) -> Any:
         """A boto3 client for ``service`` pointed at this node."""
-        key = {"sagemaker": "sagemaker", "sagemaker-runtime": "runtime", "lambda": "lambda"}.get(service, "aws")
+        key = {"sagemaker": "sagemaker", "sagemaker-runtime": "runtime", "lambda": "lambda",
+               "application-autoscaling": "autoscaling"}.get(service, "aws")
         config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2})
         return boto3.client(service, endpoint_url=self.endpoints[key], config=config, **CREDS, **kwargs)
 

@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 
 MAX_HEAD_BYTES = 64 * 1024
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
-            413: "Payload Too Large", 415: "Unsupported Media Type", 431: "Request Header Fields Too Large",
-            500: "Internal Server Error", 503: "Service Unavailable"}
+            409: "Conflict", 413: "Payload Too Large", 415: "Unsupported Media Type",
+            431: "Request Header Fields Too Large", 500: "Internal Server Error", 503: "Service Unavailable",
+            507: "Insufficient Storage"}
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    query: str = ""  # the raw query string, without "?"
 
 
 @dataclass
@@ -183,8 +185,8 @@ class _Connection(asyncio.Protocol):
         del buf[:end]
         conn = headers.get("connection", "").lower()
         keep_alive = conn != "close" if version == "HTTP/1.1" else conn == "keep-alive"
-        path = target.split("?", 1)[0]
-        return Request(method.upper(), path, headers, body), keep_alive
+        path, _, query = target.partition("?")
+        return Request(method.upper(), path, headers, body, query), keep_alive
 
 
 def _dechunk(buf: bytearray, pos: int) -> tuple[bytes, int] | None:

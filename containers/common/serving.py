@@ -86,13 +86,19 @@ class InferenceHandler:
     default_accept: str | None = None
     execution_parameters: dict[str, Any] = field(
         default_factory=lambda: {"MaxConcurrentTransforms": 1, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 6})
+    # The container serves multi-model endpoints (containers.common.multi_model) with these hooks.
+    multi_model: bool = False
+    # Pass Accept's parameters on to output_fn ("application/json; verbose=true", as k-NN reads them);
+    # output_fn then returns (body, media type).
+    accept_parameters: bool = False
 
     def choose_accept(self, accept: str | None, content_type: str) -> str:
         """The response type for an ``Accept`` header (first writable, no q-weighting)."""
-        wanted = [media_type(part) for part in (accept or "").split(",") if part.strip()]
-        for media in wanted:
+        parts = [part.strip() for part in (accept or "").split(",") if part.strip()]
+        wanted = [media_type(part) for part in parts]
+        for media, part in zip(wanted, parts):
             if media in self.accepts:
-                return media
+                return part if self.accept_parameters else media
         if not wanted or any(m in ("*/*", "") for m in wanted):
             if self.default_accept:
                 return self.default_accept
@@ -152,13 +158,26 @@ class InferenceApp:
 
 async def serve_async(handler: InferenceHandler, *, port: int | None = None, host: str | None = None,
                       ready: Callable[[int], None] | None = None, stop: asyncio.Event | None = None) -> None:
-    """Load the model, serve until SIGTERM/SIGINT (or ``stop``), then drain in-flight requests."""
-    model = handler.model_fn(str(params.model_dir()))
+    """Load the model, serve until SIGTERM/SIGINT (or ``stop``), then drain in-flight requests.
+
+    With ``SAGEMAKER_MULTI_MODEL=true`` nothing is loaded up front: the Multi
+    Model Server API (:mod:`containers.common.multi_model`) loads models on demand.
+    """
+    from containers.common.multi_model import MultiModelApp, multi_model_enabled  # it builds on this module
+
+    app: Any
+    if multi_model_enabled():
+        if not handler.multi_model:
+            raise RuntimeError("This container does not support multi-model endpoints (SAGEMAKER_MULTI_MODEL=true); "
+                               "deploy its models as single-model endpoints.")
+        app, serving = MultiModelApp(handler), "multi-model endpoint"
+    else:
+        app, serving = InferenceApp(handler, handler.model_fn(str(params.model_dir()))), str(params.model_dir())
     max_body = int(float(os.environ.get(MAX_PAYLOAD_ENV) or 100) * 1024 * 1024)
-    server = HttpServer(InferenceApp(handler, model), max_body=max_body)
+    server = HttpServer(app, max_body=max_body)
     bound = await server.start(host or os.environ.get(HOST_ENV) or "127.0.0.1",
                                port if port is not None else int(os.environ.get(PORT_ENV) or DEFAULT_PORT))
-    print(f"Serving {params.model_dir()} on port {bound}", flush=True)
+    print(f"Serving {serving} on port {bound}", flush=True)
     if ready is not None:
         ready(bound)
     stop = stop or asyncio.Event()

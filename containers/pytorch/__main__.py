@@ -1,4 +1,4 @@
-"""PyTorch framework container: ``python -m containers.pytorch train``.
+"""PyTorch framework container: ``python -m containers.pytorch {train|serve}``.
 
 Script mode as SageMaker's PyTorch training toolkit runs it. On a multi-host
 job the toolkit exports ``MASTER_ADDR`` / ``MASTER_PORT`` (the master host)
@@ -15,7 +15,7 @@ from containers.common.environment import Environment
 from containers.common.script_mode import run_user_script
 from containers.common.trainer import run
 
-USAGE = "usage: python -m containers.pytorch train"
+USAGE = "usage: python -m containers.pytorch {train|serve}"
 
 
 def distributed_env(env: Environment, child_env: dict[str, str]) -> None:
@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["train"]:
         run(train)
+    if args[:1] == ["serve"]:
+        # Imported here so that training does not pay for the serving modules.
+        from containers.pytorch.serve import main as serve
+
+        return serve()
     print(USAGE, file=sys.stderr, flush=True)
     return 2
 

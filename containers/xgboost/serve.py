@@ -87,4 +87,4 @@ def handler() -> InferenceHandler:
     with contextlib.suppress(ImportError):
         import containers.common.recordio_serving  # noqa: F401
     return InferenceHandler(model_fn=model_fn, input_fn=input_fn, predict_fn=predict_fn, output_fn=output_fn,
-                            content_types=tuple(DECODERS), accepts=(CSV, JSON, JSONLINES))
+                            content_types=tuple(DECODERS), accepts=(CSV, JSON, JSONLINES), multi_model=True)

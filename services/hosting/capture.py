@@ -55,7 +55,7 @@ def _encode(data: bytes, content_type: str, config: DataCaptureConfig) -> tuple[
 
 
 def capture_record(config: DataCaptureConfig, request: tuple[bytes, str], response: tuple[bytes, str] | None,
-                   when: datetime, event_id: str | None = None) -> dict[str, Any]:
+                   when: datetime, event_id: str | None = None, inference_id: str | None = None) -> dict[str, Any]:
     """One capture line for a request ``(body, content type)`` and its response."""
     modes = {o.capture_mode.lower() for o in config.capture_options}
     data: dict[str, Any] = {}
@@ -66,10 +66,10 @@ def capture_record(config: DataCaptureConfig, request: tuple[bytes, str], respon
         text, enc = _encode(response[0], response[1], config)
         data["endpointOutput"] = {"observedContentType": response[1], "mode": "OUTPUT", "data": text,
                                   "encoding": enc}
-    return {"captureData": data,
-            "eventMetadata": {"eventId": event_id or str(uuid.uuid4()),
-                              "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%SZ")},
-            "eventVersion": "0"}
+    metadata = {"eventId": event_id or str(uuid.uuid4()), "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if inference_id:  # the caller's InferenceId: what ground truth is merged on, when present
+        metadata["inferenceId"] = inference_id
+    return {"captureData": data, "eventMetadata": metadata, "eventVersion": "0"}
 
 
 class CaptureWriter:
@@ -89,10 +89,11 @@ class CaptureWriter:
         return random.random() * 100 < config.initial_sampling_percentage
 
     def add(self, config: DataCaptureConfig, endpoint: str, variant: str, request: tuple[bytes, str],
-            response: tuple[bytes, str] | None) -> None:
+            response: tuple[bytes, str] | None, inference_id: str | None = None) -> None:
         """Buffer one capture line (never blocks, never raises into the request)."""
         now = datetime.now(timezone.utc)
-        line = json.dumps(capture_record(config, request, response, now), separators=(",", ":"))
+        line = json.dumps(capture_record(config, request, response, now, inference_id=inference_id),
+                          separators=(",", ":"))
         self._buffers[(config.destination_s3_uri.rstrip("/"), endpoint, variant, now.strftime("%Y/%m/%d/%H"))] \
             .append(line)
         self.captured += 1

@@ -142,6 +142,11 @@ class Instance:
             if self.on_exit is not None:
                 self.on_exit(self)
 
+    def note(self, line: str) -> None:
+        """Add a line of the platform's own to this instance's log stream."""
+        if self._shipper is not None:
+            self._shipper.add(line)
+
     def acquire(self) -> None:
         """Count a request routed here (call before the first ``await``)."""
         self.in_flight += 1

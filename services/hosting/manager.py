@@ -27,8 +27,10 @@ from services.hosting.artifacts import ArtifactCache, extract_model
 from services.hosting.fleet import LiveEndpoint, LiveVariant
 from services.hosting.instance import ENDPOINT_LOG_GROUP, ContainerSpec, Instance
 from services.hosting.models import Endpoint, EndpointConfig, EndpointStatus, ProductionVariant
+from services.hosting.model_code import fetch_model_code, serving_image
+from services.hosting.target_model import MULTI_MODEL_ENV
 from services.hosting.service import HostingService
-from services.images import known_images, resolve_image
+from services.images import known_images
 from services.models.base import utcnow
 from services.runners.base import Runner
 
@@ -124,8 +126,11 @@ class HostingManager:
     async def _deploy(self, name: str) -> None:
         endpoint = await self.hosting.describe_endpoint(name)
         config = await self.hosting.describe_endpoint_config(endpoint.endpoint_config_name)
+        # Restored after a restart: the counts the endpoint was scaled or reweighted to, not the config's.
+        counts = {v.variant_name: v.desired_instance_count or v.current_instance_count
+                  for v in endpoint.production_variants or [] if v.desired_instance_count or v.current_instance_count}
         try:
-            live = await self._build(name, config)
+            live = await self._build(name, config, counts)
         except JobFailed as err:
             await self._report(name, EndpointStatus.FAILED, failure=str(err))
             return
@@ -189,13 +194,20 @@ class HostingManager:
             await self._retire(live.instances())
         await self.hosting.endpoints.delete(name)
 
-    async def _build(self, name: str, config: EndpointConfig) -> LiveEndpoint:
-        """Start every instance of every variant and wait for all to be healthy; all or nothing."""
+    async def _build(self, name: str, config: EndpointConfig, counts: dict[str, int] | None = None) -> LiveEndpoint:
+        """Start every instance of every variant and wait for all to be healthy; all or nothing.
+
+        ``counts`` overrides production variants' ``InitialInstanceCount`` (a restored endpoint).
+        """
         plans = [(v, False) for v in config.production_variants] + \
                 [(v, True) for v in config.shadow_production_variants or []]
         models = {v.model_name: await self.hosting.describe_model(v.model_name or "") for v, _ in plans}
-        jobs = [self._start_instance(name, v, models[v.model_name]) for v, _ in plans
-                for _ in range(v.initial_instance_count or 1)]
+
+        def size(v: ProductionVariant, shadow: bool) -> int:
+            return (None if shadow else (counts or {}).get(v.variant_name)) or v.initial_instance_count or 1
+
+        jobs = [self._start_instance(name, v, models[v.model_name]) for v, shadow in plans
+                for _ in range(size(v, shadow))]
         results = await asyncio.gather(*jobs, return_exceptions=True)
         started = [r for r in results if isinstance(r, Instance)]
         errors = [r for r in results if isinstance(r, BaseException)]
@@ -213,7 +225,7 @@ class HostingManager:
                       for c in model.pipeline()]
             lv = LiveVariant(v.variant_name, model, float(v.initial_variant_weight if v.initial_variant_weight
                                                              is not None else 1.0),
-                             [next(it) for _ in range(v.initial_instance_count or 1)], images)
+                             [next(it) for _ in range(size(v, shadow))], images)
             (shadows if shadow else variants)[v.variant_name] = lv
         return LiveEndpoint(name, config, variants, shadows)
 
@@ -222,18 +234,21 @@ class HostingManager:
         root = (self.root / endpoint / ident).resolve()
         containers = []
         for n, c in enumerate(model.pipeline()):
-            image = resolve_image(c.image or "")
+            image = serving_image(c)
             if image is None:
                 raise JobFailed(f"No container is known for image {c.image!r}. Built-in images: the SageMaker "
                                 f"algorithm image URIs, or {', '.join(known_images())}")
             croot = root / f"c{n}"
             for d in ("model", "code", "output"):
                 (croot / d).mkdir(parents=True, exist_ok=True)
-            if c.model_data_url:
+            env = dict(c.environment or {})
+            if c.mode == "MultiModel":  # ModelDataUrl is a prefix: models load on demand (services.hosting.multi_model)
+                env[MULTI_MODEL_ENV] = "true"
+            elif c.model_data_url:
                 archive = await self.artifacts.fetch(c.model_data_url)
                 await asyncio.to_thread(extract_model, archive, croot / "model")
-            containers.append(ContainerSpec(c.container_hostname or f"container-{n + 1}", image,
-                                            dict(c.environment or {}), croot))
+            await fetch_model_code(self.artifacts.s3, c, croot / "code")  # a script-mode model's source
+            containers.append(ContainerSpec(c.container_hostname or f"container-{n + 1}", image, env, croot))
         timeout = float(getattr(variant, "container_startup_health_check_timeout_in_seconds", None)
                         or self.health_timeout)
         instance = Instance(ident, root, containers, self.runner, self.logs, f"{ENDPOINT_LOG_GROUP}/{endpoint}",

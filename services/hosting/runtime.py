@@ -13,8 +13,10 @@ from types import TracebackType
 from infra.settings import Settings
 from services.app import Services
 from services.hosting.capture import CaptureWriter
+from services.hosting.invocation_metrics import InvocationMetrics
 from services.hosting.invoke import EndpointInvoker
 from services.hosting.manager import HostingManager
+from services.hosting.multi_model import MultiModelRouter
 from services.hosting.shadow import ShadowStats
 from services.runners.base import Runner
 
@@ -28,8 +30,13 @@ class HostingRuntime:
         options = {"stop_grace": settings.stop_grace_seconds, **manager_options}
         self.manager = HostingManager(services.hosting, services.s3, services.logs, runner,
                                       settings.state_dir / "endpoints", **options)
+        self.metrics = InvocationMetrics(settings.autoscaling_metric_period_seconds,
+                                         keep=4 * max(settings.autoscaling_scale_out_periods,
+                                                      settings.autoscaling_scale_in_periods))
+        self.multi_model = MultiModelRouter(services.s3, limit=settings.max_loaded_models)
         self.invoker = EndpointInvoker(self.manager, self.capture, self.shadows, region=settings.region,
-                                       account_id=settings.account_id)
+                                       account_id=settings.account_id, metrics=self.metrics,
+                                       multi_model=self.multi_model)
 
     async def __aenter__(self) -> HostingRuntime:
         await self.manager.start()

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from services.exceptions import ResourceInUse, ResourceNotFound, ValidationException
 from services.hosting.models import Endpoint, EndpointConfig, EndpointStatus, Model
+from services.hosting.target_model import validate_modes
 from services.models.base import utcnow
 from services.paging import page
 from services.store import DocumentStore
@@ -72,6 +73,7 @@ class HostingService:
         for c in model.pipeline():
             if not c.image and not getattr(c, "model_package_name", None):
                 raise ValidationException("Container Image must be specified")
+        validate_modes(model)
         model.model_arn = self.arn("model", model.model_name)
         model.creation_time = self.clock()
         await self._create(self.models, model.model_name, model, "model", model.model_arn)
@@ -170,6 +172,12 @@ class HostingService:
                 if "DesiredWeight" not in d and "DesiredInstanceCount" not in d:
                     raise ValidationException("Either DesiredWeight or DesiredInstanceCount must be specified "
                                               f"for variant {d['VariantName']}")
+            for v in e.production_variants or []:  # DescribeEndpoint shows the change being applied
+                for d in desired:
+                    if d["VariantName"] == v.variant_name and "DesiredInstanceCount" in d:
+                        v.desired_instance_count = int(d["DesiredInstanceCount"])
+                    if d["VariantName"] == v.variant_name and "DesiredWeight" in d:
+                        v.desired_weight = float(d["DesiredWeight"])
             e.endpoint_status = EndpointStatus.UPDATING
             e.last_modified_time = self.clock()
             return e

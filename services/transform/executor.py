@@ -31,7 +31,8 @@ from services.aws.s3 import S3Adapter
 from services.exceptions import JobFailed
 from services.hosting.artifacts import ArtifactCache, extract_model
 from services.hosting.instance import Answer, ContainerSpec, Instance, InstanceUnavailable
-from services.images import known_images, resolve_image
+from services.hosting.model_code import fetch_model_code, serving_image
+from services.images import known_images
 from services.jobs import claim_document
 from services.runners.base import Runner
 from services.transform.dataproc import DataProcessingError, decode_record, encode_record, join_input, parse_path
@@ -152,7 +153,7 @@ class TransformJobExecutor:
         root = self.root / job.transform_job_name / ident
         specs = []
         for c_index, c in enumerate(model.pipeline()):
-            image = resolve_image(c.image or "")
+            image = serving_image(c)
             if image is None:
                 raise JobFailed(f"ClientError: No container is known for image {c.image!r}. Built-in images: "
                                 f"the SageMaker algorithm image URIs, or {', '.join(known_images())}")
@@ -161,6 +162,7 @@ class TransformJobExecutor:
                 (croot / d).mkdir(parents=True, exist_ok=True)
             if c.model_data_url:
                 await asyncio.to_thread(extract_model, await self.artifacts.fetch(c.model_data_url), croot / "model")
+            await fetch_model_code(self.artifacts.s3, c, croot / "code")  # a script-mode model's source
             specs.append(ContainerSpec(c.container_hostname or f"container-{c_index + 1}", image,
                                        {**(c.environment or {}), **env}, croot))
         instance = Instance(ident, root, specs, self.runner, self.logs, LOG_GROUP,

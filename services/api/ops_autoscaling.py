@@ -1,0 +1,70 @@
+"""Application Auto Scaling operations (``AnyScaleFrontendService.<Op>``), served on their own port.
+
+The same JSON 1.1 machinery as the SageMaker control plane: inputs are
+checked against botocore's ``application-autoscaling`` model before any
+operation runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.api.server import AwsJsonService
+from services.app import Services
+from services.autoscaling.service import AutoScalingService
+
+
+def _page(key: str, items: list[dict[str, Any]], token: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {key: items}
+    if token:
+        out["NextToken"] = token
+    return out
+
+
+def register(api: AwsJsonService, service: AutoScalingService) -> None:
+    """Register the scalable target, scaling policy and scaling activity operations."""
+
+    @api.operation("RegisterScalableTarget")
+    async def register_scalable_target(params: dict[str, Any]) -> dict[str, Any]:
+        target = await service.register_scalable_target(params)
+        return {"ScalableTargetARN": target.scalable_target_arn}
+
+    @api.operation("DescribeScalableTargets")
+    async def describe_scalable_targets(params: dict[str, Any]) -> dict[str, Any]:
+        targets, token = await service.describe_scalable_targets(params)
+        return _page("ScalableTargets", [t.describe() for t in targets], token)
+
+    @api.operation("DeregisterScalableTarget")
+    async def deregister_scalable_target(params: dict[str, Any]) -> dict[str, Any]:
+        await service.deregister_scalable_target(params["ServiceNamespace"], params["ResourceId"],
+                                                 params["ScalableDimension"])
+        return {}
+
+    @api.operation("PutScalingPolicy")
+    async def put_scaling_policy(params: dict[str, Any]) -> dict[str, Any]:
+        policy = await service.put_scaling_policy(params)
+        return {"PolicyARN": policy.policy_arn, "Alarms": policy.alarms}
+
+    @api.operation("DescribeScalingPolicies")
+    async def describe_scaling_policies(params: dict[str, Any]) -> dict[str, Any]:
+        policies, token = await service.describe_scaling_policies(params)
+        return _page("ScalingPolicies", [p.describe() for p in policies], token)
+
+    @api.operation("DeleteScalingPolicy")
+    async def delete_scaling_policy(params: dict[str, Any]) -> dict[str, Any]:
+        await service.delete_scaling_policy(params["PolicyName"], params["ServiceNamespace"], params["ResourceId"],
+                                            params["ScalableDimension"])
+        return {}
+
+    @api.operation("DescribeScalingActivities")
+    async def describe_scaling_activities(params: dict[str, Any]) -> dict[str, Any]:
+        activities, token = await service.describe_scaling_activities(params)
+        return _page("ScalingActivities", [a.describe() for a in activities], token)
+
+
+def build_autoscaling_api(services: Services) -> AwsJsonService:
+    """The ``AnyScaleFrontendService`` JSON 1.1 service over ``services``."""
+    assert services.autoscaling is not None
+    api = AwsJsonService("application-autoscaling")
+    register(api, services.autoscaling)
+    return api
