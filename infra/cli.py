@@ -162,6 +162,18 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return asyncio.run(run_monitoring_now(_settings(args), args.schedule))
 
 
+def cmd_retraining(args: argparse.Namespace) -> int:
+    """Declare a retraining policy, or show policies and their runs."""
+    from infra import retraining_cli
+
+    if args.action == "put":
+        if args.file is None:
+            print("headwater retraining put needs --file policy.json")
+            return 2
+        return asyncio.run(retraining_cli.put_policy(_settings(args), args.file))
+    return asyncio.run(retraining_cli.show(_settings(args), args.endpoint))
+
+
 def cmd_rules(args: argparse.Namespace) -> int:
     """Show the event rules, their patterns and the handlers they feed."""
     from infra.console import print_rules
@@ -180,6 +192,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Run the end-to-end story on the embedded emulator."""
     from infra.demo import run_demo
 
+    if not args.verbose:  # the story narrates itself; the services' own INFO lines would bury it
+        for name in ("services", "handlers", "infra", "containers"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     return asyncio.run(run_demo(rows=args.rows))
 
 
@@ -259,6 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
     monitor = sub.add_parser("monitor", help="run a monitoring schedule now, outside its schedule")
     monitor.add_argument("schedule")
     monitor.set_defaults(func=cmd_monitor)
+
+    retraining = sub.add_parser("retraining", help="an endpoint's retraining policy (put) and its runs (show)")
+    retraining.add_argument("action", choices=("show", "put"))
+    retraining.add_argument("endpoint", nargs="?", help="only this endpoint (show)")
+    retraining.add_argument("--file", type=Path, help="the policy as JSON (put)")
+    retraining.set_defaults(func=cmd_retraining)
 
     sub.add_parser("rules", help="the event rules: patterns, buses and the handlers they feed").set_defaults(
         func=cmd_rules)

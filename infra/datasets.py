@@ -47,3 +47,17 @@ def split(X: np.ndarray, y: np.ndarray, validation_fraction: float = 0.2,
     idx = np.random.default_rng(seed).permutation(len(y))
     cut = int(len(y) * (1 - validation_fraction))
     return (X[idx[:cut]], y[idx[:cut]]), (X[idx[cut:]], y[idx[cut:]])
+
+
+def make_churn_drifted(rows: int, seed: int = 23) -> tuple[np.ndarray, np.ndarray]:
+    """``(X, y)`` from the world after a change: fiber prices rose by about 30 and a competitor
+    now takes the customers who pay the most, whatever their tenure (the columns of :func:`make_churn`)."""
+    rng = np.random.default_rng(seed)
+    X, _ = make_churn(rows, seed)
+    tenure, monthly, _total, contract, calls, fiber, senior, paperless, products = X.T
+    monthly = (monthly + 30 * fiber + rng.normal(0, 4, rows)).clip(18, 160).round(2)
+    total = (monthly * tenure * rng.uniform(0.9, 1.05, rows)).round(2)
+    logit = -1.2 + 0.045 * (monthly - 90) + 0.9 * fiber - 0.5 * contract + 0.3 * calls - 0.01 * tenure
+    y = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
+    X = np.column_stack([tenure, monthly, total, contract, calls, fiber, senior, paperless, products]).astype(float)
+    return X, y

@@ -3,8 +3,10 @@
 Starts a private node (emulator, control plane, handler runtime, worker) on
 free loopback ports, drops a generated churn dataset into the data bucket,
 and follows the chain as a user would see it (the job appearing by itself,
-its statuses, its metric lines) until the model artifact is in S3. Exits
-non-zero when any step fails.
+its statuses, its metric lines) until the model artifact is in S3; then
+registers, approves and deploys it with data capture, and plays the second
+act (:mod:`infra.demo_chain`): drift, violations, and the retraining chain
+redeploying a better version by itself. Exits non-zero when any step fails.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from aiobotocore.session import get_session
 
 from infra.datasets import make_churn, split, to_csv
+from infra.demo_chain import retraining_story
 from infra.node import HeadwaterNode
 from infra.settings import Settings
 from services.aws.s3 import parse_s3_uri
@@ -26,7 +29,7 @@ from services.aws.session import client_kwargs
 
 DATASET = "churn"
 ROLE = "arn:aws:iam::123456789012:role/headwater-demo"
-TIMEOUT_SECONDS = 300
+TIMEOUT_SECONDS = 900
 
 
 def _say(step: str, text: str) -> None:
@@ -36,7 +39,8 @@ def _say(step: str, text: str) -> None:
 async def run_demo(rows: int = 5000) -> int:
     """Run the story; 0 on success."""
     state = Path(tempfile.mkdtemp(prefix="headwater-demo-"))
-    settings = Settings(state_dir=state, emulator_port=0, sagemaker_port=0, runtime_port=0, lambda_port=0)
+    settings = Settings(state_dir=state, emulator_port=0, sagemaker_port=0, runtime_port=0, lambda_port=0,
+                        autoscaling_port=0)
     metric_lines: list[str] = []
 
     def on_line(job: str, line: str) -> None:
@@ -51,7 +55,7 @@ async def run_demo(rows: int = 5000) -> int:
             stop = asyncio.Event()
             serving = asyncio.create_task(node.serve(stop))
             for key, url in node.endpoints.items():
-                _say("start", f"{key:<9} {url}")
+                _say("start", f"{key:<11} {url}")
             try:
                 code = await asyncio.wait_for(_story(node, rows, metric_lines), TIMEOUT_SECONDS)
             except asyncio.TimeoutError:
@@ -92,13 +96,14 @@ async def _story(node: HeadwaterNode, rows: int, metric_lines: list[str]) -> int
         hps = final.get("HyperParameters", {})
         _say("summary", f"objective {hps.get('objective')}, {len(metric_lines)} rounds, "
                         f"final: {metric_lines[-1].split(chr(9), 1)[-1].replace(chr(9), '  ') if metric_lines else '-'}")
-        _say("done", f"dropped a CSV, got a trained model in {time.monotonic() - t0:.1f} s")
+        _say("trained", f"dropped a CSV, got a trained model in {time.monotonic() - t0:.1f} s")
         rt_kwargs = client_kwargs(s, "sagemaker-runtime") | {"endpoint_url": node.endpoints["runtime"]}
         async with session.create_client("sagemaker-runtime", **rt_kwargs) as rt:
-            return await _serve(sm, rt, s3, final, xv, yv)
+            return await _serve(node, sm, rt, s3, final, xt, xv, yv)
 
 
-async def _serve(sm: Any, rt: Any, s3: Any, trained: dict[str, Any], xv: Any, yv: Any) -> int:
+async def _serve(node: HeadwaterNode, sm: Any, rt: Any, s3: Any, trained: dict[str, Any], xt: Any, xv: Any,
+                 yv: Any) -> int:
     """Register the model, approve it, deploy it with data capture, and ask it questions."""
     job = trained["TrainingJobName"]
     image = trained["AlgorithmSpecification"]["TrainingImage"]
@@ -142,9 +147,12 @@ async def _serve(sm: Any, rt: Any, s3: Any, trained: dict[str, Any], xv: Any, yv
         correct += int((score > 0.5) == bool(label))
     _say("predict", f"{rows} requests in {time.monotonic() - t0:.2f} s through sagemaker-runtime; "
                     f"accuracy on held-out customers {correct / rows:.1%}")
+    code = await retraining_story(node, sm, rt, s3, endpoint, f"{DATASET}-v1", group, xt, ROLE, _say)
     await sm.delete_endpoint(EndpointName=endpoint)
-    _say("done", "registered, approved, deployed and served; endpoint deleted")
-    return 0
+    if code == 0:
+        _say("done", "trained, served, drifted, retrained, evaluated, approved and redeployed by the chain; "
+                     "endpoint deleted")
+    return code
 
 
 async def _wait_for_job(sm: Any) -> str:

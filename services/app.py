@@ -35,6 +35,8 @@ from services.processing.wiring import build_processing
 from services.training import TrainingService
 from services.monitoring.service import MonitoringService
 from services.monitoring.wiring import build_monitoring
+from services.retraining.models import RetrainingPolicy, RetrainingRun
+from services.retraining.service import RetrainingService
 from services.transform.service import TransformService
 from services.transform.wiring import build_transform
 from services.tuning.service import TuningService
@@ -61,6 +63,7 @@ class Services:
     processing: ProcessingService | None = None
     transform: TransformService | None = None
     monitoring: MonitoringService | None = None
+    retraining: RetrainingService | None = None
     autoscaling: AutoScalingService | None = None
 
 
@@ -92,7 +95,12 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
     processing = build_processing(settings, s3, tasks, publisher, tags, clock)
     monitoring = build_monitoring(settings, s3, publisher, tags, processing, hosting, clock)
     autoscaling = build_autoscaling(settings, s3, hosting, clock)
-    return Services(processing=processing, transform=transform, monitoring=monitoring,
+    retraining = RetrainingService(
+        DocumentStore(S3Backend(s3, settings.system_bucket), "retraining-policies", RetrainingPolicy,
+                      "Retraining policy"),
+        DocumentStore(S3Backend(s3, settings.system_bucket), "retraining-runs", RetrainingRun, "Retraining run"),
+        publisher, clock=clock)
+    return Services(processing=processing, transform=transform, monitoring=monitoring, retraining=retraining,
                     settings=settings, s3=s3, sqs=sqs, logs=LogsAdapter(clients.logs), events=publisher,
                     tasks=tasks, training=training, tags=tags,
                     cloudwatch=CloudWatchAdapter(clients.cloudwatch), registry=registry, hosting=hosting,

@@ -187,7 +187,8 @@ def from_capture(events: list[CapturedEvent], labels: dict[str, Any], spec: Qual
     """Monitoring: captured predictions that have a ground-truth label."""
     out = Predictions()
     for event in events:
-        truth = labels.get(str(event.event_id))
+        # The caller's inferenceId when the capture has one, else the generated eventId (SageMaker's rule).
+        truth = labels.get(str(event.inference_id or event.event_id))
         if truth is None or event.endpoint_output is None:
             continue
         output = event.endpoint_output

@@ -117,6 +117,17 @@ class S3Adapter:
         with path.open("rb") as fh:
             await self.client.put_object(Bucket=bucket, Key=key, Body=fh.read(), **extra)
 
+    async def get_bytes(self, bucket: str, key: str) -> bytes | None:
+        """A small object's body, or ``None`` when absent."""
+        try:
+            resp = await self.client.get_object(Bucket=bucket, Key=key)
+        except ClientError as err:
+            if is_not_found(err):
+                return None
+            raise
+        async with resp["Body"] as body:
+            return await body.read()
+
     async def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str | None = None) -> None:
         """Write a small object from memory."""
         extra = {"ContentType": content_type} if content_type else {}

@@ -23,7 +23,7 @@ from services.aws.s3 import S3Adapter, parse_s3_uri
 from services.exceptions import PreconditionFailed, ResourceInUse, ResourceNotFound, ValidationException
 from services.models.base import utcnow
 from services.monitoring.execution_request import Definition, from_inline, from_job_definition, processing_request
-from services.monitoring.models import JobDefinition, MonitoringExecution, MonitoringSchedule
+from services.monitoring.models import DEFINITION_KEYS, JobDefinition, MonitoringExecution, MonitoringSchedule
 from services.paging import page
 from services.schedule_expressions import parse_schedule
 from services.store import DocumentStore
@@ -166,6 +166,31 @@ class MonitoringService:
                   == "Descending")
         return page(docs, int(params.get("MaxResults", 10)), params.get("NextToken"))
 
+    async def rebaseline(self, name: str, baseline: dict[str, Any]) -> None:
+        """Point a schedule at a new ``BaselineConfig`` (constraints and statistics) from its next execution.
+
+        An inline definition is edited in the schedule; a named job definition
+        is edited in place, so every schedule sharing it moves to the new
+        baseline together.
+        """
+        schedule = await self._find(name)
+        if schedule.config.get("MonitoringJobDefinition"):
+            def edit(s: MonitoringSchedule) -> MonitoringSchedule:
+                s.config["MonitoringJobDefinition"]["BaselineConfig"] = baseline
+                s.last_modified_time = self.clock()
+                return s
+
+            await self.schedules.update(name, edit)
+            return
+        definition = schedule.config["MonitoringJobDefinitionName"]
+
+        def edit_definition(d: JobDefinition) -> JobDefinition:
+            key = DEFINITION_KEYS[d.monitoring_type][3]
+            d.request[key] = {**(d.request.get(key) or {}), **baseline}
+            return d
+
+        await self.definitions.update(definition, edit_definition)
+
     async def set_schedule_status(self, name: str, status: str) -> None:
         """Stop (no further firings) or start (fire again from the next time) a schedule."""
         await self.describe_monitoring_schedule(name)
@@ -235,8 +260,13 @@ class MonitoringService:
             fired.append(await self.run_execution(schedule.name, scheduled))
         return fired
 
-    async def run_execution(self, schedule_name: str, scheduled: datetime | None = None) -> MonitoringExecution:
-        """Start one execution now (a firing, or an on-demand run)."""
+    async def run_execution(self, schedule_name: str, scheduled: datetime | None = None, *,
+                            since: datetime | None = None) -> MonitoringExecution:
+        """Start one execution now (a firing, or an on-demand run).
+
+        ``since`` narrows an on-demand run's window to the traffic after that
+        time (e.g. since an endpoint update), within the schedule's own window.
+        """
         schedule = await self.describe_monitoring_schedule(schedule_name)
         scheduled = scheduled or self.clock()
         digest = hashlib.sha256(f"{schedule.name}/{scheduled.isoformat()}".encode()).hexdigest()[:16]
@@ -252,6 +282,8 @@ class MonitoringService:
             endpoint = definition.endpoint_input.get("EndpointName") or ""
             capture = await self._capture_destination(endpoint)
             start = scheduled + parse_offset(definition.endpoint_input.get("StartTimeOffset"), -timedelta(hours=1))
+            if since is not None:
+                start = max(start, since)
             end = scheduled + parse_offset(definition.endpoint_input.get("EndTimeOffset"), timedelta(0))
             request = processing_request(job_name, schedule.name, definition, capture, endpoint, start, end,
                                          scheduled)

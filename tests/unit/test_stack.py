@@ -34,4 +34,5 @@ def test_names_follow_settings() -> None:
     settings = Settings(data_bucket="my-data", resource_prefix="hw2")
     stack = declare_stack(settings, load_handlers())
     assert all(q.name.startswith("hw2-") for q in stack.queues)
-    assert stack.rules[0].pattern["detail"]["bucket"]["name"] == ["my-data"]
+    s3_rules = [r for r in stack.rules if r.pattern.get("source") == ["aws.s3"]]
+    assert s3_rules and all(r.pattern["detail"]["bucket"]["name"] == ["my-data"] for r in s3_rules)
