@@ -47,6 +47,13 @@ _REPOSITORIES: dict[str, str] = {
     "pytorch-inference": "pytorch",
     # First-party built-in algorithms (382416733822.dkr.ecr.us-east-1.amazonaws.com/<name>:1 and other regions).
     "kmeans": "kmeans",
+    "linear-learner": "linear_learner",
+    "factorization-machines": "factorization_machines",
+    "pca": "pca",
+    "knn": "knn",
+    "lda": "lda",
+    "randomcutforest": "randomcutforest",
+    "ipinsights": "ipinsights",
     # Model Monitor's pre-built analyzer (DefaultModelMonitor / ModelQualityMonitor).
     "sagemaker-model-monitor-analyzer": "model_monitor",
 }

@@ -35,14 +35,30 @@ def _xgboost_definitions() -> list[MetricDefinition]:
 def _first_party_definitions(channels: tuple[str, ...], metrics: tuple[str, ...]) -> list[MetricDefinition]:
     """SageMaker's first-party algorithms print ``#quality_metric: host=algo-1, test msd <loss>=1.25``."""
     return [MetricDefinition(name=f"{channel}:{metric}",
-                             regex=rf"#quality_metric: host=\S+, {channel} {re.escape(metric)} <\w+>={_NUMBER}")
+                             # Per-epoch lines (Linear Learner, Factorization Machines) carry "epoch=3, " first.
+                             regex=rf"#quality_metric: host=\S+, (?:(?:epoch|batch)=\S+, )*{channel} "
+                                   rf"{re.escape(metric)} <\w+>={_NUMBER}")
             for channel in channels for metric in metrics]
+
+
+# Linear Learner's metrics (binary, multiclass and regression), as SageMaker's tuning documentation lists them.
+_LINEAR_LEARNER_METRICS = ("objective_loss", "binary_classification_accuracy", "binary_f_beta", "precision", "recall",
+                           "roc_auc_score", "multiclass_accuracy", "multiclass_top_k_accuracy", "macro_precision",
+                           "macro_recall", "macro_f_beta", "dcg", "mse", "rmse", "absolute_loss")
 
 
 #: Definitions a built-in container emits without being asked (by container name).
 BUILTIN_METRICS: dict[str, list[MetricDefinition]] = {
     "xgboost": _xgboost_definitions(),
     "kmeans": _first_party_definitions(("train", "test"), ("msd", "ssd")),
+    "linear_learner": _first_party_definitions(("train", "validation", "test"), _LINEAR_LEARNER_METRICS),
+    "factorization_machines": _first_party_definitions(("train", "test"), (
+        "rmse", "binary_classification_accuracy", "binary_classification_cross_entropy", "binary_f_beta")),
+    "knn": _first_party_definitions(("test",), ("accuracy", "mse")),
+    "lda": _first_party_definitions(("test",), ("pwll",)),
+    "randomcutforest": _first_party_definitions(("test",), ("accuracy", "precision", "recall", "f1", "negative_precision",
+                                                            "negative_recall", "negative_f1")),
+    "ipinsights": _first_party_definitions(("train", "validation"), ("binary_classification_cross_entropy", "discriminator_auc", "auc")),
 }
 
 # xgboost's evaluation lines carry their round: "[12]#011train-rmse:..."

@@ -58,11 +58,14 @@ def read_channel(env: Environment, name: str, *, algorithm: str, feature_dim: in
             raise CustomerError(f"Bad input in {ds.locate(int(missing[0]))}: the record has no label, and "
                                 f"{algorithm} needs one on every training record.")
     X = ds.X if allow_sparse or not sp.issparse(ds.X) else ds.X.toarray()
-    if not allow_sparse:
+    if sp.issparse(X):
+        finite = np.isfinite(X.data)
+        bad = np.unique(np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))[~finite]) if not finite.all() else []
+    else:
         X = np.asarray(X, dtype=np.float32)
         bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
-        if len(bad):
-            raise CustomerError(f"Bad input in {ds.locate(int(bad[0]))}: the record has a NaN or infinite feature.")
+    if len(bad):
+        raise CustomerError(f"Bad input in {ds.locate(int(bad[0]))}: the record has a NaN or infinite feature.")
     print(f"Channel '{name}': {ds.num_rows} records, {ds.num_cols} features from {len(ds.files)} file(s).",
           flush=True)
     return Dataset(X, ds.y, ds.files, ds.row_file, ds.row_line, ds.unit)

@@ -11,7 +11,9 @@ column at fault.
   are missing values (NaN);
 * ``application/json``: a row ``[1, 2]``, rows ``[[1, 2], [3, 4]]``, or
   SageMaker's ``{"instances": [...]}`` / ``{"features": [...]}`` forms
-  (each instance a row or ``{"features": row}``);
+  (each instance a row or ``{"features": row}``, also SageMaker's
+  ``{"data": {"features": {"values": row}}}`` and sparse
+  ``{"features": {"keys": [...], "values": [...], "shape": [width]}}``);
 * ``application/jsonlines``: one JSON row (or object as above) per line;
 * ``text/libsvm``: ``[label] index:value ...`` per line, 0-based indices.
 """
@@ -96,11 +98,33 @@ def decode_csv(body: bytes) -> np.ndarray:
     return np.asarray(rows, dtype=np.float32)
 
 
+def _sparse_row(tensor: dict[str, Any], record: int) -> list[Any]:
+    """SageMaker's ``{"keys": [...], "values": [...], "shape": [d]}`` (or ``{"values": row}``) as a dense row."""
+    values = tensor.get("values")
+    if values is None:
+        raise BadInput(f"Record {record}: \"features\" must carry its row as \"values\".")
+    if "keys" not in tensor:
+        return values if isinstance(values, list) else [values]
+    keys, shape = tensor["keys"], tensor.get("shape")
+    if not (isinstance(keys, list) and isinstance(values, list) and len(keys) == len(values)
+            and isinstance(shape, list) and len(shape) == 1 and isinstance(shape[0], int)
+            and all(isinstance(k, int) and 0 <= k < shape[0] for k in keys)):
+        raise BadInput(f"Record {record}: a sparse row needs \"keys\" and \"values\" of equal length and "
+                       "\"shape\": [width] with every key below width.")
+    row: list[Any] = [0.0] * shape[0]
+    for key, value in zip(keys, values):
+        row[key] = value
+    return row
+
+
 def _json_row(item: Any, record: int) -> list[float]:
     if isinstance(item, dict):
-        if "features" not in item:
+        item = item.get("data", item)  # SageMaker's {"data": {"features": {"values": [...]}}} form
+        if not isinstance(item, dict) or "features" not in item:
             raise BadInput(f"Record {record}: an object must carry its row as \"features\".")
         item = item["features"]
+        if isinstance(item, dict):
+            item = _sparse_row(item, record)
     if isinstance(item, (int, float)) and not isinstance(item, bool):
         return [float(item)]
     if not isinstance(item, list):

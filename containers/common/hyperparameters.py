@@ -48,15 +48,23 @@ class Hyperparameter:
     """One hyperparameter: its kind (int, float, str, list), default and constraint."""
 
     name: str
-    kind: str  # "int" | "float" | "str" | "list"
+    kind: str  # "int" | "float" | "str" | "list" | "bool"
     default: Any = None
     interval: Interval | None = None
     choices: Sequence[str] | None = None
     required: bool = False
+    # SageMaker lets many numeric hyperparameters be "auto" (the algorithm decides): parsed as "auto".
+    auto: bool = False
 
     def parse(self, raw: str) -> Any:
         """Parse and check ``raw``; raise ``CustomerError`` naming this hyperparameter."""
         text = _unquote(raw).strip()
+        if self.auto and text.lower() == "auto":
+            return "auto"
+        if self.kind == "bool":
+            if text.lower() not in ("true", "false"):
+                raise self._error(raw, "must be true or false" + (" or auto" if self.auto else ""))
+            return text.lower() == "true"
         if self.kind == "list":
             items = [item.strip() for item in text.split(",") if item.strip()]
             if not items:

@@ -70,23 +70,54 @@ def _stage_distribution(name: str, site: Path) -> None:
             shutil.copy2(src, dest)
 
 
-def runtime_image(algorithm: str) -> str:
-    """Build (once) and return the tag of the algorithm's dependency layer."""
-    names = sorted(requirements(algorithm))
-    pins = [f"{n}=={md.version(n)}" for n in names]
-    digest = hashlib.sha256("\n".join([BASE_IMAGE, *pins]).encode()).hexdigest()[:12]
-    tag = f"localhost/headwater-runtime-{algorithm}:{digest}"
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+# torch and what it imports: staged once into a layer the torch-based images share (about 1 GB,
+# minutes to copy), instead of once per algorithm.
+_TORCH_LAYER = ("torch", "filelock", "typing-extensions", "setuptools", "sympy", "mpmath", "networkx", "jinja2",
+                "markupsafe", "fsspec")
+
+
+def _layer(parent: str, names: list[str]) -> str:
+    """Build (once) ``parent`` plus the venv's files of ``names``; the tag covers parent and pins."""
+    pins = [f"{n}=={md.version(n)}" for n in sorted(names, key=_canonical)]
+    digest = hashlib.sha256("\n".join([parent, *pins]).encode()).hexdigest()[:12]
+    tag = f"localhost/headwater-runtime:{digest}"
     if image_exists(tag):
         return tag
     with tempfile.TemporaryDirectory(prefix="hw-runtime-") as tmp:
         context = Path(tmp)
+        (context / "site").mkdir()
         for name in names:
             _stage_distribution(name, context / "site")
         (context / "Containerfile").write_text(
-            f"FROM {BASE_IMAGE}\nCOPY site/ {SITE}/\n"
+            f"FROM {parent}\nCOPY site/ {SITE}/\n"
             f"LABEL org.headwater.pins=\"{' '.join(pins)}\"\n")
         _podman("build", "--quiet", "-t", tag, "-f", str(context / "Containerfile"), str(context))
     return tag
+
+
+def runtime_image(algorithm: str) -> str:
+    """Build (once) and return the tag of the algorithm's dependency layers.
+
+    Images with the same pins share one tag; torch-based ones share a torch layer below theirs.
+    """
+    names = requirements(algorithm)
+    parent = BASE_IMAGE
+    if any(_canonical(n) == "torch" for n in names):
+        parent = _layer(BASE_IMAGE, [n for n in _TORCH_LAYER if _installed(n)])
+        names = [n for n in names if _canonical(n) not in _TORCH_LAYER]
+    return _layer(parent, names) if names else parent
+
+
+def _installed(name: str) -> bool:
+    try:
+        md.version(name)
+    except md.PackageNotFoundError:
+        return False
+    return True
 
 
 def algorithm_image(algorithm: str) -> str:
