@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from containers.common.trainer import run
-
-USAGE = "usage: python -m containers.ipinsights {train|serve}"
+from containers.common.entrypoint import dispatch
 
 
 def main(argv: list[str] | None = None) -> int:
     """Dispatch on the command SageMaker passes to the container."""
-    args = sys.argv[1:] if argv is None else argv
-    command = args[0] if args else ""
-    if command == "train":
-        from containers.ipinsights.train import train
-
-        run(train)
-    if command == "serve":
-        from containers.common.serving import serve
-        from containers.ipinsights.serve import handler
-
-        return serve(handler())
-    print(USAGE, file=sys.stderr, flush=True)
-    return 2
+    return dispatch("containers.ipinsights", argv)
 
 
 if __name__ == "__main__":

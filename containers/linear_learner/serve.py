@@ -16,60 +16,11 @@ for classifiers.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
-import numpy as np
-import scipy.sparse as sp
-
-from containers.common import recordio_serving
-from containers.common.decoders import CSV, JSON, JSONLINES, RECORDIO_PROTOBUF, decode
-from containers.common.serving import BadInput, InferenceHandler
+from containers.common.score_serving import scoring_handler
+from containers.common.serving import InferenceHandler
 from containers.linear_learner.model import LinearModel
-
-TYPES = (CSV, JSON, JSONLINES, RECORDIO_PROTOBUF)
-Prediction = dict[str, Any]
-
-
-def model_fn(model_dir: str) -> LinearModel:
-    """The model saved by training."""
-    return LinearModel.load(Path(model_dir))
-
-
-def input_fn(body: bytes, content_type: str) -> np.ndarray | sp.csr_matrix:
-    """Decode the request into rows (sparse RecordIO stays sparse)."""
-    return decode(body, content_type)
-
-
-def predict_fn(X: np.ndarray | sp.csr_matrix, model: LinearModel) -> list[Prediction]:
-    """Each row's score (and label); wrong widths and non-finite values are the caller's error."""
-    if X.ndim != 2 or X.shape[1] != model.feature_dim:
-        raise BadInput(f"Each record needs {model.feature_dim} features (feature_dim); got shape {list(X.shape)}.")
-    values = X.data if sp.issparse(X) else X
-    if not np.isfinite(values).all():
-        raise BadInput("Records must not contain NaN or infinite values.")
-    return model.predictions(X)
-
-
-def _csv_line(p: Prediction) -> str:
-    scores = p["score"] if isinstance(p["score"], list) else [p["score"]]
-    cells = [repr(float(s)) for s in scores] + ([str(p["predicted_label"])] if "predicted_label" in p else [])
-    return ",".join(cells) + "\n"
-
-
-def output_fn(predictions: list[Prediction], accept: str) -> bytes | str:
-    """Encode in the ``Accept`` type."""
-    if accept == JSON:
-        return json.dumps({"predictions": predictions})
-    if accept == JSONLINES:
-        return "".join(json.dumps(p) + "\n" for p in predictions)
-    if accept == CSV:
-        return "".join(_csv_line(p) for p in predictions)
-    return recordio_serving.encode_predictions(predictions)
 
 
 def handler() -> InferenceHandler:
-    """The hooks for :func:`containers.common.serving.serve`."""
-    return InferenceHandler(model_fn=model_fn, input_fn=input_fn, predict_fn=predict_fn,
-                            output_fn=output_fn, content_types=TYPES, accepts=TYPES, default_accept=JSON)
+    """The hooks for :func:`containers.common.serving.serve` (shapes: :mod:`containers.common.score_serving`)."""
+    return scoring_handler(LinearModel.load)

@@ -50,8 +50,8 @@ class S3Adapter:
     def __init__(self, client: Any) -> None:
         self.client = client
 
-    async def get_json(self, bucket: str, key: str) -> tuple[Any, str] | None:
-        """The parsed document and its ETag, or ``None`` when absent."""
+    async def _get(self, bucket: str, key: str) -> tuple[bytes, str] | None:
+        """The object's body and ETag, or ``None`` when absent."""
         try:
             resp = await self.client.get_object(Bucket=bucket, Key=key)
         except ClientError as err:
@@ -59,8 +59,12 @@ class S3Adapter:
                 return None
             raise
         async with resp["Body"] as body:
-            data = await body.read()
-        return json.loads(data), resp["ETag"]
+            return await body.read(), str(resp.get("ETag", ""))
+
+    async def get_json(self, bucket: str, key: str) -> tuple[Any, str] | None:
+        """The parsed document and its ETag, or ``None`` when absent."""
+        found = await self._get(bucket, key)
+        return None if found is None else (json.loads(found[0]), found[1])
 
     async def put_json(
         self, bucket: str, key: str, doc: Any, *, if_none_match: bool = False, if_match: str | None = None
@@ -119,14 +123,8 @@ class S3Adapter:
 
     async def get_bytes(self, bucket: str, key: str) -> bytes | None:
         """A small object's body, or ``None`` when absent."""
-        try:
-            resp = await self.client.get_object(Bucket=bucket, Key=key)
-        except ClientError as err:
-            if is_not_found(err):
-                return None
-            raise
-        async with resp["Body"] as body:
-            return await body.read()
+        found = await self._get(bucket, key)
+        return None if found is None else found[0]
 
     async def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str | None = None) -> None:
         """Write a small object from memory."""

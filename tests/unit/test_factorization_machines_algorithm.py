@@ -105,17 +105,17 @@ def test_binary_classifier_beats_chance_by_far() -> None:
 def test_serve_hooks_score_sparse_and_dense_requests_alike(tmp_path) -> None:  # noqa: ANN001
     truth = FactorizationMachine("binary_classifier", 0.1, _truth().w, _truth().V)
     truth.save(tmp_path)
-    model = serve.model_fn(str(tmp_path))
+    model = serve.handler().model_fn(str(tmp_path))
     X = _rows(4, 7)
     buf = io.BytesIO()
     write_sparse(buf, X)
-    sparse = serve.predict_fn(serve.input_fn(buf.getvalue(), "application/x-recordio-protobuf"), model)
-    dense = serve.predict_fn(serve.input_fn(json.dumps({"instances": X.toarray().tolist()}).encode(),
+    sparse = serve.handler().predict_fn(serve.handler().input_fn(buf.getvalue(), "application/x-recordio-protobuf"), model)
+    dense = serve.handler().predict_fn(serve.handler().input_fn(json.dumps({"instances": X.toarray().tolist()}).encode(),
                                             "application/json"), model)
     assert [p["predicted_label"] for p in sparse] == [p["predicted_label"] for p in dense]
     for a, b, score in zip(sparse, dense, truth.scores(X)):
         assert a["score"] == pytest.approx(b["score"], rel=1e-5) == pytest.approx(score, rel=1e-5)
         assert set(a) == {"score", "predicted_label"} and a["predicted_label"] == int(score >= 0.5)
-    assert json.loads(serve.output_fn(sparse, "application/json"))["predictions"][0] == sparse[0]
+    assert json.loads(serve.handler().output_fn(sparse, "application/json"))["predictions"][0] == sparse[0]
     with pytest.raises(BadInput, match=f"{D} features"):
-        serve.predict_fn(np.zeros((1, 3), np.float32), model)
+        serve.handler().predict_fn(np.zeros((1, 3), np.float32), model)

@@ -172,22 +172,22 @@ def test_balanced_positive_weight_raises_recall_on_rare_positives() -> None:
 def test_serve_hooks_answer_in_sagemakers_shapes(tmp_path) -> None:  # noqa: ANN001
     model, _ = _train("binary_classifier", n=600)
     model.save(tmp_path)
-    loaded = serve.model_fn(str(tmp_path))
+    loaded = serve.handler().model_fn(str(tmp_path))
     X, _ = _data(3, 4)
     body = "\n".join(",".join(str(v) for v in row) for row in X).encode()
-    predictions = serve.predict_fn(serve.input_fn(body, "text/csv"), loaded)
-    doc = json.loads(serve.output_fn(predictions, "application/json"))
+    predictions = serve.handler().predict_fn(serve.handler().input_fn(body, "text/csv"), loaded)
+    doc = json.loads(serve.handler().output_fn(predictions, "application/json"))
     assert [set(p) for p in doc["predictions"]] == [{"score", "predicted_label"}] * 3
     for p, score in zip(doc["predictions"], model.scores(X)):
         assert p["score"] == pytest.approx(score, rel=1e-5) and p["predicted_label"] == int(score >= model.threshold)
-    lines = serve.output_fn(predictions, "text/csv").splitlines()
+    lines = serve.handler().output_fn(predictions, "text/csv").splitlines()
     assert [line.split(",")[1] for line in lines] == [str(p["predicted_label"]) for p in doc["predictions"]]
-    records = list(iter_records(io.BytesIO(serve.output_fn(predictions, "application/x-recordio-protobuf"))))
+    records = list(iter_records(io.BytesIO(serve.handler().output_fn(predictions, "application/x-recordio-protobuf"))))
     assert [r.label["predicted_label"].values[0] for r in records] == [p["predicted_label"] for p in doc["predictions"]]
     with pytest.raises(BadInput, match="6 features"):
-        serve.predict_fn(np.zeros((1, 4), np.float32), loaded)
+        serve.handler().predict_fn(np.zeros((1, 4), np.float32), loaded)
     with pytest.raises(BadInput, match="NaN"):
-        serve.predict_fn(np.full((1, D), np.nan, np.float32), loaded)
+        serve.handler().predict_fn(np.full((1, D), np.nan, np.float32), loaded)
 
 
 def test_metric_lines_feed_sagemakers_metric_names() -> None:
