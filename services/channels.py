@@ -36,9 +36,10 @@ def relative_key(prefix: str, key: str) -> str:
     return rest or PurePosixPath(key).name
 
 
-async def download_channel(s3: S3Adapter, channel: Channel, dest_root: Path,
-                           shard: tuple[int, int] | None = None) -> list[Path]:
-    """Download every object of ``channel`` under ``dest_root``; return the files written.
+async def channel_objects(s3: S3Adapter, channel: Channel, shard: tuple[int, int] | None = None
+                          ) -> tuple[list[S3Object], dict[tuple[str, str], str]]:
+    """The objects of an ``S3Prefix`` or ``ManifestFile`` channel (this host's share) and
+    each one's path below the channel directory.
 
     ``shard`` = (host index, host count): with ``ShardedByS3Key`` each host
     gets every count-th object of the sorted keys, as SageMaker splits them.
@@ -62,10 +63,20 @@ async def download_channel(s3: S3Adapter, channel: Channel, dest_root: Path,
         raise JobFailed(f"ClientError: No S3 objects found under S3 URL \"{source.s3_uri}\" given in input data "
                         f"source. Please ensure that the bucket exists in the selected region, that objects exist "
                         f"under that S3 prefix, and that the role has permissions to read them.")
-    dest_root.mkdir(parents=True, exist_ok=True)
     if shard is not None and source.s3_data_distribution_type == "ShardedByS3Key":
         index, count = shard
         objects = sorted(objects, key=lambda o: o.key)[index::count]
+    return objects, relatives
+
+
+async def download_channel(s3: S3Adapter, channel: Channel, dest_root: Path,
+                           shard: tuple[int, int] | None = None) -> list[Path]:
+    """Download every object of ``channel`` under ``dest_root``; return the files written.
+
+    ``shard``: this host's share under ``ShardedByS3Key`` (see :func:`channel_objects`).
+    """
+    objects, relatives = await channel_objects(s3, channel, shard)
+    dest_root.mkdir(parents=True, exist_ok=True)
     # Check every destination before writing anything.
     plan = [(o, safe_destination(dest_root, relatives[(o.bucket, o.key)])) for o in objects]
     sem = asyncio.Semaphore(_PARALLEL_DOWNLOADS)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from services.exceptions import ResourceNotFound, ValidationException
 from services.models.base import utcnow
 from services.models.training import (
+    Channel,
     CreateTrainingJobRequest,
     SecondaryStatus,
     SecondaryStatusTransition,
@@ -102,6 +103,7 @@ class TrainingService:
             if ch.data_source.s3_data_source is None:
                 raise ValidationException(f"Channel {ch.channel_name}: only S3DataSource is supported")
             parse_s3_uri(ch.data_source.s3_data_source.s3_uri)
+            check_augmented_manifest(ch, ch.input_mode or spec.training_input_mode)
         for key, value in (request.hyper_parameters or {}).items():
             if not isinstance(value, str):
                 raise ValidationException(f"Hyperparameter {key!r} must be a string")
@@ -214,6 +216,19 @@ class TrainingService:
             await self.publisher.publish(DETAIL_TYPE, event_detail(job.describe()), [job.training_job_arn])
         except Exception:  # noqa: BLE001 - any publish failure must not fail the job
             log.exception("could not publish state change of %s", job.training_job_name)
+
+
+def check_augmented_manifest(channel: Channel, mode: str | None) -> None:
+    """SageMaker streams augmented manifests only through Pipe mode, and only the attributes named."""
+    source = channel.data_source.s3_data_source
+    if source is None or source.s3_data_type != "AugmentedManifestFile":
+        return
+    if (mode or "File") != "Pipe":
+        raise ValidationException(f"Channel {channel.channel_name}: S3DataType AugmentedManifestFile is supported "
+                                  f"only for channels using Pipe input mode, not {mode or 'File'}.")
+    if not source.attribute_names:
+        raise ValidationException(f"Channel {channel.channel_name}: S3DataType AugmentedManifestFile requires "
+                                  f"AttributeNames.")
 
 
 def _apply(job: TrainingJob, now: datetime, status: TrainingJobStatus | None,

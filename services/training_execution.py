@@ -35,6 +35,7 @@ from services.images import ContainerImage, known_images, resolve_image
 from services.jobs import HeldElsewhere
 from services.log_shipper import TRAINING_LOG_GROUP
 from services.metrics import MetricsCollector, Observation, definitions_for
+from services.pipe_inputs import PipeFeeds, plan_training_pipes
 from services.models.training import ModelArtifacts, SecondaryStatus, TrainingJob, TrainingJobStatus
 from services.runners.base import Runner, RunSpec
 from services.source_code import is_script_mode
@@ -74,6 +75,8 @@ class TrainingJobExecutor:
         self.cloudwatch = cloudwatch
         # (job name, observation): consumers of live metrics (tuning's early stopping); algo-1's metrics
         self.metric_listeners: list[Callable[[str, Observation], None]] = []
+        # job -> host -> its Pipe channels' feeds, planned while downloading, started with the containers
+        self._pipes: dict[str, dict[str, PipeFeeds]] = {}
 
     def cpu_share(self) -> int:
         """CPUs one job may use: the machine's, divided among the worker's slots."""
@@ -97,6 +100,7 @@ class TrainingJobExecutor:
                 image = self._image(job)
                 job = await self._download(job, hosts)
             except JobFailed as err:
+                await self._drop_pipes(name)
                 return await self._fail(name, str(err))
             outcome, runs = await self._train(job, hosts, image)
             if outcome is not Outcome.INTERRUPTED:
@@ -117,6 +121,9 @@ class TrainingJobExecutor:
                                                        hosts) for h in hosts))
         if any(restored):
             log.info("%s: restored %d checkpoint file(s) per host", job.training_job_name, max(restored))
+        self._pipes[job.training_job_name] = {
+            h: await plan_training_pipes(self.s3, job, self.job_root(job.training_job_name, h), h, hosts)
+            for h in hosts}
         return job
 
     @staticmethod
@@ -160,6 +167,9 @@ class TrainingJobExecutor:
         definitions = definitions_for(image.name, job.algorithm_specification.metric_definitions)
         runs = [HostRun.create(self.logs, name, self.job_root(name, h), h, MetricsCollector(definitions), stamp)
                 for h in hosts]
+        pipes = self._pipes.pop(name, {})
+        for run in runs:
+            run.pipes = pipes.get(run.host) or run.pipes
         for listener in self.metric_listeners:
             runs[0].collector.listeners.append(lambda obs, f=listener: f(name, obs))
         pending: list[tuple[str, Observation]] = []
@@ -173,6 +183,7 @@ class TrainingJobExecutor:
                 await stack.enter_async_context(run.shipper)
             try:
                 for run in runs:
+                    run.pipes.start()  # each writer waits for the container to open its FIFO
                     container = await self.runner.start(self._spec(job, image, run.host, hosts, addresses))
                     run.shipper.add(f"Headwater: started {image.module} ({container.ident}) for {name}"
                                     + (f" as {run.host} of {len(hosts)}" if len(hosts) > 1 else ""))
@@ -223,7 +234,7 @@ class TrainingJobExecutor:
             finished, _ = await asyncio.wait(set(waiters), timeout=0.5)
             for w in finished:
                 waiters.pop(w).code = w.result()
-            failed = any(r.code not in (None, 0) for r in runs)
+            failed = any(r.code not in (None, 0) for r in runs) or any(r.pipes.error for r in runs)
             if not waiters or failed:
                 break
             if time.monotonic() >= deadline:
@@ -270,6 +281,9 @@ class TrainingJobExecutor:
         final = runs[0].collector.final()
         if final:
             await self.training.transition(name, edit=lambda j: setattr(j, "final_metric_data_list", final))
+        pipe_error = next((r.pipes.error for r in runs if r.pipes.error), None)
+        if pipe_error is not None and outcome is Outcome.EXITED:  # the stream broke: that is the reason
+            return await self._fail(name, pipe_error, billing)
         failed = next((r for r in runs if r.code not in (None, 0) and not r.stopped_by_platform), None)
         if failed is not None and outcome is Outcome.EXITED:
             reason = failure_reason(failed.root, failed.code or 1, list(failed.shipper.tail))
@@ -312,6 +326,11 @@ class TrainingJobExecutor:
             await asyncio.to_thread(pack_dir, data_dir, out_tar)
             await self.s3.upload_file(out_tar, bucket, f"{base}/output.tar.gz", "application/x-gzip")
         return f"s3://{bucket}/{base}/model.tar.gz"
+
+    async def _drop_pipes(self, name: str) -> None:
+        """Remove the FIFOs planned for a job that will not run."""
+        for feeds in self._pipes.pop(name, {}).values():
+            await feeds.close()
 
     async def _fail(self, name: str, reason: str,
                     also: Callable[[TrainingJob], None] | None = None) -> TrainingJob:

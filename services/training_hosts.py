@@ -24,6 +24,7 @@ from services.channels import download_channel
 from services.checkpoints import CheckpointSync, local_dir, restore
 from services.log_shipper import TRAINING_LOG_GROUP, LogShipper
 from services.metrics import MetricsCollector
+from services.pipe_inputs import PipeFeeds, is_pipe
 from services.models.training import TrainingJob
 from services.runners.base import RunningContainer
 from services.source_code import fetch_source
@@ -65,6 +66,8 @@ async def prepare_host(s3: S3Adapter, job: TrainingJob, root: Path, host: str, h
     write_config(root, job, host, hosts)
     shard = (hosts.index(host), len(hosts))
     for ch in job.input_data_config or []:
+        if is_pipe(job, ch):  # streamed through <channel>_0... once the container runs
+            continue
         await download_channel(s3, ch, root / "input/data" / ch.channel_name, shard=shard)
     await fetch_source(s3, job.hyper_parameters, root / "code")
     if job.checkpoint_config is not None:
@@ -85,6 +88,7 @@ class HostRun:
     code: int | None = None
     waiter: asyncio.Task[int] | None = None
     stopped_by_platform: bool = False  # its exit code is ours (a stop), not the host's own failure
+    pipes: PipeFeeds = field(default_factory=PipeFeeds)  # its Pipe-mode channels' FIFO writers
     started: float = field(default_factory=time.monotonic)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _sync_done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -119,6 +123,7 @@ class HostRun:
     async def finish(self) -> None:
         """Drain the log and run the last checkpoint sync (after the container exited)."""
         self._sync_done.set()
+        await self.pipes.close()  # no FIFO writer outlives its container
         if self._tasks:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), timeout=30)

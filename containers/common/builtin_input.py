@@ -37,15 +37,14 @@ def read_channel(env: Environment, name: str, *, algorithm: str, feature_dim: in
     record's width.
     """
     channel = env.require_channel(name)
-    if channel.training_input_mode.lower() == "pipe":
-        raise CustomerError(f"Channel '{name}' uses Pipe input mode; {algorithm} reads File mode.")
+    # Pipe mode: the readers find <channel>_0 and read one epoch (these algorithms train in memory).
     media = channel_media_type(env, name)
     directory = env.channel_dir(name)
     if media == RECORDIO:
-        ds = read_recordio_protobuf(name, directory, gzip=channel.is_gzip, missing_ok=not supervised,
+        ds = read_recordio_protobuf(name, directory, gzip=channel.reads_gzip, missing_ok=not supervised,
                                     feature_dim=feature_dim)
     elif media == CSV:
-        ds = read_csv(name, directory, gzip=channel.is_gzip, label_size=1 if supervised else 0)
+        ds = read_csv(name, directory, gzip=channel.reads_gzip, label_size=1 if supervised else 0)
         if feature_dim is not None and ds.num_cols != feature_dim:
             raise CustomerError(f"Bad input in {ds.locate(0)}: the row has {ds.num_cols} features but "
                                 f"feature_dim is {feature_dim}.")

@@ -36,6 +36,16 @@ class ChannelConfig:
         """Whether the channel's files are gzip-compressed."""
         return self.compression_type.lower() == "gzip"
 
+    @property
+    def is_pipe(self) -> bool:
+        """Whether the channel streams through FIFOs (``<channel>_0``, ...) rather than files."""
+        return self.training_input_mode.lower() == "pipe"
+
+    @property
+    def reads_gzip(self) -> bool:
+        """Whether the container must decompress: in Pipe mode the platform already did."""
+        return self.is_gzip and not self.is_pipe
+
     @classmethod
     def from_json(cls, name: str, data: dict[str, Any]) -> ChannelConfig:
         """Build a channel config from its ``inputdataconfig.json`` object."""

@@ -10,14 +10,18 @@ import gzip as gzip_module
 from array import array
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from containers.common.errors import CustomerError
+from containers.common.recordio import MAGIC, RecordIOError, iter_payloads
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_RECORDIO_MAGIC = MAGIC.to_bytes(4, "little")
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,9 @@ def channel_files(channel: str, directory: Path) -> list[Path]:
     channel whose S3 prefix matched nothing is the user's mistake.
     """
     if not directory.is_dir():
+        pipe = pipe_path(channel, directory)
+        if pipe.is_fifo():  # Pipe mode: the channel is one stream, its first epoch
+            return [pipe]
         raise CustomerError(f"Channel '{channel}' has no data: its directory was not provided.")
     files = sorted(
         path
@@ -52,21 +59,31 @@ def channel_files(channel: str, directory: Path) -> list[Path]:
     return files
 
 
-def _opener(path: Path, gzip: bool, where: str):  # noqa: ANN202 - a binary file object
-    with path.open("rb") as probe:
-        magic = probe.read(2)
-    if gzip:
-        # An empty file is reported as empty by the parsers, not as bad gzip.
-        if magic and magic != _GZIP_MAGIC:
+def pipe_path(channel: str, directory: Path, epoch: int = 0) -> Path:
+    """The FIFO of ``channel``'s ``epoch`` in Pipe mode: ``<data dir>/<channel>_<epoch>``."""
+    return directory.parent / f"{channel}_{epoch}"
+
+
+@contextmanager
+def _opener(path: Path, gzip: bool, where: str) -> Iterator[BinaryIO]:
+    # Opened once and probed with peek: a Pipe-mode FIFO cannot be reopened for the same pass.
+    with path.open("rb") as raw:
+        magic = raw.peek(2)[:2]
+        if gzip:
+            # An empty file is reported as empty by the parsers, not as bad gzip.
+            if magic and magic != _GZIP_MAGIC:
+                raise CustomerError(
+                    f"Bad input in {where}: the channel's CompressionType is Gzip but the file is not gzip-compressed."
+                )
+            if magic:
+                with gzip_module.GzipFile(fileobj=raw, mode="rb") as unzipped:
+                    yield unzipped  # type: ignore[misc]
+                return
+        elif magic == _GZIP_MAGIC:
             raise CustomerError(
-                f"Bad input in {where}: the channel's CompressionType is Gzip but the file is not gzip-compressed."
+                f"Bad input in {where}: the file is gzip-compressed; set the channel's CompressionType to Gzip."
             )
-        return gzip_module.open(path, "rb") if magic else path.open("rb")
-    if magic == _GZIP_MAGIC:
-        raise CustomerError(
-            f"Bad input in {where}: the file is gzip-compressed; set the channel's CompressionType to Gzip."
-        )
-    return path.open("rb")
+        yield raw
 
 
 def read_lines(channel: str, directory: Path, path: Path, *, gzip: bool = False) -> Iterator[Line]:
@@ -78,7 +95,7 @@ def read_lines(channel: str, directory: Path, path: Path, *, gzip: bool = False)
     number = 0
     try:
         with _opener(path, gzip, where) as handle:
-            for number, raw in enumerate(handle, start=1):  # noqa: B007 - used after the loop on error
+            for number, raw in enumerate(_text_lines(handle, where), start=1):  # noqa: B007 - used after the loop on error
                 try:
                     text = raw.decode("utf-8")
                 except UnicodeDecodeError:
@@ -90,8 +107,25 @@ def read_lines(channel: str, directory: Path, path: Path, *, gzip: bool = False)
         raise CustomerError(f"Bad input in {where} after line {number}: corrupt gzip data ({exc}).") from None
 
 
+def _text_lines(handle: BinaryIO, where: str) -> Iterator[bytes]:
+    """The lines of a text stream; a stream of RecordIO records (a Pipe channel with
+    ``RecordWrapperType: RecordIO``) yields the lines of each record's payload."""
+    if handle.peek(4)[:4] != _RECORDIO_MAGIC:  # type: ignore[attr-defined]
+        yield from handle
+        return
+    try:
+        for payload in iter_payloads(handle):
+            lines = payload.splitlines(keepends=True)
+            yield from lines
+    except RecordIOError as err:
+        raise CustomerError(f"Bad input in {where} at record {err.record}: {err.problem}.") from None
+
+
 def display_name(channel: str, directory: Path, path: Path) -> str:
-    """How messages name a file: ``<channel>/<path relative to the channel dir>``."""
+    """How messages name a file: ``<channel>/<path relative to the channel dir>``, or
+    the FIFO's own name (``<channel>_0``) in Pipe mode."""
+    if not path.is_relative_to(directory):
+        return path.name
     return f"{channel}/{path.relative_to(directory).as_posix()}"
 
 

@@ -40,12 +40,11 @@ def read_pairs(env: Environment, name: str) -> Pairs:
     if media != CSV:
         raise CustomerError(f"Channel '{name}' has content type '{channel.content_type}', which IP Insights does not "
                             f"support (supported: {CSV}).")
-    if channel.training_input_mode.lower() == "pipe":
-        raise CustomerError(f"Channel '{name}' uses Pipe input mode; IP Insights reads File mode.")
+    # Pipe mode: channel_files finds <channel>_0, read once (IP Insights trains in memory).
     directory = env.channel_dir(name)
     entities: list[str] = []
     packed: list[bytes] = []
-    for _, line in data_lines(name, directory, channel_files(name, directory), channel.is_gzip):
+    for _, line in data_lines(name, directory, channel_files(name, directory), channel.reads_gzip):
         cells = next(csv.reader([line.text], skipinitialspace=True))
         where = f"Bad input in {line.where} at line {line.number}"
         if len(cells) != 2:

@@ -62,26 +62,28 @@ def data_format(channel: ChannelConfig) -> str:
 def load_dataset(env: Environment, name: str, *, num_cols: int = 0) -> tuple[Dataset, str]:
     """Read channel ``name`` in its declared format; return the dataset and the format."""
     channel = env.require_channel(name)
-    if channel.training_input_mode.lower() == "pipe":
-        raise CustomerError(f"Channel '{name}' uses Pipe input mode, which this algorithm does not support; use File.")
+    # Pipe mode: the readers find <channel>_0 and read its first epoch; XGBoost trains in memory.
     fmt = data_format(channel)
     directory = env.channel_dir(name)
     # XGBoost treats missing values natively, so empty / NaN feature values are allowed.
     if fmt == CSV:
-        return read_csv(name, directory, gzip=channel.is_gzip, missing_ok=True), fmt
+        return read_csv(name, directory, gzip=channel.reads_gzip, missing_ok=True), fmt
     if fmt == RECORDIO:
-        ds = read_recordio_protobuf(name, directory, gzip=channel.is_gzip, missing_ok=True)
+        ds = read_recordio_protobuf(name, directory, gzip=channel.reads_gzip, missing_ok=True)
         unlabelled = np.flatnonzero(np.isnan(ds.y))
         if unlabelled.size:
             raise CustomerError(f"Bad input in {ds.locate(unlabelled[0])}: the record has no label "
                                 "(label['values']); XGBoost needs one per record.")
         return ds, fmt
     if fmt == PARQUET:
+        if channel.is_pipe:
+            raise CustomerError(f"Channel '{name}': Parquet needs random access to its files, which Pipe input "
+                                "mode cannot give; use File input mode.")
         if channel.is_gzip:
             raise CustomerError(f"Channel '{name}': CompressionType Gzip does not apply to Parquet, which "
                                 "compresses its own pages; set CompressionType to None.")
         return read_parquet(name, directory, missing_ok=True), fmt
-    return read_libsvm(name, directory, gzip=channel.is_gzip, num_cols=num_cols), fmt
+    return read_libsvm(name, directory, gzip=channel.reads_gzip, num_cols=num_cols), fmt
 
 
 def split_weights(ds: Dataset) -> tuple[Dataset, np.ndarray]:

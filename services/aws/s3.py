@@ -134,3 +134,13 @@ class S3Adapter:
     async def delete(self, bucket: str, key: str) -> None:
         """Delete one object (absent is fine)."""
         await self.client.delete_object(Bucket=bucket, Key=key)
+
+    async def stream(self, bucket: str, key: str) -> AsyncIterator[tuple[int, bytes]]:
+        """An object's body in chunks, each with the object's ``ContentLength``
+        (known before the first byte arrives, so a framing header can precede it)."""
+        resp = await self.client.get_object(Bucket=bucket, Key=key)
+        size = int(resp.get("ContentLength", 0))
+        async with resp["Body"] as body:
+            while chunk := await body.read(_CHUNK):
+                yield size, chunk
+

@@ -33,7 +33,9 @@ from services.jobs import HeldElsewhere
 from services.log_shipper import LogShipper
 from services.metric_files import publish_metric_files
 from services.models.training import Channel, DataSource, S3DataSource
-from services.processing.models import ProcessingJob, ProcessingJobStatus
+from services.pipe_feed import PipeFeed
+from services.pipe_inputs import PipeFeeds, channel_stream
+from services.processing.models import ProcessingInput, ProcessingJob, ProcessingJobStatus
 from services.processing.service import KIND, ProcessingService
 from services.runners.base import Runner, RunningContainer, RunSpec
 from services.training_hosts import host_names
@@ -42,6 +44,16 @@ log = logging.getLogger(__name__)
 
 LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 FAILURE_REASON_MAX = 1024
+
+
+def input_channel(inp: ProcessingInput) -> Channel:
+    """A processing input as the training channel shape the download and Pipe code share."""
+    src = inp.s3_input
+    assert src is not None
+    return Channel(channel_name=inp.input_name, compression_type=src.s3_compression_type,
+                   data_source=DataSource(s3_data_source=S3DataSource(
+                       s3_uri=src.s3_uri, s3_data_type=src.s3_data_type,
+                       s3_data_distribution_type=src.s3_data_distribution_type)))
 
 
 def host_path(root: Path, local_path: str) -> Path:
@@ -77,6 +89,7 @@ class ProcessingJobExecutor:
         job = await self.processing.transition(
             name, edit=lambda j: setattr(j, "processing_start_time", j.processing_start_time or self.processing.clock()))
         hosts = host_names(job.processing_resources.cluster_config.instance_count)
+        pipes: list[PipeFeeds] = []
         try:
             image = resolve_image(job.app_specification.image_uri)
             if image is None:
@@ -84,10 +97,13 @@ class ProcessingJobExecutor:
                                 f" (known: the SageMaker framework image URIs, or {', '.join(known_images())})")
             for host in hosts:
                 await self._prepare(job, host, hosts)
+                pipes.append(await self._plan_pipes(job, host, hosts))
         except JobFailed as err:
+            for feeds in pipes:
+                await feeds.close()
             return await self._fail(name, str(err))
         specs = [self._spec(job, image, h, hosts) for h in hosts]
-        return await self._run(job, specs)
+        return await self._run(job, specs, pipes)
 
     async def _prepare(self, job: ProcessingJob, host: str, hosts: list[str]) -> None:
         root = self.job_root(job.processing_job_name, host)
@@ -100,15 +116,26 @@ class ProcessingJobExecutor:
         for inp in job.processing_inputs or []:
             src = inp.s3_input
             assert src is not None and src.local_path is not None  # checked at create
-            if src.s3_data_type != "S3Prefix":
-                raise JobFailed(f"ClientError: ProcessingInput {inp.input_name}: S3DataType {src.s3_data_type} "
-                                f"is not supported yet; use S3Prefix")
-            channel = Channel(channel_name=inp.input_name, data_source=DataSource(s3_data_source=S3DataSource(
-                s3_uri=src.s3_uri, s3_data_distribution_type=src.s3_data_distribution_type)))
+            if src.s3_input_mode == "Pipe":  # streamed into <LocalPath>_0 once the container runs
+                continue
+            channel = input_channel(inp)
             await download_channel(self.s3, channel, host_path(root, src.local_path),
                                    shard=(hosts.index(host), len(hosts)))
         for out in self._outputs(job):
             host_path(root, out.s3_output.local_path).mkdir(parents=True, exist_ok=True)
+
+    async def _plan_pipes(self, job: ProcessingJob, host: str, hosts: list[str]) -> PipeFeeds:
+        """``host``'s Pipe inputs: the FIFO ``<LocalPath>_0`` made for each (then ``_1``, ... per pass)."""
+        root = self.job_root(job.processing_job_name, host)
+        feeds = PipeFeeds()
+        for inp in job.processing_inputs or []:
+            src = inp.s3_input
+            if src is None or src.local_path is None or src.s3_input_mode != "Pipe":
+                continue
+            stream = await channel_stream(self.s3, input_channel(inp), (hosts.index(host), len(hosts)))
+            local = host_path(root, src.local_path)
+            feeds.feeds.append(PipeFeed(local.parent, local.name, stream.chunks))
+        return feeds
 
     @staticmethod
     def _outputs(job: ProcessingJob) -> list:  # noqa: ANN205 - list[ProcessingOutput]
@@ -131,7 +158,7 @@ class ProcessingJobExecutor:
                        entrypoint=[rebase(a) for a in app.container_entrypoint] if app.container_entrypoint else None,
                        literal_paths=True)
 
-    async def _run(self, job: ProcessingJob, specs: list[RunSpec]) -> ProcessingJob:
+    async def _run(self, job: ProcessingJob, specs: list[RunSpec], pipes: list[PipeFeeds]) -> ProcessingJob:
         name = job.processing_job_name
         stamp = int(time.time())
         outputs = self._outputs(job)
@@ -143,7 +170,8 @@ class ProcessingJobExecutor:
                 self.logs, LOG_GROUP, f"{name}/{spec.ml_root.name}-{stamp}",
                 spec.ml_root.parent / f"{spec.ml_root.name}.log")) for spec in specs]
             try:
-                for spec, shipper in zip(specs, shippers):
+                for spec, shipper, feeds in zip(specs, shippers, pipes):
+                    feeds.start()  # each writer waits for the container to open its FIFO
                     if spec.literal_paths and self.runner.base_dir(spec) != "/opt/ml":
                         shipper.add("Headwater: private /opt/ml is not available on this kernel; "
                                     "/opt/ml paths are rewritten to the job directory")
@@ -152,6 +180,8 @@ class ProcessingJobExecutor:
             except Exception as err:  # noqa: BLE001 - reported as the job's reason
                 for c in containers:
                     await c.kill()
+                for feeds in pipes:
+                    await feeds.close()
                 return await self._fail(name, f"InternalServerError: could not start the container: {err}")
             pumps = [asyncio.create_task(self._pump(c, s)) for c, s in zip(containers, shippers)]
             for spec in specs:
@@ -160,12 +190,17 @@ class ProcessingJobExecutor:
                         sync = CheckpointSync(self.s3, out.s3_output.s3_uri, host_path(spec.ml_root,
                                                                                           out.s3_output.local_path))
                         syncs.append(asyncio.create_task(sync.run(sync_done)))
-            outcome, codes = await self._supervise(job, containers)
+            outcome, codes = await self._supervise(job, containers, pipes)
+            for feeds in pipes:  # no FIFO writer outlives its container
+                await feeds.close()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*pumps), timeout=10)
             sync_done.set()
             await asyncio.gather(*syncs, return_exceptions=True)
             tails = [list(s.tail) for s in shippers]
+        pipe_error = next((f.error for f in pipes if f.error), None)
+        if pipe_error is not None and outcome == "exited":  # the stream broke: that is the reason
+            return await self._fail(name, pipe_error)
         return await self._conclude(job, specs, outcome, codes, tails)
 
     @staticmethod
@@ -173,7 +208,8 @@ class ProcessingJobExecutor:
         async for line in container.lines():
             shipper.add(line)
 
-    async def _supervise(self, job: ProcessingJob, containers: list[RunningContainer]) -> tuple[str, list[int | None]]:
+    async def _supervise(self, job: ProcessingJob, containers: list[RunningContainer],
+                         pipes: list[PipeFeeds]) -> tuple[str, list[int | None]]:
         limit = job.stopping_condition.max_runtime_in_seconds if job.stopping_condition else 86400
         deadline = time.monotonic() + limit
         waiters = [asyncio.create_task(c.wait()) for c in containers]
@@ -182,6 +218,8 @@ class ProcessingJobExecutor:
             await asyncio.wait(waiters, timeout=1.0)
             codes = [w.result() if w.done() else None for w in waiters]
             if all(c is not None for c in codes) or any(c not in (None, 0) for c in codes):
+                break
+            if any(f.error for f in pipes):  # a broken input stream fails the job; stop its readers
                 break
             if time.monotonic() >= deadline:
                 outcome = "max_runtime"

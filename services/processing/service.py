@@ -76,9 +76,10 @@ class ProcessingService:
                 raise ValidationException(f"ProcessingInputs[{i}]: only S3Input is supported")
             parse_s3_uri(inp.s3_input.s3_uri)
             check_local_path(inp.s3_input.local_path, f"ProcessingInputs[{i}] ({inp.input_name})")
-            if inp.s3_input.s3_input_mode == "Pipe":
-                raise ValidationException(f"ProcessingInputs[{i}] ({inp.input_name}): S3InputMode Pipe is not "
-                                          f"supported yet; use File")
+            if inp.s3_input.s3_compression_type == "Gzip" and inp.s3_input.s3_input_mode != "Pipe":
+                # SageMaker decompresses only what it streams.
+                raise ValidationException(f"ProcessingInputs[{i}] ({inp.input_name}): S3CompressionType Gzip can "
+                                          f"only be used when S3InputMode is Pipe")
         for i, out in enumerate((request.processing_output_config.outputs if request.processing_output_config
                                  else None) or []):
             names.append(out.output_name)

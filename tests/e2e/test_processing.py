@@ -182,7 +182,8 @@ def test_stop_processing_job(node: NodeThread, env: None) -> None:
 
 @pytest.mark.parametrize(("s3_input", "message"), [
     ({"LocalPath": "/tmp/elsewhere", "S3InputMode": "File"}, "must be a directory under /opt/ml/processing/"),
-    ({"LocalPath": "/opt/ml/processing/in", "S3InputMode": "Pipe"}, "S3InputMode Pipe is not supported yet"),
+    ({"LocalPath": "/opt/ml/processing/in", "S3InputMode": "File", "S3CompressionType": "Gzip"},
+     "S3CompressionType Gzip can only be used when S3InputMode is Pipe"),
 ])
 def test_bad_requests_are_rejected(node: NodeThread, s3_input: dict[str, str], message: str) -> None:
     sm = node.client("sagemaker")
