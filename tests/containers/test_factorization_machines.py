@@ -165,11 +165,9 @@ def test_bad_input_is_named(runner_node: NodeThread, session: Any) -> None:
 
 
 def test_sdk_deploy_and_predict_dense_and_sparse(runner_node: NodeThread, fitted: Any) -> None:
-    if runner_node.settings.runner != "process":
-        pytest.skip("deploy() is exercised under the process runner; serving itself is the same entrypoint")
     from sagemaker.amazon.common import write_spmatrix_to_sparse_tensor
 
-    model = _model(runner_node, "fm-binary-process")
+    model = _model(runner_node, f"fm-binary-{runner_node.settings.runner}")
     predictor = fitted.deploy(initial_instance_count=1, instance_type="ml.m5.large", endpoint_name="fm-sdk")
     try:
         X, _ = _binary(5, 11)

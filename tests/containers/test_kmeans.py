@@ -3,20 +3,24 @@
 ``record_set()`` uploads RecordIO-protobuf the SDK writes itself, ``fit()``
 runs the job on Headwater; the centers must find the generated clusters.
 Bad hyperparameters and a wrong feature_dim fail naming what is wrong.
+``deploy()`` + ``predict()`` answer each record's closest center and its
+distance, in SageMaker's shapes.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from botocore.exceptions import ClientError
 
-from tests.sdk_env import ROLE, sdk_environment, sdk_session
+from tests.containers.builtin_sdk import fast_sdk_session
+from tests.sdk_env import ROLE
 from tests.support import NodeThread, wait_for_job
 
 TRUE_CENTERS = np.array([[0, 0, 0, 0], [8, 8, 0, 0], [0, 8, 8, -8]], dtype=np.float32)
@@ -25,8 +29,8 @@ TRUE_CENTERS = np.array([[0, 0, 0, 0], [8, 8, 0, 0], [0, 8, 8, -8]], dtype=np.fl
 @pytest.fixture(scope="module")
 def session(runner_node: NodeThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A SageMaker SDK session pointed at the node only through the environment."""
-    with sdk_environment(runner_node, tmp_path_factory.mktemp("sdk-home")):
-        yield sdk_session(runner_node.settings.artifacts_bucket)
+    with fast_sdk_session(runner_node, tmp_path_factory.mktemp("sdk-home")) as session:
+        yield session
 
 
 def _blobs(n: int, seed: int) -> np.ndarray:
@@ -43,8 +47,9 @@ def _kmeans(session: Any, runner: str, **hps: Any) -> Any:
                   sagemaker_session=session, **hps)
 
 
-def test_sdk_kmeans_record_set_fit_finds_the_clusters(runner_node: NodeThread, session: Any,
-                                                      tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def fitted(runner_node: NodeThread, session: Any) -> Any:
+    """A K-Means fitted through the SDK on three well-separated blobs."""
     runner = runner_node.settings.runner
     est = _kmeans(session, runner, init_method="kmeans++", epochs=2, eval_metrics=["msd", "ssd"])
     train = est.record_set(_blobs(600, 1), channel="train")
@@ -52,11 +57,23 @@ def test_sdk_kmeans_record_set_fit_finds_the_clusters(runner_node: NodeThread, s
     est.fit([train, test], job_name=f"kmeans-{runner}", wait=False, logs=False)
     d = wait_for_job(runner_node.client("sagemaker"), f"kmeans-{runner}", timeout=120)
     assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
-    assert d["AlgorithmSpecification"]["TrainingImage"].endswith("/kmeans:1")
+    return est
+
+
+def _centers(node: NodeThread, job: str) -> np.ndarray:
+    """The centers in the job's ``model.tar.gz``."""
+    d = node.client("sagemaker").describe_training_job(TrainingJobName=job)
     bucket, key = d["ModelArtifacts"]["S3ModelArtifacts"].removeprefix("s3://").split("/", 1)
-    body = runner_node.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    body = node.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(body)) as tar:
-        centers = np.load(io.BytesIO(tar.extractfile("model_algo-1").read()))
+        return np.load(io.BytesIO(tar.extractfile("model_algo-1").read()))  # type: ignore[union-attr]
+
+
+def test_sdk_kmeans_record_set_fit_finds_the_clusters(runner_node: NodeThread, fitted: Any) -> None:
+    runner = runner_node.settings.runner
+    d = runner_node.client("sagemaker").describe_training_job(TrainingJobName=f"kmeans-{runner}")
+    assert d["AlgorithmSpecification"]["TrainingImage"].endswith("/kmeans:1")
+    centers = _centers(runner_node, f"kmeans-{runner}")
     assert centers.shape == (3, 4)
     # every true center has a learned center close by
     gaps = np.linalg.norm(TRUE_CENTERS[:, None, :] - centers[None, :, :], axis=2).min(1)
@@ -96,3 +113,45 @@ def test_bad_hyperparameters_and_feature_dim_are_named(runner_node: NodeThread, 
         assert d["TrainingJobStatus"] == "Failed"
         for part in expected:
             assert part in d["FailureReason"], (case, d["FailureReason"])
+
+
+def test_sdk_deploy_and_predict_closest_clusters(runner_node: NodeThread, fitted: Any) -> None:
+    from sagemaker.deserializers import JSONDeserializer
+    from sagemaker.serializers import JSONSerializer
+
+    runner = runner_node.settings.runner
+    centers = _centers(runner_node, fitted.latest_training_job.name).astype(np.float64)
+    endpoint = f"kmeans-sdk-{runner}"
+    predictor = fitted.deploy(initial_instance_count=1, instance_type="ml.m5.large", endpoint_name=endpoint)
+    try:
+        X = _blobs(6, 5)
+        distances = np.linalg.norm(X[:, None, :].astype(np.float64) - centers[None, :, :], axis=2)
+        closest = distances.argmin(1)
+        # the model's centers recover the generating blobs: each row's closest center is its own blob's
+        truth = np.linalg.norm(X[:, None, :] - TRUE_CENTERS[None, :, :], axis=2).argmin(1)
+        assert (np.linalg.norm(centers[closest] - TRUE_CENTERS[truth], axis=1) < 0.5).all()
+        records = predictor.predict(X)  # the SDK's RecordSerializer / RecordDeserializer
+        got_closest = [r.label["closest_cluster"].float32_tensor.values[0] for r in records]
+        got_distance = [r.label["distance_to_cluster"].float32_tensor.values[0] for r in records]
+        assert got_closest == closest.astype(float).tolist()
+        np.testing.assert_allclose(got_distance, distances.min(1), rtol=1e-4)
+        predictor.serializer, predictor.deserializer = JSONSerializer(), JSONDeserializer()
+        answer = predictor.predict({"instances": [{"features": row} for row in X[:2].tolist()]})
+        assert [p["closest_cluster"] for p in answer["predictions"]] == closest[:2].astype(float).tolist()
+        np.testing.assert_allclose([p["distance_to_cluster"] for p in answer["predictions"]],
+                                   distances.min(1)[:2], rtol=1e-4)
+        runtime = runner_node.client("sagemaker-runtime")
+        with pytest.raises(ClientError, match="4 features"):
+            runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=b"1,2,3")
+        # the endpoint keeps serving after a bad request
+        again = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Accept="text/csv",
+                                        Body=",".join(map(str, X[0])).encode())
+        cluster, distance = again["Body"].read().decode().strip().split(",")
+        assert int(cluster) == closest[0] and float(distance) == pytest.approx(distances[0].min(), rel=1e-4)
+        lines = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="application/jsonlines",
+                                        Accept="application/jsonlines",
+                                        Body="\n".join(json.dumps(r) for r in X[:3].tolist()))["Body"].read()
+        assert [json.loads(line)["closest_cluster"] for line in lines.decode().splitlines()] == \
+            closest[:3].astype(float).tolist()
+    finally:
+        predictor.delete_endpoint()

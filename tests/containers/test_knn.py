@@ -95,8 +95,6 @@ def test_bad_hyperparameters_and_feature_dim_are_named(runner_node: NodeThread, 
 
 
 def test_sdk_deploy_and_predict_labels_and_neighbors(runner_node: NodeThread, fitted: Any) -> None:
-    if runner_node.settings.runner != "process":
-        pytest.skip("deploy() is exercised under the process runner; serving itself is the same entrypoint")
     predictor = fitted.deploy(initial_instance_count=1, instance_type="ml.m5.large", endpoint_name="knn-sdk")
     try:
         Xq, yq = _classes(60, 4)

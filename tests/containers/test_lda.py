@@ -110,8 +110,6 @@ def test_bad_hyperparameters_and_counts_are_named(runner_node: NodeThread, sessi
 
 
 def test_sdk_deploy_and_predict_topic_mixtures(runner_node: NodeThread, fitted: Any) -> None:
-    if runner_node.settings.runner != "process":
-        pytest.skip("deploy() is exercised under the process runner; serving itself is the same entrypoint")
     from sagemaker.amazon.common import write_spmatrix_to_sparse_tensor
 
     predictor = fitted.deploy(initial_instance_count=1, instance_type="ml.m5.large", endpoint_name="lda-sdk")

@@ -154,9 +154,7 @@ def test_bad_input_is_named(runner_node: NodeThread, session: Any) -> None:
 
 
 def test_sdk_deploy_and_predict_in_sagemakers_shapes(runner_node: NodeThread, fitted: Any) -> None:
-    if runner_node.settings.runner != "process":
-        pytest.skip("deploy() is exercised under the process runner; serving itself is the same entrypoint")
-    model = _model(runner_node, "ll-binary-process")
+    model = _model(runner_node, f"ll-binary-{runner_node.settings.runner}")
     predictor = fitted.deploy(initial_instance_count=1, instance_type="ml.m5.large", endpoint_name="ll-sdk")
     try:
         X, _ = _data(5, 11)

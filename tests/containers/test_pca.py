@@ -95,8 +95,6 @@ def test_bad_hyperparameters_and_feature_dim_are_named(runner_node: NodeThread, 
 
 
 def test_sdk_deploy_and_predict_projections(runner_node: NodeThread, fitted: Any, tmp_path: Path) -> None:
-    if runner_node.settings.runner != "process":
-        pytest.skip("deploy() is exercised under the process runner; serving itself is the same entrypoint")
     from sagemaker.deserializers import JSONDeserializer
     from sagemaker.serializers import JSONSerializer
 

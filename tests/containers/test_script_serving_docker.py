@@ -5,26 +5,38 @@ each endpoint instance; the platform unpacks the model's S3
 ``sourcedir.tar.gz`` into the container's ``/opt/ml/code`` and the
 container's ``serve`` imports the entry point from there. (The process
 runner runs the same scenarios through the SDK in ``tests/e2e``.)
+
+The SDK's ``PyTorch`` and ``XGBoost`` (framework mode) estimators fit and
+``deploy()`` unchanged on the same docker node: PyTorch's repacked
+``model.tar.gz`` brings the script's ``model_fn`` in ``model/code``, and
+XGBoost's image URI serves through the framework container because the
+model names a program. Predictions are compared with the same model
+evaluated in the test process.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
 import pytest
 
 from infra.datasets import to_csv
+from tests.containers.builtin_sdk import fast_sdk_session
 from tests.containers.conftest import start_node
+from tests.e2e.script_serving_support import artifact, source_dir
 from tests.integration.hosting_support import deploy
 from tests.support import NodeThread, wait_for_job
 
-IMAGES = ("sklearn",)
+IMAGES = ("sklearn", "pytorch", "xgboost", "xgboost_framework")
+INSTANCE = "ml.m5.large"
 SCRIPTS = Path(__file__).resolve().parents[1] / "e2e" / "scripts"
 SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 ROLE = "arn:aws:iam::123456789012:role/headwater"
@@ -35,6 +47,30 @@ def docker_node(images: dict[str, str], tmp_path_factory: pytest.TempPathFactory
     node = start_node(tmp_path_factory.mktemp("node-docker-serving"), "docker")
     yield node
     node.stop()
+
+
+@pytest.fixture(scope="module")
+def sdk(docker_node: NodeThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A SageMaker SDK session on the docker node, found from the environment alone."""
+    with fast_sdk_session(docker_node, tmp_path_factory.mktemp("sdk-home")) as session:
+        yield session
+
+
+@pytest.fixture(scope="module")
+def train_data(docker_node: NodeThread) -> tuple[str, np.ndarray]:
+    """A binary-labelled training set in S3, and held-out rows to predict on."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 4))
+    y = (X[:, 0] - X[:, 1] + 0.3 * rng.normal(size=300) > 0).astype(int)
+    bucket = docker_node.settings.data_bucket
+    docker_node.client("s3").put_object(Bucket=bucket, Key="docker-frameworks/train/part-0.csv", Body=to_csv(X, y))
+    return f"s3://{bucket}/docker-frameworks/train/", rng.normal(size=(6, 4))
+
+
+def _fit(est: Any, train_uri: str) -> None:
+    est.fit({"train": train_uri}, logs=False)
+    status = est.latest_training_job.describe()
+    assert status["TrainingJobStatus"] == "Completed", status.get("FailureReason")
 
 
 def _sourcedir(*files: str) -> bytes:
@@ -96,3 +132,64 @@ def test_trained_in_a_container_and_served_through_the_users_hooks(docker_node: 
     assert "FileNotFoundError: no weights file named weights.bin" in failed["FailureReason"]
     for name in ("docker-custom-io", "docker-broken"):
         sm.delete_endpoint(EndpointName=name)
+
+
+def test_pytorch_deploy_serves_through_the_scripts_model_fn(docker_node: NodeThread, sdk: Any,
+                                                            train_data: tuple[str, np.ndarray],
+                                                            tmp_path: Path) -> None:
+    import torch
+    from sagemaker.deserializers import JSONDeserializer
+    from sagemaker.pytorch import PyTorch
+    from sagemaker.serializers import JSONSerializer
+
+    est = PyTorch(entry_point="torch_linear.py", source_dir=str(source_dir(tmp_path, "torch_linear.py")),
+                  framework_version="2.1", py_version="py310", instance_type=INSTANCE, instance_count=1, role=ROLE,
+                  hyperparameters={"epochs": 30}, output_path=f"s3://{sdk.default_bucket()}/docker-torch",
+                  sagemaker_session=sdk)
+    _fit(est, train_data[0])
+    predictor = est.deploy(initial_instance_count=1, instance_type=INSTANCE, endpoint_name="docker-torch",
+                           serializer=JSONSerializer(), deserializer=JSONDeserializer())
+    try:
+        model = docker_node.client("sagemaker").describe_endpoint_config(
+            EndpointConfigName=docker_node.client("sagemaker").describe_endpoint(EndpointName="docker-torch")[
+                "EndpointConfigName"])["ProductionVariants"][0]["ModelName"]
+        container = docker_node.client("sagemaker").describe_model(ModelName=model)["PrimaryContainer"]
+        assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+        spec = importlib.util.spec_from_file_location("torch_linear_local", SCRIPTS / "torch_linear.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        local = module.model_fn(str(artifact(est.model_data, "weights.pt", tmp_path).parent))
+        rows = train_data[1]
+        with torch.no_grad():
+            expected = local(torch.tensor(rows, dtype=torch.float32)).numpy()
+        answer = np.asarray(predictor.predict(rows.tolist()))
+        assert answer.shape == (len(rows), 1)
+        np.testing.assert_allclose(answer, expected, rtol=1e-5, atol=1e-5)
+    finally:
+        predictor.delete_endpoint()
+
+
+def test_xgboost_framework_mode_deploy_predicts(docker_node: NodeThread, sdk: Any,
+                                                train_data: tuple[str, np.ndarray], tmp_path: Path) -> None:
+    import xgboost as xgb
+    from sagemaker.deserializers import CSVDeserializer
+    from sagemaker.serializers import CSVSerializer
+    from sagemaker.xgboost import XGBoost
+
+    est = XGBoost(entry_point="xgb_framework.py", source_dir=str(source_dir(tmp_path, "xgb_framework.py")),
+                  framework_version="1.7-1", instance_type=INSTANCE, instance_count=1, role=ROLE,
+                  hyperparameters={"num_round": 8}, output_path=f"s3://{sdk.default_bucket()}/docker-xgb",
+                  sagemaker_session=sdk)
+    _fit(est, train_data[0])
+    predictor = est.deploy(initial_instance_count=1, instance_type=INSTANCE, endpoint_name="docker-xgb",
+                           serializer=CSVSerializer(), deserializer=CSVDeserializer())
+    try:
+        local = xgb.Booster(model_file=str(artifact(est.model_data, "my-model.json", tmp_path)))
+        rows = train_data[1]
+        expected = local.predict(xgb.DMatrix(rows.astype(np.float32)))
+        assert np.ptp(expected) > 0  # not a constant model: the comparison means something
+        answer = [float(r[0]) for r in predictor.predict(rows.tolist())]
+        np.testing.assert_allclose(answer, expected, rtol=1e-5)
+    finally:
+        predictor.delete_endpoint()
