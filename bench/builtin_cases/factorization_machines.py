@@ -23,6 +23,7 @@ from sklearn.linear_model import Ridge
 
 from bench.builtin_cases import Case
 from containers.common.recordio import write_sparse
+from containers.common.decoders import JSON, RECORDIO_PROTOBUF
 from containers.factorization_machines import algorithm, serve
 from containers.factorization_machines.hyperparameters import parse_hyperparameters
 from containers.factorization_machines.model import FactorizationMachine
@@ -84,8 +85,9 @@ def run_case() -> Case:
     baseline_train_s = time.perf_counter() - t0
     buf = io.BytesIO()
     write_sparse(buf, Xt[:1000])
+    hooks = serve.handler()
     t0 = time.perf_counter()
-    serve.output_fn(serve.predict_fn(serve.input_fn(buf.getvalue(), serve.RECORDIO_PROTOBUF), model), serve.JSON)
+    hooks.output_fn(hooks.predict_fn(hooks.input_fn(buf.getvalue(), RECORDIO_PROTOBUF), model), JSON)
     infer_s = time.perf_counter() - t0
     with torch.no_grad():
         t0 = time.perf_counter()

@@ -19,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from bench.builtin_cases import Case
+from containers.common.decoders import CSV, JSON
 from containers.linear_learner import algorithm, selection, serve
 from containers.linear_learner.hyperparameters import parse_hyperparameters
 
@@ -67,8 +68,9 @@ def run_case() -> Case:
     baseline, scaler = _torch_baseline(X, y)
     baseline_train_s = time.perf_counter() - t0
     body = "\n".join(",".join(f"{v:.6g}" for v in row) for row in Xt[:1000]).encode()
+    hooks = serve.handler()
     t0 = time.perf_counter()
-    serve.output_fn(serve.predict_fn(serve.input_fn(body, serve.CSV), model), serve.JSON)
+    hooks.output_fn(hooks.predict_fn(hooks.input_fn(body, CSV), model), JSON)
     infer_s = time.perf_counter() - t0
     rows = torch.from_numpy(scaler.transform(Xt[:1000]).astype(np.float32))
     with torch.no_grad():
