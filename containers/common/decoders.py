@@ -20,6 +20,7 @@ column at fault.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections.abc import Callable
@@ -76,6 +77,9 @@ def _cell(text: str, record: int, column: int) -> float:
 
 def decode_csv(body: bytes) -> np.ndarray:
     """``text/csv`` rows of features."""
+    fast = _csv_bulk(body)
+    if fast is not None:
+        return fast
     lines = [line for line in _text(body).splitlines() if line.strip()]
     if len(lines) == 1:  # the common real-time case: no parser set-up at all
         try:
@@ -96,6 +100,36 @@ def decode_csv(body: bytes) -> np.ndarray:
             raise BadInput(f"Record {number} has {len(cells)} columns but record 1 has {width}.")
         rows.append([_cell(c, number, col) for col, c in enumerate(cells, start=1)])
     return np.asarray(rows, dtype=np.float32)
+
+
+BULK_BYTES = 256 * 1024  # bodies from here on are batch-sized: pandas' C parser, where installed
+
+
+def _csv_bulk(body: bytes) -> np.ndarray | None:
+    """A large, clean CSV body parsed by pandas (several times faster than ``loadtxt``); else ``None``.
+
+    Clean: ``\n`` line ends, no blank lines, at least two columns, every row as
+    wide as the first (checked by counting commas, since pandas fills short rows
+    with NaN where ``loadtxt`` refuses them). Anything else, and any parse error,
+    goes to the exact path below, which names the record at fault.
+    """
+    if len(body) < BULK_BYTES or b"\r" in body or b"\n\n" in body or body[:1] == b"\n" or b'"' in body:
+        return None
+    try:
+        import pandas as pd
+    except ImportError:
+        return None
+    width = body[:body.find(b"\n")].count(b",") + 1
+    rows = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
+    if width < 2 or body.count(b",") != rows * (width - 1):
+        return None
+    try:
+        frame = pd.read_csv(io.BytesIO(body), header=None, dtype=np.float32, engine="c", keep_default_na=False,
+                            na_values=[""])
+    except (ValueError, pd.errors.ParserError):
+        return None
+    matrix = frame.to_numpy(dtype=np.float32)
+    return matrix if matrix.shape == (rows, width) else None
 
 
 def _sparse_row(tensor: dict[str, Any], record: int) -> list[Any]:

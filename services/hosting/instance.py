@@ -24,6 +24,7 @@ import aiohttp
 
 from services.aws.logs import LogsAdapter
 from services.exceptions import JobFailed
+from services.hosting.instance_http import ContainerClient
 from services.images import ContainerImage
 from services.log_shipper import LogShipper
 from services.runners.base import Runner, RunningContainer, RunSpec
@@ -87,6 +88,7 @@ class Instance:
         self._shipper: LogShipper | None = None
         self._pumps: list[asyncio.Task[None]] = []
         self._idle = asyncio.Event()
+        self._http = ContainerClient()  # the invocation hop's keep-alive connections
 
     async def start(self, session: aiohttp.ClientSession, timeout: float) -> None:
         """Start every container and wait until each answers ``/ping``; :class:`JobFailed` says why not."""
@@ -160,27 +162,30 @@ class Instance:
 
     async def invoke(self, session: aiohttp.ClientSession, body: bytes, content_type: str | None,
                      accept: str | None, custom: str | None, timeout: float) -> Answer:
-        """Pass the request through the container pipeline; the last answer (or first error) returns."""
+        """Pass the request through the container pipeline; the last answer (or first error) returns.
+
+        Requests go over the instance's own keep-alive pool (:mod:`services.hosting.instance_http`),
+        not ``session``: this hop is on every invocation's path.
+        """
         ctype = content_type or "application/octet-stream"
         answer = Answer(200, body, ctype)
+        last = len(self.ports) - 1
         for n, port in enumerate(self.ports):
             headers = {"Content-Type": ctype}
-            if accept and n == len(self.ports) - 1:
+            if accept and n == last:
                 headers["Accept"] = accept
             if custom:
                 headers["X-Amzn-SageMaker-Custom-Attributes"] = custom
             try:
-                async with session.post(f"http://127.0.0.1:{port}/invocations", data=body, headers=headers,
-                                        timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-                    data = await resp.read()
-                    ctype = resp.headers.get("Content-Type", ctype)
-                    answer = Answer(resp.status, data, ctype, resp.headers.get("X-Amzn-SageMaker-Custom-Attributes"))
-            except aiohttp.ClientConnectionError as err:
+                raw = await self._http.post(port, "/invocations", headers, body, timeout)
+            except ConnectionError as err:
                 self.healthy = False
                 raise InstanceUnavailable(f"instance {self.ident}: {err}") from err
+            ctype = raw.headers.get("content-type", ctype)
+            answer = Answer(raw.status, raw.body, ctype, raw.headers.get("x-amzn-sagemaker-custom-attributes"))
             if answer.status >= 400:
                 return answer
-            body = data
+            body = raw.body
         return answer
 
     async def drain(self, timeout: float) -> None:
@@ -202,6 +207,7 @@ class Instance:
                 await container.kill()
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(container.wait(), 10)
+        self._http.close()
         for pump in self._pumps:
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(pump, 5)

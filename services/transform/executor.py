@@ -20,6 +20,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,7 +39,7 @@ from services.runners.base import Runner
 from services.transform.dataproc import DataProcessingError, decode_record, encode_record, join_input, parse_path
 from services.transform.inputs import InputObject, list_inputs, output_key
 from services.transform.models import TransformJob, TransformJobStatus
-from services.transform.records import Batch, RecordError, batches, split_records
+from services.transform.records import Batch, RecordError, batches, cut_line_batches, split_records
 from services.transform.service import TASK_KIND, TransformService
 
 log = logging.getLogger(__name__)
@@ -103,15 +104,26 @@ class TransformJobExecutor:
         instances: list[Instance] = []
         try:
             async with aiohttp.ClientSession() as session:
+                starting: asyncio.Task[list[Instance]] | None = None
                 try:
                     inputs = await list_inputs(self.s3, job)
                     started = time.perf_counter()
-                    instances = await self._start(job, session)
+                    # The instances start while the first object is read and split.
+                    starting = asyncio.create_task(self._start(job, session))
+                    first = asyncio.create_task(self._prepare(job, inputs[0]))
+                    try:
+                        instances = await starting
+                    finally:
+                        if not starting.done() or starting.exception() is not None:
+                            first.cancel()
                     ready = time.perf_counter()
-                    await self._run(job, inputs, instances, session, stop)
+                    await self._run(job, inputs, first, instances, session, stop)
                     log.info("transform %s: %d instance(s) ready in %.2f s; %d object(s) transformed in %.2f s",
                              name, len(instances), ready - started, len(inputs), time.perf_counter() - ready)
                 finally:
+                    if starting is not None and not starting.done():
+                        with contextlib.suppress(Exception):
+                            instances = await starting
                     await asyncio.gather(*(i.stop(self.settings.stop_grace_seconds) for i in instances),
                                          return_exceptions=True)
         except _Stopped:
@@ -174,29 +186,43 @@ class TransformJobExecutor:
             raise
         return instance
 
-    async def _run(self, job: TransformJob, inputs: list[InputObject], instances: list[Instance],
-                   session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
+    async def _run(self, job: TransformJob, inputs: list[InputObject], first: asyncio.Task[_Prepared],
+                   instances: list[Instance], session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
         per_instance = job.max_concurrent_transforms or 1
         slots: asyncio.Queue[Instance] = asyncio.Queue()
         for instance in instances:
             for _ in range(per_instance):
                 slots.put_nowait(instance)
-        # Objects go through one at a time per slot; their batches fill every slot.
-        for obj in inputs:
-            if stop.is_set():
-                raise _Stopped()
-            await self._transform_object(job, obj, slots, session, stop)
+        # Objects go through one at a time (their batches fill every slot); the next
+        # object is read and split while this one is transformed.
+        upcoming = first
+        try:
+            for n, obj in enumerate(inputs):
+                prepared = await upcoming
+                if n + 1 < len(inputs):
+                    upcoming = asyncio.create_task(self._prepare(job, inputs[n + 1]))
+                if stop.is_set():
+                    raise _Stopped()
+                await self._transform_object(job, obj, prepared, slots, session, stop)
+        finally:
+            upcoming.cancel()
 
-    async def _transform_object(self, job: TransformJob, obj: InputObject, slots: asyncio.Queue[Instance],
-                                session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
+    async def _prepare(self, job: TransformJob, obj: InputObject) -> _Prepared:
+        """Read one object and cut it into request batches."""
         source = obj.uri
         data = await self._read(obj, job.transform_input.compression_type)
         split = job.transform_input.split_type
-        raw_records = split_records(data, split, source)
         dp = job.data_processing
         in_filter = parse_path(dp.input_filter if dp else "$")
         processing = dp is not None and (dp.join_source == "Input" or not in_filter.is_identity
                                          or not parse_path(dp.output_filter).is_identity)
+        limit = (job.max_payload_in_mb or DEFAULT_MAX_PAYLOAD_MB) * 1024 * 1024
+        if split == "Line" and not processing and _strategy(job) == "MultiRecord":
+            # Large clean CSV / JSON Lines input: cut at newlines, no object per record.
+            plan = await asyncio.to_thread(cut_line_batches, data, limit, source)
+            if plan is not None:
+                return _Prepared(plan, [], processing)
+        raw_records = split_records(data, split, source)
         in_type = job.transform_input.content_type
         values: list[Any] = []
         if processing:
@@ -204,12 +230,18 @@ class TransformJobExecutor:
             sent = [encode_record(in_filter.apply(v), in_type) for v in values]
         else:
             sent = raw_records
-        limit = (job.max_payload_in_mb or DEFAULT_MAX_PAYLOAD_MB) * 1024 * 1024
-        plan = list(batches(sent, _strategy(job), limit, source))
+        return _Prepared(list(batches(sent, _strategy(job), limit, source)), values, processing)
+
+    async def _transform_object(self, job: TransformJob, obj: InputObject, prepared: _Prepared,
+                                slots: asyncio.Queue[Instance], session: aiohttp.ClientSession,
+                                stop: asyncio.Event) -> None:
+        source = obj.uri
+        split = job.transform_input.split_type
+        plan, values, processing = prepared.plan, prepared.values, prepared.processing
         answers = await asyncio.gather(*(self._send(job, b, split, slots, session, stop, source) for b in plan))
         outputs = self._assemble(job, plan, answers, values, processing, source)
         bucket, key = output_key(job, obj)
-        await self.s3.put_bytes(bucket, key, outputs, job.transform_output.accept or in_type)
+        await self.s3.put_bytes(bucket, key, outputs, job.transform_output.accept or job.transform_input.content_type)
 
     async def _read(self, obj: InputObject, compression: str) -> bytes:
         resp = await self.s3.client.get_object(Bucket=obj.bucket, Key=obj.key)
@@ -228,7 +260,7 @@ class TransformJobExecutor:
         retries = cfg.invocations_max_retries if cfg else 3
         timeout = float(cfg.invocations_timeout_in_seconds if cfg else 600)
         body = batch.payload(split if split == "Line" else "None")
-        end = batch.first + len(batch.records) - 1
+        end = batch.first + batch.size - 1
         where = f"{source}: record {batch.first}" if end == batch.first else f"{source}: records {batch.first}-{end}"
         for attempt in range(retries + 1):
             if stop.is_set():
@@ -256,12 +288,14 @@ class TransformJobExecutor:
         if not processing and not (line and _strategy(job) == "MultiRecord"):
             sep = b"\n" if line else b""
             return sep.join(a.body.rstrip(b"\n") if line else a.body for a in answers) + (b"\n" if line else b"")
+        if not processing and plan and not any(b"\r" in a.body for a in answers):
+            return _join_lines(plan, answers, source)
         outputs: list[bytes] = []
         for batch, answer in zip(plan, answers):
-            lines = answer.body.splitlines() if len(batch.records) > 1 or processing else [answer.body.rstrip(b"\n")]
-            if len(lines) != len(batch.records):
-                raise JobFailed(f"ClientError: {source}: records {batch.first}-{batch.first + len(batch.records) - 1}"
-                                f": the model returned {len(lines)} predictions for {len(batch.records)} records")
+            lines = answer.body.splitlines() if batch.size > 1 or processing else [answer.body.rstrip(b"\n")]
+            if len(lines) != batch.size:
+                raise JobFailed(f"ClientError: {source}: records {batch.first}-{batch.first + batch.size - 1}"
+                                f": the model returned {len(lines)} predictions for {batch.size} records")
             outputs.extend(lines)
         if processing:
             dp = job.data_processing
@@ -283,6 +317,33 @@ class TransformJobExecutor:
     async def _fail(self, name: str, reason: str) -> None:
         await self.transform.transition(
             name, TransformJobStatus.FAILED, edit=lambda j: setattr(j, "failure_reason", reason[:FAILURE_REASON_MAX]))
+
+
+@dataclass
+class _Prepared:
+    """One object cut into request batches (``values``: decoded records, for DataProcessing)."""
+
+    plan: list[Batch]
+    values: list[Any]
+    processing: bool
+
+
+def _join_lines(plan: list[Batch], answers: list[Answer], source: str) -> bytes:
+    """MultiRecord answers assembled by line, each checked for one line per record, without splitting them."""
+    pieces: list[bytes] = []
+    for batch, answer in zip(plan, answers):
+        body = answer.body
+        if batch.size == 1:
+            body, lines = body.rstrip(b"\n") + b"\n", 1
+        else:
+            lines = body.count(b"\n") + (1 if body and not body.endswith(b"\n") else 0)
+            if body and not body.endswith(b"\n"):
+                body += b"\n"
+        if lines != batch.size:
+            raise JobFailed(f"ClientError: {source}: records {batch.first}-{batch.first + batch.size - 1}"
+                            f": the model returned {lines} predictions for {batch.size} records")
+        pieces.append(body)
+    return b"".join(pieces)
 
 
 def _strategy(job: TransformJob) -> str:
