@@ -174,6 +174,13 @@ def cmd_retraining(args: argparse.Namespace) -> int:
     return asyncio.run(retraining_cli.show(_settings(args), args.endpoint))
 
 
+def cmd_shadows(args: argparse.Namespace) -> int:
+    """Show how often each shadow variant of an endpoint agrees with production."""
+    from infra.shadow_console import print_shadow_agreement
+
+    return print_shadow_agreement(_settings(args), args.endpoint)
+
+
 def cmd_rules(args: argparse.Namespace) -> int:
     """Show the event rules, their patterns and the handlers they feed."""
     from infra.console import print_rules
@@ -280,6 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
     retraining.add_argument("endpoint", nargs="?", help="only this endpoint (show)")
     retraining.add_argument("--file", type=Path, help="the policy as JSON (put)")
     retraining.set_defaults(func=cmd_retraining)
+
+    shadows = sub.add_parser("shadows", help="an endpoint's shadow variants: requests, errors, agreement")
+    shadows.add_argument("endpoint")
+    shadows.set_defaults(func=cmd_shadows)
 
     sub.add_parser("rules", help="the event rules: patterns, buses and the handlers they feed").set_defaults(
         func=cmd_rules)

@@ -99,7 +99,8 @@ class HeadwaterNode:
             api = build_sagemaker_service(self.services)
             self.endpoints["sagemaker"] = await self._serve(api.make_app(), s.sagemaker_port)
             self.endpoints["runtime"] = await self._serve(
-                make_runtime_app(s.region, s.account_id, self.hosting.invoker), s.runtime_port)
+                make_runtime_app(s.region, s.account_id, self.hosting.invoker,
+                                 self.hosting.shadows.report), s.runtime_port)
             lambda_arn = f"arn:aws:lambda:{s.region}:{s.account_id}:function"
             self.endpoints["lambda"] = await self._serve(make_lambda_app(deps, lambda_arn), s.lambda_port)
             self.endpoints["autoscaling"] = await self._serve(

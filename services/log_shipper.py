@@ -32,6 +32,7 @@ class LogShipper:
         self.flush_seconds = flush_seconds
         self._pending: list[tuple[int, str]] = []
         self._task: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
         self._fh = None
         self.tail: list[str] = []  # the last lines, for failure reasons
 
@@ -61,16 +62,18 @@ class LogShipper:
             log.exception("could not ship %d log lines to %s", len(batch), self.stream)
 
     async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_seconds)
+        while not self._closing.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.flush_seconds)
             await self.flush()
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
+        # The loop is asked to stop, not cancelled: a cancel landing inside a put would drop
+        # the batch it had already taken (the last lines of a job or an instance).
+        self._closing.set()
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
         await self.flush()
         if self._fh:
             self._fh.close()

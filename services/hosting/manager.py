@@ -271,12 +271,39 @@ class HostingManager:
 
         async def replace() -> None:
             variant.instances = [i for i in variant.instances if i is not instance]
+            instance.note(f"Headwater: the container of instance {instance.ident} exited unexpectedly; "
+                          f"replacing the instance")
             await instance.stop(self.stop_grace)
+            if self.live.get(endpoint) is not live:
+                return  # an update or delete ran first and retired this fleet: a replacement would be orphaned
+            await self._report_counts(endpoint, live)
             with contextlib.suppress(JobFailed):
                 spec = _variant_spec(live.config, variant.name)
-                variant.instances = variant.instances + [await self._start_instance(endpoint, spec, variant.model)]
+                new = await self._start_instance(endpoint, spec, variant.model)
+                new.note(f"Headwater: instance {new.ident} replaces instance {instance.ident}, whose container exited")
+                variant.instances = variant.instances + [new]
+            await self._report_counts(endpoint, live)
 
         self._run(endpoint, replace())
+
+    async def _report_counts(self, name: str, live: LiveEndpoint) -> None:
+        """Write the variants' current instance counts to the endpoint; status and desired counts stay.
+
+        The desired counts are kept because a restart restores an endpoint to them.
+        """
+        def edit(e: Endpoint) -> None:
+            desired = {v.variant_name: v.desired_instance_count
+                       for v in (e.production_variants or []) + (e.shadow_production_variants or [])}
+            prod, shadow = live.summaries()
+            for v in prod + shadow:
+                v.desired_instance_count = desired.get(v.variant_name) or v.desired_instance_count
+            e.production_variants = prod
+            e.shadow_production_variants = shadow or None
+
+        try:
+            await self.hosting.transition(name, edit)
+        except Exception:  # noqa: BLE001 - deleted meanwhile: nothing to report to
+            log.warning("could not report instance counts of endpoint %s", name, exc_info=True)
 
     async def _retire(self, instances: list[Instance]) -> None:
         """Let in-flight requests finish (bounded), then stop the instances."""

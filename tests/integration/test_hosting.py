@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from typing import Any
 
 import numpy as np
@@ -202,7 +203,7 @@ def test_data_capture_writes_sagemakers_format(node: NodeThread) -> None:
     assert first["eventMetadata"]["eventId"] and first["eventMetadata"]["inferenceTime"].endswith("Z")
 
 
-def test_shadow_variant_gets_a_copy_and_never_answers(node: NodeThread, boosters: dict[str, Any]) -> None:
+def test_shadow_variant_gets_a_copy_and_never_answers(node: NodeThread, served: str) -> None:
     rt = node.client("sagemaker-runtime")
     desc = deploy(node, "ep-shadow", [variant("Prod", "m-a")], ShadowProductionVariants=[variant("Shadow", "m-a")])
     assert desc["EndpointStatus"] == "InService", desc.get("FailureReason")
@@ -219,6 +220,32 @@ def test_shadow_variant_gets_a_copy_and_never_answers(node: NodeThread, boosters
 
     report = wait_for(counted, timeout=20, what="six shadowed requests")
     assert report["errors"] == 0 and report["agreement"] == 1.0
+
+
+def test_shadow_agreement_is_shown_to_users(node: NodeThread, served: str, boosters: dict[str, Any],
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from infra.shadow_console import print_shadow_agreement
+
+    desc = deploy(node, "ep-shadow-b", [variant("Prod", "m-a")], ShadowProductionVariants=[variant("Cand", "m-b")])
+    assert desc["EndpointStatus"] == "InService", desc.get("FailureReason")
+    rt = node.client("sagemaker-runtime")
+    a, b = boosters["a"], boosters["b"]
+    same = sum(bool(np.isclose(a.inplace_predict(r[None])[0], b.inplace_predict(r[None])[0], rtol=1e-4))
+               for r in ROWS[:20])
+    for r in ROWS[:20]:
+        rt.invoke_endpoint(EndpointName="ep-shadow-b", Body=csv_row(r), ContentType="text/csv")
+    url = f"{node.endpoints['runtime']}/headwater/endpoints/ep-shadow-b/shadow-agreement"
+
+    def counted() -> dict[str, Any] | None:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            cand = json.loads(resp.read())["ShadowVariants"].get("Cand")
+        return cand if cand and cand["requests"] >= 20 else None
+
+    cand = wait_for(counted, timeout=20, what="twenty shadowed requests")
+    assert cand["errors"] == 0 and cand["agreed"] == same < 20
+    assert print_shadow_agreement(node.settings, "ep-shadow-b") == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("Cand"))
+    assert line.split()[1:4] == ["20", "0", str(same)] and line.endswith(f"{100 * same / 20:.1f}%")
 
 
 def test_delete_endpoint_stops_its_instances(node: NodeThread) -> None:
