@@ -80,10 +80,14 @@ _TORCH_LAYER = ("torch", "filelock", "typing-extensions", "setuptools", "sympy",
                 "markupsafe", "fsspec")
 
 
+# Part of every layer's tag: a change to how layers are built must not reuse old ones.
+_RECIPE = "site+bytecode"
+
+
 def _layer(parent: str, names: list[str]) -> str:
     """Build (once) ``parent`` plus the venv's files of ``names``; the tag covers parent and pins."""
     pins = [f"{n}=={md.version(n)}" for n in sorted(names, key=_canonical)]
-    digest = hashlib.sha256("\n".join([parent, *pins]).encode()).hexdigest()[:12]
+    digest = hashlib.sha256("\n".join([_RECIPE, parent, *pins]).encode()).hexdigest()[:12]
     tag = f"localhost/headwater-runtime:{digest}"
     if image_exists(tag):
         return tag
@@ -94,6 +98,9 @@ def _layer(parent: str, names: list[str]) -> str:
             _stage_distribution(name, context / "site")
         (context / "Containerfile").write_text(
             f"FROM {parent}\nCOPY site/ {SITE}/\n"
+            # Bytecode, as pip would have compiled it: without it every container start
+            # recompiles torch or scikit-learn from source (seconds per import).
+            f"RUN python3 -m compileall -q -j 0 {SITE}\n"
             f"LABEL org.headwater.pins=\"{' '.join(pins)}\"\n")
         _podman("build", "--quiet", "-t", tag, "-f", str(context / "Containerfile"), str(context))
     return tag
