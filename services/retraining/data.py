@@ -67,6 +67,8 @@ async def labelled_captures(s3: S3Adapter, capture_uri: str, since: datetime | N
                             ground_truth_uri: str | None) -> LabelledCaptures:
     """CSV rows ``label,features`` for captured CSV requests made since ``since`` that have ground truth."""
     labels, bad = (await ground_truth(s3, ground_truth_uri)) if ground_truth_uri else ({}, 0)
+    # Capture lines carry whole seconds: a request in the same second as ``since`` counts.
+    since = since.replace(microsecond=0) if since is not None else None
     rows: list[str] = []
     captured = 0
     for where, number, line in await _lines(s3, capture_uri):

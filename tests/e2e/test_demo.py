@@ -19,5 +19,6 @@ def test_demo_tells_the_story_and_exits_zero() -> None:
     # the chain went all the way, and the last execution found no drift
     assert "CompletedWithViolations" in out.stdout and "Completed    v2 serves" in out.stdout
     assert "since the update, against the new baseline: no violations" in out.stdout
-    v1, v2 = (float(x) for x in next(line for line in out.stdout.splitlines() if " auc " in line).split()[-2:])
+    summary = [line.split()[2:] for line in out.stdout.splitlines() if line.split()[1:2] == ["summary"]]
+    v1, v2 = (float(x) for x in next(cells for cells in summary if cells[:1] == ["auc"])[-2:])
     assert v2 > v1, out.stdout

@@ -178,6 +178,19 @@ def _ground_truth(node: NodeThread, ids: list[str], y: np.ndarray, key: str, lab
     node.client("s3").put_object(Bucket=ART, Key=f"churn/ground-truth/{key}", Body="\n".join(lines).encode())
 
 
+def _wait_captured(node: NodeThread, inference_id: str) -> None:
+    """Wait until the capture files hold ``inference_id`` (records are flushed about every second)."""
+    s3 = node.client("s3")
+
+    def landed() -> bool:
+        for obj in s3.list_objects_v2(Bucket=ART, Prefix="churn/capture/").get("Contents", []):
+            if f'"inferenceId":"{inference_id}"' in s3.get_object(Bucket=ART, Key=obj["Key"])["Body"].read().decode():
+                return True
+        return False
+
+    wait_for(landed, timeout=30, what=f"the capture of {inference_id}")
+
+
 def _execute(node: NodeThread) -> dict[str, Any]:
     """Run the schedule now (as `headwater monitor` does) and wait for its end."""
     time.sleep(2.5)  # captured records are flushed about every second
@@ -337,10 +350,11 @@ def test_a_failed_retrain_leaves_the_old_model_serving(node: NodeThread, chain: 
     before = wait_status(node, ENDPOINT)["EndpointConfigName"]
     ids = _invoke(node, world_b(20, 12)[0], "bad")
     _ground_truth(node, ids, np.zeros(20), "bad.jsonl", labels=["yes"] * 20)  # not a number: training fails
+    _wait_captured(node, ids[-1])
     _violations_event(node, "2026-03-01T00:00:00Z")
     name = run_name_for(ENDPOINT, f"{SCHEDULE}/2026-03-01T00:00:00Z")
     run = _wait_run(node, name, (RunStatus.FAILED, RunStatus.COMPLETED, RunStatus.PENDING_APPROVAL))
-    assert run.status == RunStatus.FAILED
+    assert run.status == RunStatus.FAILED, (run.status, run.labelled_records, run.captured_records)
     assert "labelled.csv" in run.failure_reason and "yes" in run.failure_reason, run.failure_reason
     assert wait_status(node, ENDPOINT)["EndpointConfigName"] == before
     node.client("s3").delete_object(Bucket=ART, Key="churn/ground-truth/bad.jsonl")
