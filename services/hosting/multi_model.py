@@ -101,7 +101,9 @@ class MultiModelRouter:
             state.lru.release(target)
             # Every model was busy when one more had to load: back under the limit now that one is idle.
             for victim in state.lru.make_room(state.loading):
-                task = asyncio.create_task(self._unload(session, instance, state, container, *victim, timeout))
+                done = _mark_unloading(state, victim[0])  # before any await: see _mark_unloading
+                task = asyncio.create_task(self._unload(session, instance, state, container, *victim, timeout,
+                                                        done))
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
 
@@ -127,8 +129,9 @@ class MultiModelRouter:
             state.loading += 1
             try:
                 # Loads in progress count against the limit, so concurrent loads cannot overshoot it.
-                for victim in state.lru.make_room(state.loading):
-                    await self._unload(session, instance, state, container, *victim, timeout)
+                victims = [(v, _mark_unloading(state, v[0])) for v in state.lru.make_room(state.loading)]
+                for victim, done in victims:
+                    await self._unload(session, instance, state, container, *victim, timeout, done)
                 name = container_model_name(target)
                 local = state.models_dir / name / "model"
                 if not local.is_dir():
@@ -184,10 +187,10 @@ class MultiModelRouter:
             await self._unload(session, instance, state, container, *victim, timeout)
 
     async def _unload(self, session: aiohttp.ClientSession, instance: Instance, state: _InstanceModels,
-                      container: ContainerDefinition, target: str, name: str, timeout: float) -> None:
+                      container: ContainerDefinition, target: str, name: str, timeout: float,
+                      done: asyncio.Future[None] | None = None) -> None:
         """``DELETE /models/<name>``; a request for ``target`` meanwhile waits, then loads it again."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        state.unloading[target] = done
+        done = done if done is not None else _mark_unloading(state, target)
         try:
             try:
                 await _request(session, instance, "DELETE", f"/models/{name}", b"", {}, timeout)
@@ -201,6 +204,18 @@ class MultiModelRouter:
         finally:
             state.unloading.pop(target, None)
             done.set_result(None)
+
+
+def _mark_unloading(state: _InstanceModels, target: str) -> asyncio.Future[None]:
+    """Announce that ``target`` is being unloaded, in the same step that forgot it as loaded.
+
+    A request for ``target`` arriving before the ``DELETE`` is sent would
+    otherwise load it again (the container answers 409: still loaded) and then
+    lose it to that ``DELETE``.
+    """
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    state.unloading[target] = done
+    return done
 
 
 async def _request(session: aiohttp.ClientSession, instance: Instance, method: str, path: str, body: bytes,
