@@ -15,14 +15,13 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from services.api.common import parse_model
-from services.aws.s3 import parse_s3_uri
 from services.exceptions import ResourceInUse, ResourceNotFound
 from services.hosting.models import ContainerDefinition, EndpointConfig, Model
 from services.processing.models import CreateProcessingJobRequest
 from services.retraining import data
 from services.retraining.models import RetrainingPolicy, RetrainingRun, RunStatus
 from services.retraining.service import run_of
-from services.retraining.steps_train import RUN_TAG, serving_model
+from services.retraining.steps_train import RUN_TAG, evaluation_folder, serving_model
 
 if TYPE_CHECKING:
     from handlers.deps import Deps
@@ -120,8 +119,7 @@ async def _start_baseline(deps: Deps, policy: RetrainingPolicy, run: RetrainingR
     if not policy.monitoring_schedule_name or not run.training_data_uri:
         await deps.retraining.advance(run.run_name, lambda r: r.model_copy(update={"baseline_done": True}))
         return
-    hb, _hk = parse_s3_uri(policy.holdout_s3_uri)
-    run_folder = f"s3://{hb}/retraining/{policy.endpoint_name}/{run.run_name}"
+    run_folder = evaluation_folder(policy, run.run_name)
     folder = f"{run_folder}/baseline"
     # Captured records read "prediction,features" (output, then input): so must the baseline.
     await data.prediction_first(deps.s3, f"{run_folder}/evaluation/training/features.csv.out",

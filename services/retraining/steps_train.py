@@ -38,6 +38,11 @@ def _run_folder(policy: RetrainingPolicy, bucket: str, run: str) -> str:
     return f"s3://{bucket}/retraining/{policy.endpoint_name}/{run}"
 
 
+def evaluation_folder(policy: RetrainingPolicy, run: str) -> str:
+    """Where a run's evaluation inputs, outputs and reports live: next to the holdout."""
+    return _run_folder(policy, parse_s3_uri(policy.holdout_s3_uri)[0], run)
+
+
 async def serving_model(deps: Deps, endpoint: str) -> tuple[str, Any]:
     """The name of the model behind the endpoint's first production variant, and the endpoint config."""
     assert deps.hosting is not None
@@ -171,8 +176,7 @@ async def evaluate_candidate(deps: Deps, detail: dict[str, Any]) -> str | None:
                     {**template.to_api(), "ModelDataUrl": artifact})))
         except ResourceInUse:
             pass
-        hb, _hk = parse_s3_uri(policy.holdout_s3_uri)
-        folder = _run_folder(policy, hb, run.run_name)
+        folder = evaluation_folder(policy, run.run_name)
         inputs = {"candidate": f"{folder}/holdout/features.csv", "training": f"{folder}/training/features.csv"}
         _, rows = await data.features_only(deps.s3, await data.channel_objects(deps.s3, policy.holdout_s3_uri,
                                                                                "S3Prefix"), inputs["candidate"])
@@ -234,9 +238,8 @@ async def register_candidate(deps: Deps, detail: dict[str, Any]) -> str | None:
 
 
 async def _score(deps: Deps, policy: RetrainingPolicy, run: RetrainingRun) -> dict[str, dict[str, Any]]:
-    labels, _ = [], 0
-    hb, _hk = parse_s3_uri(policy.holdout_s3_uri)
-    folder = _run_folder(policy, hb, run.run_name)
+    labels: list[str] = []
+    folder = evaluation_folder(policy, run.run_name)
     for bucket, key in await data.channel_objects(deps.s3, policy.holdout_s3_uri, "S3Prefix"):
         body = (await deps.s3.get_bytes(bucket, key) or b"").decode("utf-8", errors="replace")
         labels.extend(row.split(",", 1)[0].strip() for row in body.splitlines() if row.strip())
@@ -270,8 +273,7 @@ async def _register(deps: Deps, policy: RetrainingPolicy, run: RetrainingRun,
         return run.run_name
     model = await deps.hosting.describe_model(run.candidate_model_name or f"{run.run_name}-candidate")
     container = model.pipeline()[0].to_api()
-    hb, _hk = parse_s3_uri(policy.holdout_s3_uri)
-    folder = _run_folder(policy, hb, run.run_name)
+    folder = evaluation_folder(policy, run.run_name)
     job = await deps.training.describe_training_job(run.training_job_name or run.run_name)
     package = await deps.registry.create_model_package({
         "ModelPackageGroupName": policy.model_package_group_name,
