@@ -67,14 +67,23 @@ def entry_point(env: Environment) -> Path:
         raise CustomerError(f"Script mode needs the '{PROGRAM}' hyperparameter naming the entry point "
                             f"(the SDK sets it from entry_point).")
     program = str(decode(raw))
-    root = code_dir().resolve()
-    path = (root / program).resolve()
+    return program_path(code_dir(), program, f"Entry point {program!r}", "the source directory")
+
+
+def program_path(code: Path, name: str, what: str, container: str, found_in: str | None = None) -> Path:
+    """``code/name`` resolved; it must stay inside ``code`` and exist.
+
+    The errors read "<what> is outside <container>." and "<what> was not found
+    in <found_in or container> (it holds: ...)".
+    """
+    root = code.resolve()
+    path = (root / name).resolve()
     if not path.is_relative_to(root):
-        raise CustomerError(f"Entry point {program!r} is outside the source directory.")
+        raise CustomerError(f"{what} is outside {container}.")
     if not path.is_file():
         present = ", ".join(sorted(p.name for p in root.iterdir())[:10]) if root.is_dir() else "nothing"
-        raise CustomerError(f"Entry point {program!r} was not found in the source directory "
-                            f"(it holds: {present or 'nothing'}). Check entry_point and source_dir.")
+        raise CustomerError(f"{what} was not found in {found_in or container} (it holds: {present or 'nothing'}). "
+                            f"Check entry_point and source_dir.")
     return path
 
 

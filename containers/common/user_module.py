@@ -33,7 +33,7 @@ from typing import Any
 from containers.common import params
 from containers.common.array_codec import ANY, JSON, UTF8_TYPES
 from containers.common.errors import CustomerError
-from containers.common.script_mode import install_requirements
+from containers.common.script_mode import install_requirements, program_path
 from containers.common.serving import BadInput, InferenceHandler, media_type, serve
 
 PROGRAM_ENV = "SAGEMAKER_PROGRAM"
@@ -122,15 +122,7 @@ def code_dir() -> Path:
 
 def _module_path(code: Path, program: str) -> Path:
     name = program if program.endswith(".py") else f"{program}.py"
-    root = code.resolve()
-    path = (root / name).resolve()
-    if not path.is_relative_to(root):
-        raise CustomerError(f"{PROGRAM_ENV} {program!r} is outside the code directory.")
-    if not path.is_file():
-        present = ", ".join(sorted(p.name for p in root.iterdir())[:10]) if root.is_dir() else "nothing"
-        raise CustomerError(f"{PROGRAM_ENV} {program!r} was not found in the code directory {code} (it holds: "
-                            f"{present or 'nothing'}). Check entry_point and source_dir.")
-    return path
+    return program_path(code, name, f"{PROGRAM_ENV} {program!r}", "the code directory", f"the code directory {code}")
 
 
 def import_user_module() -> ModuleType | None:
