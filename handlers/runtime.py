@@ -24,7 +24,7 @@ from handlers.envelopes import parse_body
 from handlers.exceptions import HandlerTimeout
 from handlers.registry import HandlerSpec
 from infra.settings import Settings
-from services.aws.sqs import QueueMessage, SqsAdapter
+from services.aws.sqs import ConsumerPolls, QueueMessage, SqsAdapter
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,10 @@ class BatchResult:
 class HandlerRuntime:
     """Serves every registered handler from its queue until stopped."""
 
-    def __init__(self, settings: Settings, sqs: SqsAdapter, deps: Deps, specs: dict[str, HandlerSpec]) -> None:
+    def __init__(self, settings: Settings, sqs: SqsAdapter, deps: Deps, specs: dict[str, HandlerSpec], *,
+                 emulator_embedded: bool = False) -> None:
         self.settings = settings
+        self.polls = ConsumerPolls.choose(settings.poll_wait_seconds, emulator_embedded)
         self.sqs = sqs
         self.deps = deps
         self.specs = specs
@@ -78,8 +80,9 @@ class HandlerRuntime:
         queue = self.settings.queue_name(spec.name)
         while not stop.is_set():
             try:
-                msgs = await self.sqs.receive(queue, max_messages=10, wait_seconds=self.settings.poll_wait_seconds,
-                                              visibility_timeout=self.settings.visibility_timeout)
+                msgs = await self.sqs.receive(queue, max_messages=10, wait_seconds=self.polls.wait_seconds,
+                                              visibility_timeout=self.settings.visibility_timeout,
+                                              stop=stop if self.polls.abandon_on_stop else None)
             except Exception:  # noqa: BLE001 - keep serving through emulator hiccups
                 log.exception("runtime: could not poll %s", queue)
                 await asyncio.sleep(1.0)

@@ -85,14 +85,15 @@ class HeadwaterNode:
         self.changes = await provision(s, clients, declare_stack(s, handlers))
         self.services = build_services(s, clients)
         deps = Deps.from_services(self.services)
-        self.runtime = HandlerRuntime(s, self.services.sqs, deps, handlers)
+        embedded = self.emulator is not None
+        self.runtime = HandlerRuntime(s, self.services.sqs, deps, handlers, emulator_embedded=embedded)
         executor = TrainingJobExecutor(s, self.services.training, self.services.s3, self.services.logs,
                                        make_runner(s.runner), on_line=self.on_line,
                                        cloudwatch=self.services.cloudwatch)
         self.worker = Worker(s, self.services.tasks, [
             executor, *processing_executors(s, self.services, make_runner(s.runner)),
             tuning_executor(self.services), transform_executor(s, self.services, make_runner(s.runner))],
-            orchestration=self.services.orchestration)
+            orchestration=self.services.orchestration, emulator_embedded=embedded)
         if self.with_servers:
             self.hosting = await self._stack.enter_async_context(
                 HostingRuntime(s, self.services, make_runner(s.runner)))

@@ -58,7 +58,10 @@ class Settings(BaseSettings):
     # Models one multi-model endpoint instance keeps loaded; past it the least
     # recently used is unloaded (SageMaker unloads when memory runs short).
     max_loaded_models: int = Field(default=16, ge=1)
-    poll_wait_seconds: int = 1
+    # SQS wait of handler and worker consumers against an emulator or AWS the
+    # node does not embed (against its own, consumers long-poll for 20 s: see
+    # services.aws.sqs.ConsumerPolls). Short, so a stop waits at most this long.
+    poll_wait_seconds: int = Field(default=1, ge=0, le=20)
     # How often the node checks monitoring schedules and their executions.
     monitoring_tick_seconds: float = 2.0
     # Endpoint autoscaling: how often target-tracking policies are evaluated; the

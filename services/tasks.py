@@ -8,6 +8,8 @@ worker resumes (or, past the attempt limit, fails) the job.
 
 from __future__ import annotations
 
+import asyncio
+
 from pydantic import BaseModel
 
 from services.aws.sqs import QueueMessage, SqsAdapter
@@ -37,11 +39,12 @@ class TaskQueue:
         """Hand ``task`` to whichever worker polls first."""
         await self.sqs.send(self.queue_name, task.model_dump())
 
-    async def receive(self, wait_seconds: int, visibility_timeout: int) -> list[tuple[Task, QueueMessage]]:
-        """At most one task (workers take work one slot at a time)."""
+    async def receive(self, wait_seconds: int, visibility_timeout: int,
+                      stop: asyncio.Event | None = None) -> list[tuple[Task, QueueMessage]]:
+        """At most one task (workers take work one slot at a time); nothing once ``stop`` is set."""
         msgs = await self.sqs.receive(
-            self.queue_name, max_messages=1, wait_seconds=wait_seconds, visibility_timeout=visibility_timeout
-        )
+            self.queue_name, max_messages=1, wait_seconds=wait_seconds, visibility_timeout=visibility_timeout,
+            stop=stop)
         return [(Task.model_validate_json(m.body), m) for m in msgs]
 
     async def receive_dead(self) -> list[tuple[Task, QueueMessage]]:

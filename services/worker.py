@@ -26,7 +26,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from infra.settings import Settings
-from services.aws.sqs import QueueMessage
+from services.aws.sqs import ConsumerPolls, QueueMessage
 from services.jobs import HeldElsewhere, JobExecutor
 from services.models.base import utcnow
 from services.tasks import Task, TaskQueue
@@ -46,8 +46,9 @@ class Worker:
 
     def __init__(self, settings: Settings, tasks: TaskQueue, executors: list[JobExecutor],
                  worker_id: str | None = None, clock: Callable[[], datetime] = utcnow,
-                 orchestration: TaskQueue | None = None) -> None:
+                 orchestration: TaskQueue | None = None, emulator_embedded: bool = False) -> None:
         self.settings = settings
+        self.polls = ConsumerPolls.choose(settings.poll_wait_seconds, emulator_embedded)
         self.tasks = tasks
         self.orchestration = orchestration
         self.executors = {e.kind: e for e in executors}
@@ -78,7 +79,8 @@ class Worker:
         queue = queue or self.tasks
         while not stop.is_set():
             try:
-                received = await queue.receive(self.settings.poll_wait_seconds, self.settings.visibility_timeout)
+                received = await queue.receive(self.polls.wait_seconds, self.settings.visibility_timeout,
+                                               stop if self.polls.abandon_on_stop else None)
             except Exception:  # noqa: BLE001 - the emulator may be restarting; keep serving
                 log.exception("worker %s: could not poll tasks", self.worker_id)
                 await asyncio.sleep(1.0)

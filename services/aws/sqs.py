@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +21,37 @@ class QueueMessage:
     message_attributes: dict[str, str] = field(default_factory=dict)
 
 
+# SQS's longest ReceiveMessage wait.
+LONG_POLL_SECONDS = 20
+
+
+@dataclass(frozen=True)
+class ConsumerPolls:
+    """How a queue consumer (handler poller, worker slot) polls.
+
+    A long poll returns as soon as a message arrives, so its length costs no
+    latency; what it saves is a receive per queue per second (against the
+    embedded emulator, a new TCP connection and a request parsed in the
+    node's own process each time). A long poll must be abandoned at stop to
+    stop promptly, and that is safe only where the queue service stops with
+    us: a service that outlives the consumer may still hand a message to the
+    abandoned poll, and it comes back only after its visibility timeout with
+    its receive count raised (a worker counts attempts by it). So consumers
+    long-poll against the emulator their node embeds, and elsewhere poll for
+    ``short_wait`` seconds and let the last poll run out at stop.
+    """
+
+    wait_seconds: int
+    abandon_on_stop: bool
+
+    @classmethod
+    def choose(cls, short_wait: int, emulator_embedded: bool) -> ConsumerPolls:
+        """Long, abandoned polls against an embedded emulator; short, finished ones elsewhere."""
+        if emulator_embedded:
+            return cls(LONG_POLL_SECONDS, True)
+        return cls(short_wait, False)
+
+
 class SqsAdapter:
     """SQS operations over an injected aiobotocore client; queue URLs cached."""
 
@@ -34,8 +67,35 @@ class SqsAdapter:
         return self._urls[name]
 
     async def receive(self, queue: str, *, max_messages: int = 10, wait_seconds: int = 1,
-                      visibility_timeout: int | None = None) -> list[QueueMessage]:
-        """Long-poll up to ``max_messages`` messages."""
+                      visibility_timeout: int | None = None, stop: asyncio.Event | None = None
+                      ) -> list[QueueMessage]:
+        """Long-poll up to ``max_messages`` messages.
+
+        With ``stop``, the poll is abandoned (nothing returned) as soon as it is
+        set (see :class:`ConsumerPolls` for when that is safe).
+        """
+        if stop is None:
+            return await self._receive(queue, max_messages, wait_seconds, visibility_timeout)
+        if stop.is_set():
+            return []
+        poll = asyncio.ensure_future(self._receive(queue, max_messages, wait_seconds, visibility_timeout))
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait((poll, stopped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (poll, stopped):
+                if not waiter.done():
+                    waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await stopped
+        if not poll.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await poll
+            return []
+        return poll.result()
+
+    async def _receive(self, queue: str, max_messages: int, wait_seconds: int,
+                       visibility_timeout: int | None) -> list[QueueMessage]:
         kwargs: dict[str, Any] = {}
         if visibility_timeout is not None:
             kwargs["VisibilityTimeout"] = visibility_timeout
