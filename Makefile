@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 LOCALSTACK_STAMP := localstack/.venv/.installed
 ENGINE_STAMP := .engine/.ready
 
-.PHONY: demo test test-unit test-integration test-e2e test-localstack test-containers engine venv localstack-env bench clean
+.PHONY: demo test test-unit test-integration test-e2e test-localstack test-containers engine venv fuse localstack-env bench clean
 
 venv: $(STAMP)
 
@@ -18,6 +18,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
+
+# FastFile channels are FUSE mounts (bytes read from S3 only when the container
+# reads them): the mount process needs libfuse3 and fusermount3, Debian's fuse3.
+# Checked on every run (cheap), installed only when missing. Without it a
+# FastFile channel would be downloaded as File and its tests would fail.
+fuse:
+	@$(PYTHON) -c "import ctypes.util, sys; sys.exit(ctypes.util.find_library('fuse3') is None)" && command -v fusermount3 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3 >/dev/null; }
 
 localstack-env: $(LOCALSTACK_STAMP)
 
@@ -30,26 +37,26 @@ engine: $(ENGINE_STAMP)
 $(ENGINE_STAMP): containers/engine/setup.sh
 	bash containers/engine/setup.sh
 
-demo: $(STAMP)
+demo: $(STAMP) fuse
 	$(BIN)/headwater demo
 
 # Every tier runs in CI; a tier that cannot run fails loudly rather than skipping.
-test: $(STAMP) $(LOCALSTACK_STAMP) $(ENGINE_STAMP)
+test: $(STAMP) fuse $(LOCALSTACK_STAMP) $(ENGINE_STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider tests
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
-test-integration: $(STAMP)
+test-integration: $(STAMP) fuse
 	$(BIN)/python -m pytest tests/integration
 
-test-e2e: $(STAMP)
+test-e2e: $(STAMP) fuse
 	$(BIN)/python -m pytest tests/e2e
 
 test-localstack: $(STAMP) $(LOCALSTACK_STAMP)
 	$(BIN)/python -m pytest tests/localstack
 
-test-containers: $(STAMP) $(ENGINE_STAMP)
+test-containers: $(STAMP) fuse $(ENGINE_STAMP)
 	$(BIN)/python -m pytest tests/containers
 
 bench: $(STAMP)

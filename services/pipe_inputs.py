@@ -1,10 +1,11 @@
 """Input modes of training channels and processing inputs, and a host's Pipe feeds.
 
-``File`` downloads before the container starts; ``FastFile`` is served as
-``File`` (the container sees ``File`` in ``inputdataconfig.json`` and the same
-directory layout: lazy reads of arbitrary opens would need a filesystem in
-the kernel's path, FUSE, which Headwater does not use); ``Pipe`` streams
-through FIFOs (:mod:`services.pipe_feed`).
+``File`` downloads before the container starts; ``FastFile`` mounts the
+channel read-only through FUSE and fetches bytes from S3 only when they are
+read (:mod:`services.fast_file`; the container sees ``File`` in
+``inputdataconfig.json`` and File mode's directory layout, and where FUSE is
+unavailable the channel is downloaded as ``File``, said in the job's log);
+``Pipe`` streams through FIFOs (:mod:`services.pipe_feed`).
 """
 
 from __future__ import annotations

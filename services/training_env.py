@@ -31,7 +31,7 @@ def input_data_config(job: TrainingJob) -> dict[str, dict[str, str]]:
     for ch in job.input_data_config or []:
         src = ch.data_source.s3_data_source
         entry = {
-            # FastFile is served as File, and the container is told File (as SageMaker does).
+            # FastFile is a lazy mount of File mode's layout: the container is told File (as SageMaker does).
             "TrainingInputMode": container_mode(ch.input_mode or job.algorithm_specification.training_input_mode),
             "S3DistributionType": (src.s3_data_distribution_type if src else None) or "FullyReplicated",
             "RecordWrapperType": ch.record_wrapper_type or "None",

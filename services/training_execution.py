@@ -1,8 +1,9 @@
 """Executing one training job on this machine.
 
 The walk SageMaker's platform takes: Downloading (for every host
-``algo-1..N``: its share of the channels, config files, the script-mode code,
-restored checkpoints), Training (one container per host, logs shipped to
+``algo-1..N``: its share of the channels, FastFile channels mounted instead
+(:mod:`services.fast_file`), config files, the script-mode code, restored
+checkpoints), Training (one container per host, logs shipped to
 CloudWatch, checkpoints synced to S3, ``MaxRuntimeInSeconds``,
 ``MaxWaitTimeInSeconds`` and ``StopTrainingJob`` enforced with SIGTERM then
 SIGKILL), Uploading (``algo-1``'s ``model`` packed to ``model.tar.gz``),
@@ -31,6 +32,7 @@ from services.aws.cloudwatch import CloudWatchAdapter
 from services.aws.logs import LogsAdapter
 from services.aws.s3 import S3Adapter, parse_s3_uri
 from services.exceptions import JobFailed
+from services.fast_file import FastFileMounts, fast_file_channels, mount_fast_files
 from services.images import ContainerImage, known_images, resolve_image
 from services.jobs import HeldElsewhere
 from services.log_shipper import TRAINING_LOG_GROUP
@@ -77,6 +79,8 @@ class TrainingJobExecutor:
         self.metric_listeners: list[Callable[[str, Observation], None]] = []
         # job -> host -> its Pipe channels' feeds, planned while downloading, started with the containers
         self._pipes: dict[str, dict[str, PipeFeeds]] = {}
+        # job -> host -> its FastFile channels' mounts, made while downloading, ended with the containers
+        self._fast_files: dict[str, dict[str, FastFileMounts]] = {}
 
     def cpu_share(self) -> int:
         """CPUs one job may use: the machine's, divided among the worker's slots."""
@@ -88,6 +92,13 @@ class TrainingJobExecutor:
 
     async def execute(self, name: str) -> TrainingJob:
         """Run job ``name`` to a terminal status (through any interruptions) and return it."""
+        try:
+            return await self._attempts(name)
+        finally:
+            # Each host's mounts end with its container; this catches an attempt cut short (a cancelled worker).
+            await self._drop_fast_files(name)
+
+    async def _attempts(self, name: str) -> TrainingJob:
         job = await self.training.describe_training_job(name)
         while True:
             if job.training_job_status.is_terminal:
@@ -101,6 +112,7 @@ class TrainingJobExecutor:
                 job = await self._download(job, hosts)
             except JobFailed as err:
                 await self._drop_pipes(name)
+                await self._drop_fast_files(name)
                 return await self._fail(name, str(err))
             outcome, runs = await self._train(job, hosts, image)
             if outcome is not Outcome.INTERRUPTED:
@@ -117,10 +129,16 @@ class TrainingJobExecutor:
         job = await self.training.transition(
             job.training_job_name, secondary=SecondaryStatus.DOWNLOADING,
             message="Starting the training job: downloading input data", edit=begin)
+        await self._drop_fast_files(job.training_job_name)  # an earlier attempt's, should any be left
+        lazy = frozenset(ch.channel_name for ch in fast_file_channels(job))  # mounted below, not downloaded
         restored = await asyncio.gather(*(prepare_host(self.s3, job, self.job_root(job.training_job_name, h), h,
-                                                       hosts) for h in hosts))
+                                                       hosts, lazy) for h in hosts))
         if any(restored):
             log.info("%s: restored %d checkpoint file(s) per host", job.training_job_name, max(restored))
+        # Filled as mounts go live, so a mount that fails the job leaves the others to be unmounted.
+        mounts = self._fast_files[job.training_job_name] = {}
+        await mount_fast_files(self.s3, job, {h: self.job_root(job.training_job_name, h) for h in hosts},
+                               self.settings, mounts)
         self._pipes[job.training_job_name] = {
             h: await plan_training_pipes(self.s3, job, self.job_root(job.training_job_name, h), h, hosts)
             for h in hosts}
@@ -168,8 +186,10 @@ class TrainingJobExecutor:
         runs = [HostRun.create(self.logs, name, self.job_root(name, h), h, MetricsCollector(definitions), stamp)
                 for h in hosts]
         pipes = self._pipes.pop(name, {})
+        fast_files = self._fast_files.get(name, {})  # left registered: execute() ends any a cut-short attempt left
         for run in runs:
             run.pipes = pipes.get(run.host) or run.pipes
+            run.fast_files = fast_files.get(run.host) or run.fast_files
         for listener in self.metric_listeners:
             runs[0].collector.listeners.append(lambda obs, f=listener: f(name, obs))
         pending: list[tuple[str, Observation]] = []
@@ -181,6 +201,8 @@ class TrainingJobExecutor:
         async with contextlib.AsyncExitStack() as stack:
             for run in runs:
                 await stack.enter_async_context(run.shipper)
+                for note in run.fast_files.notes:  # mounted, or why a FastFile channel was downloaded
+                    run.shipper.add(f"Headwater: {note}")
             try:
                 for run in runs:
                     run.pipes.start()  # each writer waits for the container to open its FIFO
@@ -287,6 +309,8 @@ class TrainingJobExecutor:
         failed = next((r for r in runs if r.code not in (None, 0) and not r.stopped_by_platform), None)
         if failed is not None and outcome is Outcome.EXITED:
             reason = failure_reason(failed.root, failed.code or 1, list(failed.shipper.tail))
+            if failed.fast_files.error:  # a read the mount could not serve (EIO) comes first: the likely cause
+                reason = f"{failed.fast_files.error}. The training container then failed: {reason}"
             if len(runs) > 1:
                 reason = f"{failed.host}: {reason}"
             return await self._fail(name, reason, billing)
@@ -331,6 +355,11 @@ class TrainingJobExecutor:
         """Remove the FIFOs planned for a job that will not run."""
         for feeds in self._pipes.pop(name, {}).values():
             await feeds.close()
+
+    async def _drop_fast_files(self, name: str) -> None:
+        """End every mount still live for a job (idempotent: ended mounts are skipped)."""
+        for mounts in self._fast_files.pop(name, {}).values():
+            await mounts.unmount()
 
     async def _fail(self, name: str, reason: str,
                     also: Callable[[TrainingJob], None] | None = None) -> TrainingJob:

@@ -22,6 +22,7 @@ from services.aws.logs import LogsAdapter, escape_control
 from services.aws.s3 import S3Adapter
 from services.channels import download_channel
 from services.checkpoints import CheckpointSync, local_dir, restore
+from services.fast_file import FastFileMounts, release_stale_mounts
 from services.log_shipper import TRAINING_LOG_GROUP, LogShipper
 from services.metrics import MetricsCollector
 from services.pipe_inputs import PipeFeeds, is_pipe
@@ -55,18 +56,21 @@ def assign_addresses(hosts: list[str]) -> dict[str, str]:
     return out
 
 
-async def prepare_host(s3: S3Adapter, job: TrainingJob, root: Path, host: str, hosts: list[str]) -> int:
+async def prepare_host(s3: S3Adapter, job: TrainingJob, root: Path, host: str, hosts: list[str],
+                       lazy: frozenset[str] = frozenset()) -> int:
     """A clean tree for ``host``: config, its share of every channel, code, checkpoints.
 
+    Channels named in ``lazy`` (FastFile, mounted afterwards) are not downloaded.
     Returns the number of checkpoint files restored.
     """
     if root.exists():  # a restarted attempt starts from a clean tree
+        await release_stale_mounts(root)  # a lost worker's mounts would refuse removal
         await asyncio.to_thread(shutil.rmtree, root)
     prepare_tree(root)
     write_config(root, job, host, hosts)
     shard = (hosts.index(host), len(hosts))
     for ch in job.input_data_config or []:
-        if is_pipe(job, ch):  # streamed through <channel>_0... once the container runs
+        if is_pipe(job, ch) or ch.channel_name in lazy:  # streamed or mounted once the tree is ready
             continue
         await download_channel(s3, ch, root / "input/data" / ch.channel_name, shard=shard)
     await fetch_source(s3, job.hyper_parameters, root / "code")
@@ -89,6 +93,7 @@ class HostRun:
     waiter: asyncio.Task[int] | None = None
     stopped_by_platform: bool = False  # its exit code is ours (a stop), not the host's own failure
     pipes: PipeFeeds = field(default_factory=PipeFeeds)  # its Pipe-mode channels' FIFO writers
+    fast_files: FastFileMounts = field(default_factory=FastFileMounts)  # its FastFile channels' mounts
     started: float = field(default_factory=time.monotonic)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _sync_done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -124,6 +129,8 @@ class HostRun:
         """Drain the log and run the last checkpoint sync (after the container exited)."""
         self._sync_done.set()
         await self.pipes.close()  # no FIFO writer outlives its container
+        for line in await self.fast_files.unmount():  # nor a mount; the log says what each one read
+            self.shipper.add(f"Headwater: {line}")
         if self._tasks:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), timeout=30)

@@ -115,6 +115,18 @@ class S3Adapter:
                     written += len(chunk)
         return written
 
+    async def get_range(self, bucket: str, key: str, start: int, end: int, etag: str | None = None) -> bytes:
+        """Bytes ``[start, end)`` of an object (one ranged GET).
+
+        With ``etag`` the read is conditional (``If-Match``): an object replaced
+        since it was listed fails with ``PreconditionFailed`` instead of mixing
+        bytes of two versions.
+        """
+        extra = {"IfMatch": etag} if etag else {}
+        resp = await self.client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}", **extra)
+        async with resp["Body"] as body:
+            return await body.read()
+
     async def upload_file(self, path: Path, bucket: str, key: str, content_type: str | None = None) -> None:
         """Upload a local file (read in one piece; artifacts here are modest)."""
         extra = {"ContentType": content_type} if content_type else {}

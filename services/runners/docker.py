@@ -2,8 +2,11 @@
 
 Driven through the Docker API with the ``docker`` SDK: Docker itself, or
 podman's compatible service (``DOCKER_HOST=unix://...``). The job tree is
-bind-mounted at ``/opt/ml``; the container runs ``<image> train`` (or the
-job's own entrypoint) on the host network, with low explicit ulimits (engines
+bind-mounted at ``/opt/ml`` (recursively, as Docker and podman bind by
+default, so a FastFile channel's FUSE mount inside the tree shows in the
+container; it exists before the container starts, so no propagation option
+is needed); the container runs ``<image> train`` (or the job's own
+entrypoint) on the host network, with low explicit ulimits (engines
 in unprivileged sandboxes refuse to raise rlimits) and an init process as
 PID 1, so SIGTERM reaches the algorithm as it does a process-runner child (a
 bare PID 1 ignores signals it has no handler for). Blocking SDK calls run in

@@ -21,6 +21,8 @@ OPT_ML = "/opt/ml"
 # $0 = the job directory, $1 = an empty staging directory, then the command.
 # /opt is bound to the stage first, so its entries can be bound back over the
 # private tmpfs: everything else under /opt (package mirrors...) stays reachable.
+# The job directory is bound recursively: a FastFile channel is a FUSE mount
+# inside it, which a plain bind would show as an empty directory.
 _SCRIPT = r"""
 set -e
 job="$0"; stage="$1"; shift
@@ -35,7 +37,7 @@ for e in "$stage"/* "$stage"/.[!.]*; do
   mount --rbind "$e" "/opt/$n"
 done
 mkdir -p /opt/ml
-mount --bind "$job" /opt/ml
+mount --rbind "$job" /opt/ml
 cd /opt/ml
 exec "$@"
 """
