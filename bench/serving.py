@@ -24,6 +24,13 @@ the same loopback interface and CPUs as the client, one at a time.
 
     .venv/bin/python bench/serving.py [--seconds 4] [--skip-install]
 
+Beside throughput and latency, each cell reports the server's CPU time per
+request: user + system time of the server process and all its descendants
+(for the endpoint: the node with its embedded emulator, and the inference
+container's processes) over the cell, divided by the requests answered. On
+a machine shared with other work, wall-clock throughput swings with the
+load; CPU per request is what the server itself spends, and it is steadier.
+
 No timing is asserted anywhere; the ratios are printed beside the baseline
 (flask+gunicorn) measured in the same run.
 """
@@ -112,8 +119,32 @@ def ensure_bench_venv(skip: bool) -> Path | None:
 # ------------------------------------------------------------------------------- load
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` and every live descendant."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it exited meanwhile
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, ppid in parents.items():
+            if ppid == parent and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(times.get(p, 0.0) for p in tree)
+
+
 async def _one_connection(port: int, request: bytes, until: float, warm_until: float,
-                          latencies: list[float]) -> int:
+                          latencies: list[float], sent: list[int]) -> int:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     errors = 0
     try:
@@ -126,6 +157,7 @@ async def _one_connection(port: int, request: bytes, until: float, warm_until: f
                     length = int(line[15:])
                 close = close or line.lower() == b"connection: close"
             await reader.readexactly(length)
+            sent[0] += 1
             if close:  # gunicorn's sync workers answer one request per connection
                 writer.close()
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -138,17 +170,21 @@ async def _one_connection(port: int, request: bytes, until: float, warm_until: f
     return errors
 
 
-async def drive(port: int, path: str, body: bytes, concurrency: int, seconds: float) -> dict[str, float]:
+async def drive(port: int, path: str, body: bytes, concurrency: int, seconds: float,
+                server_pid: int | None = None) -> dict[str, float]:
     request = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\nAccept: text/csv\r\n"
                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
     latencies: list[float] = []
+    sent = [0]  # every answered request, warm-up included (the CPU reading covers them all)
     warm = 0.5
+    cpu_before = tree_cpu_seconds(server_pid) if server_pid else 0.0
     now = time.perf_counter()
-    errors = await asyncio.gather(*(_one_connection(port, request, now + warm + seconds, now + warm, latencies)
+    errors = await asyncio.gather(*(_one_connection(port, request, now + warm + seconds, now + warm, latencies, sent)
                                     for _ in range(concurrency)))
+    cpu = (tree_cpu_seconds(server_pid) - cpu_before) if server_pid else float("nan")
     lat = np.array(latencies) * 1000
     return {"rps": len(lat) / seconds, "p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
-            "errors": float(sum(errors))}
+            "errors": float(sum(errors)), "cpu_ms": cpu * 1000 / max(1, sent[0])}
 
 
 def wait_http(port: int, path: str, proc: subprocess.Popen[bytes] | None, timeout: float = 120) -> None:
@@ -181,8 +217,9 @@ def process(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> Ite
             proc.wait()
 
 
-def measure(port: int, path: str, body: bytes, seconds: float) -> dict[int, dict[str, float]]:
-    return {c: asyncio.run(drive(port, path, body, c, seconds)) for c in CONCURRENCY}
+def measure(port: int, path: str, body: bytes, seconds: float, server_pid: int | None = None
+            ) -> dict[int, dict[str, float]]:
+    return {c: asyncio.run(drive(port, path, body, c, seconds, server_pid)) for c in CONCURRENCY}
 
 
 # ---------------------------------------------------------------------------- targets
@@ -194,7 +231,7 @@ def bench_container(base: Path, seconds: float) -> dict[int, dict[str, float]]:
            "PYTHONPATH": str(REPO)}
     with process([sys.executable, "-m", "containers.xgboost", "serve"], env) as proc:
         wait_http(port, "/ping", proc)
-        return measure(port, "/invocations", ROW, seconds)
+        return measure(port, "/invocations", ROW, seconds, proc.pid)
 
 
 def bench_endpoint(base: Path, seconds: float) -> dict[int, dict[str, float]]:
@@ -226,7 +263,7 @@ def bench_endpoint(base: Path, seconds: float) -> dict[int, dict[str, float]]:
             time.sleep(0.2)
         if status != "InService":
             raise RuntimeError(f"endpoint is {status}")
-        return measure(ports["runtime-port"], "/endpoints/bench/invocations", ROW, seconds)
+        return measure(ports["runtime-port"], "/endpoints/bench/invocations", ROW, seconds, proc.pid)
 
 
 def bench_flask(python: Path, base: Path, seconds: float) -> dict[int, dict[str, float]]:
@@ -237,7 +274,7 @@ def bench_flask(python: Path, base: Path, seconds: float) -> dict[int, dict[str,
     with process([str(python.parent / "gunicorn"), "-w", workers, "-b", f"127.0.0.1:{port}", "flask_app:app"],
                  env, cwd=base) as proc:
         wait_http(port, "/ping", proc)
-        return measure(port, "/invocations", ROW, seconds)
+        return measure(port, "/invocations", ROW, seconds, proc.pid)
 
 
 def bench_mlflow(python: Path, base: Path, seconds: float) -> dict[int, dict[str, float]]:
@@ -253,19 +290,20 @@ def bench_mlflow(python: Path, base: Path, seconds: float) -> dict[int, dict[str
     with process(cmd, env, cwd=base) as proc:
         wait_http(port, "/ping", proc)
         header = ",".join(f"f{i}" for i in range(FEATURES)).encode()
-        return measure(port, "/invocations", header + b"\n" + ROW, seconds)
+        return measure(port, "/invocations", header + b"\n" + ROW, seconds, proc.pid)
 
 
 def bench_in_process(booster: xgb.Booster, seconds: float) -> dict[int, dict[str, float]]:
     booster.set_param({"nthread": 1})
     lat = []
+    cpu_before = time.process_time()
     until = time.perf_counter() + seconds
     while (start := time.perf_counter()) < until:
         booster.inplace_predict(np.array([[float(c) for c in ROW.split(b",")]], dtype=np.float32))
         lat.append(time.perf_counter() - start)
     ms = np.array(lat) * 1000
     one = {"rps": len(ms) / seconds, "p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)),
-           "errors": 0.0}
+           "errors": 0.0, "cpu_ms": (time.process_time() - cpu_before) * 1000 / len(ms)}
     return {c: one for c in CONCURRENCY}
 
 
@@ -273,16 +311,19 @@ def report(results: dict[str, dict[int, dict[str, float]] | str]) -> None:
     base = results.get("flask+gunicorn")
     print(f"\n1-row CSV, built-in XGBoost (100 trees, depth 6, {FEATURES} features), loopback, "
           f"{os.cpu_count()} CPUs shared by client and server\n")
-    print(f"{'server':<20} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'vs flask':>9}")
+    print(f"{'server':<20} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'vs flask':>9} "
+          f"{'CPU ms/req':>10} {'vs flask':>9}")
     for name, rows in results.items():
         if isinstance(rows, str):
             print(f"{name:<20} {rows}")
             continue
         for c, r in rows.items():
             ratio = f"{r['rps'] / base[c]['rps']:.2f}x" if isinstance(base, dict) else "-"
+            # CPU per request is the steadier figure on a shared machine: flask's over this one's.
+            cpu_ratio = f"{base[c]['cpu_ms'] / r['cpu_ms']:.2f}x" if isinstance(base, dict) and r["cpu_ms"] else "-"
             conc = "-" if name == "in-process" else str(c)
             print(f"{name:<20} {conc:>4} {r['rps']:>9.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['errors']:>6.0f} "
-                  f"{ratio:>9}")
+                  f"{ratio:>9} {r['cpu_ms']:>10.3f} {cpu_ratio:>9}")
             if name == "in-process":
                 break
 

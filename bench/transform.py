@@ -7,7 +7,7 @@ and the default payload (6 MB), one instance. Baseline, in the same run:
 the same model's in-process vectorized predict over the same file (read
 with pandas' C parser, then ``inplace_predict``), fastest of 3.
 
-    .venv/bin/python bench/transform.py [--rows 1000000] [--concurrency 1]
+    .venv/bin/python bench/transform.py [--rows 1000000] [--concurrency N]
 
 Prints rows/s for both and their ratio (target: at least 0.7x). Bounded:
 one job, a global timeout, loopback only.
@@ -105,7 +105,7 @@ async def _run(args: argparse.Namespace) -> int:
             t0 = time.perf_counter()
             await sm.create_transform_job(
                 TransformJobName="bench-transform", ModelName="bench-model", BatchStrategy="MultiRecord",
-                MaxConcurrentTransforms=args.concurrency,
+                **({"MaxConcurrentTransforms": args.concurrency} if args.concurrency else {}),
                 TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
                                                                 "S3Uri": "s3://headwater-data/bench/in/"}},
                                 "ContentType": "text/csv", "SplitType": "Line"},
@@ -130,7 +130,8 @@ async def _run(args: argparse.Namespace) -> int:
     rows = args.rows
     print(f"Batch transform, {rows:,} rows x {Xb.shape[1]} features ({size_mb:.0f} MB CSV), XGBoost 100 trees depth 6")
     print(f"machine: {os.cpu_count()} cores; MultiRecord, MaxPayloadInMB 6 (default), "
-          f"MaxConcurrentTransforms {args.concurrency}, 1 instance, process runner")
+          f"MaxConcurrentTransforms {args.concurrency or 'unset (the container says: one per CPU)'}, "
+          f"1 instance, process runner")
     print(f"{'':44}{'seconds':>10}{'rows/s':>14}")
     print(f"{'transform job (TransformStart -> End)':44}{job_seconds:>10.2f}{rows / job_seconds:>14,.0f}")
     print(f"{'transform job (Create -> Completed seen)':44}{wall:>10.2f}{rows / wall:>14,.0f}")
@@ -146,7 +147,9 @@ async def _run(args: argparse.Namespace) -> int:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=1_000_000)
-    p.add_argument("--concurrency", type=int, default=1, help="MaxConcurrentTransforms")
+    p.add_argument("--concurrency", type=int, default=0,
+                   help="MaxConcurrentTransforms (default: unset, so the container's /execution-parameters decide, "
+                        "as SageMaker does for built-ins)")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)

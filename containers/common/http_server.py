@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -222,11 +223,14 @@ class HttpServer:
         self._server: asyncio.base_events.Server | None = None
         self._idle = asyncio.Event()
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen; return the bound port (useful when ``port`` is 0)."""
+    async def start(self, host: str, port: int, sock: socket.socket | None = None) -> int:
+        """Listen (on ``sock`` when given, bound already); return the bound port (useful when ``port`` is 0)."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Connection(self), host, port, reuse_address=True,
-                                                backlog=1024)
+        if sock is not None:
+            self._server = await loop.create_server(lambda: _Connection(self), sock=sock, backlog=1024)
+        else:
+            self._server = await loop.create_server(lambda: _Connection(self), host, port, reuse_address=True,
+                                                    backlog=1024)
         return int(self._server.sockets[0].getsockname()[1])
 
     def notify_idle(self) -> None:

@@ -18,7 +18,8 @@ raising :class:`BadInput` (or a leaf) answers 4xx with its message; the
 server keeps serving. Anything else answers 500 with the error's type and
 message. Small payloads are answered on the event loop (a thread hop costs
 more than a 1-row prediction); large ones in a thread, so ``/ping`` stays
-responsive during a big batch.
+responsive during a big batch, unless several worker processes serve
+(``MODEL_SERVER_WORKERS``, :mod:`containers.common.server_workers`).
 
 Extensions for running beside other servers on one host:
 ``SAGEMAKER_BIND_HOST`` (default ``127.0.0.1``; ``0.0.0.0`` under bridge
@@ -31,6 +32,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 import traceback
 from collections.abc import Callable
@@ -39,6 +41,7 @@ from typing import Any
 
 from containers.common import params
 from containers.common.http_server import HttpServer, Request, Response
+from containers.common.server_workers import WORKERS_ENV, listening_socket, run_workers, worker_count
 
 PORT_ENV = "SAGEMAKER_BIND_TO_PORT"
 HOST_ENV = "SAGEMAKER_BIND_HOST"
@@ -88,6 +91,8 @@ class InferenceHandler:
         default_factory=lambda: {"MaxConcurrentTransforms": 1, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 6})
     # The container serves multi-model endpoints (containers.common.multi_model) with these hooks.
     multi_model: bool = False
+    # Serving processes when MODEL_SERVER_WORKERS is not set (containers.common.server_workers).
+    default_workers: int = 1
     # Pass Accept's parameters on to output_fn ("application/json; verbose=true", as k-NN reads them);
     # output_fn then returns (body, media type).
     accept_parameters: bool = False
@@ -125,12 +130,16 @@ class InferenceApp:
     def __init__(self, handler: InferenceHandler, model: Any) -> None:
         self.handler = handler
         self.model = model
+        # A lone server answers large requests in a thread so /ping stays responsive. One of
+        # several answers them on its loop: busy, it accepts no new connection, and the kernel
+        # hands the next one to an idle worker (a thread would let one process take them all).
+        self.threaded = worker_count() == 1
 
     def __call__(self, request: Request) -> Response | asyncio.Future[Response]:
         if request.path == "/invocations":
             if request.method != "POST":
                 return Response(405, b"use POST /invocations")
-            if len(request.body) > INLINE_BYTES:
+            if self.threaded and len(request.body) > INLINE_BYTES:
                 return asyncio.get_running_loop().run_in_executor(None, self.invoke, request)
             return self.invoke(request)
         if request.path == "/ping":
@@ -157,11 +166,14 @@ class InferenceApp:
 
 
 async def serve_async(handler: InferenceHandler, *, port: int | None = None, host: str | None = None,
-                      ready: Callable[[int], None] | None = None, stop: asyncio.Event | None = None) -> None:
+                      ready: Callable[[int], None] | None = None, stop: asyncio.Event | None = None,
+                      sock: socket.socket | None = None, stopping: Callable[[], None] | None = None) -> None:
     """Load the model, serve until SIGTERM/SIGINT (or ``stop``), then drain in-flight requests.
 
     With ``SAGEMAKER_MULTI_MODEL=true`` nothing is loaded up front: the Multi
     Model Server API (:mod:`containers.common.multi_model`) loads models on demand.
+    ``sock``: a listening socket shared with other workers; ``stopping()`` is
+    called as the stop begins (the parent worker tells the others).
     """
     from containers.common.multi_model import MultiModelApp, multi_model_enabled  # it builds on this module
 
@@ -176,7 +188,7 @@ async def serve_async(handler: InferenceHandler, *, port: int | None = None, hos
     max_body = int(float(os.environ.get(MAX_PAYLOAD_ENV) or 100) * 1024 * 1024)
     server = HttpServer(app, max_body=max_body)
     bound = await server.start(host or os.environ.get(HOST_ENV) or "127.0.0.1",
-                               port if port is not None else int(os.environ.get(PORT_ENV) or DEFAULT_PORT))
+                               port if port is not None else int(os.environ.get(PORT_ENV) or DEFAULT_PORT), sock)
     print(f"Serving {serving} on port {bound}", flush=True)
     if ready is not None:
         ready(bound)
@@ -188,16 +200,39 @@ async def serve_async(handler: InferenceHandler, *, port: int | None = None, hos
         except (RuntimeError, ValueError):  # not the main thread (tests embed the server)
             pass
     await stop.wait()
+    if stopping is not None:
+        stopping()
     print("Stopping: draining in-flight requests", flush=True)
     await server.shutdown()
 
 
 def serve(handler: InferenceHandler) -> int:
-    """The ``serve`` entrypoint: run until stopped; exit status 0, or 1 if the model cannot load."""
+    """The ``serve`` entrypoint: run until stopped; exit status 0, or 1 if the model cannot load.
+
+    ``MODEL_SERVER_WORKERS`` (else the handler's ``default_workers``) processes
+    serve the port (:mod:`containers.common.server_workers`); a multi-model
+    container keeps one, whose loaded models the platform's API manages.
+    """
+    from containers.common.multi_model import multi_model_enabled
+
+    def serve_one(sock: socket.socket | None, stopping: Callable[[], None] | None) -> int:
+        try:
+            asyncio.run(serve_async(handler, sock=sock, stopping=stopping))
+        except Exception as err:  # noqa: BLE001 - a model that cannot load is the container's failure
+            traceback.print_exc(file=sys.stderr)
+            print(f"Serving failed: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+            return 1
+        return 0
+
     try:
-        asyncio.run(serve_async(handler))
-    except Exception as err:  # noqa: BLE001 - a model that cannot load is the container's failure
-        traceback.print_exc(file=sys.stderr)
-        print(f"Serving failed: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+        workers = 1 if multi_model_enabled() else worker_count(handler.default_workers)
+    except ValueError as err:
+        print(f"Serving failed: {err}", file=sys.stderr, flush=True)
         return 1
-    return 0
+    os.environ[WORKERS_ENV] = str(workers)  # model_fn may size its thread pools by it
+    if workers == 1:
+        return serve_one(None, None)
+    host = os.environ.get(HOST_ENV) or "127.0.0.1"
+    sock = listening_socket(host, int(os.environ.get(PORT_ENV) or DEFAULT_PORT))
+    print(f"Serving with {workers} worker processes", flush=True)
+    return run_workers(workers, sock, serve_one)

@@ -25,6 +25,7 @@ import numpy as np
 import xgboost as xgb
 
 from containers.common.decoders import CSV, DECODERS, JSON, JSONLINES, decode
+from containers.common.server_workers import worker_count
 from containers.common.serving import BadInput, InferenceHandler
 from containers.xgboost.train import MODEL_FILE
 
@@ -43,9 +44,10 @@ def model_fn(model_dir: str) -> xgb.Booster:
         # SageMaker's own XGBoost image pickles the Booster; models trained there load too.
         with path.open("rb") as fh:
             booster = pickle.load(fh)  # noqa: S301 - the user's own model artifact
-    # One thread per prediction: a 1-row request gains nothing from a pool,
-    # and the router already spreads load over instances.
-    booster.set_param({"nthread": int(os.environ.get("OMP_NUM_THREADS") or 1)})
+    # The CPUs the instance may use (OMP_NUM_THREADS; 1 unless the platform says), shared
+    # among the serving processes: with one per CPU each predicts on one thread, as SageMaker's.
+    threads = int(os.environ.get("OMP_NUM_THREADS") or 1) // worker_count()
+    booster.set_param({"nthread": max(1, threads)})
     return booster
 
 
@@ -86,5 +88,11 @@ def handler() -> InferenceHandler:
     # application/x-recordio-protobuf (containers.common.recordio_serving) is imported here when it exists.
     with contextlib.suppress(ImportError):
         import containers.common.recordio_serving  # noqa: F401
+    # As SageMaker's XGBoost container: one serving process per CPU, each predicting on one
+    # thread, and batch transform told it may send that many requests at once.
+    workers = worker_count(os.cpu_count() or 1)
     return InferenceHandler(model_fn=model_fn, input_fn=input_fn, predict_fn=predict_fn, output_fn=output_fn,
-                            content_types=tuple(DECODERS), accepts=(CSV, JSON, JSONLINES), multi_model=True)
+                            content_types=tuple(DECODERS), accepts=(CSV, JSON, JSONLINES), multi_model=True,
+                            default_workers=workers,
+                            execution_parameters={"MaxConcurrentTransforms": workers, "BatchStrategy": "MULTI_RECORD",
+                                                  "MaxPayloadInMB": 6})

@@ -4,7 +4,10 @@ object through them in batches, write ``<input>.out`` objects in input order.
 Instances are the same inference servers hosting runs (``serve`` with
 ``SAGEMAKER_BIND_TO_PORT``), told they serve a batch job through the
 variables SageMaker sets (``SAGEMAKER_BATCH``, ``SAGEMAKER_MAX_PAYLOAD_IN_MB``,
-``SAGEMAKER_BATCH_STRATEGY``, ``SAGEMAKER_MAX_CONCURRENT_TRANSFORMS``).
+``SAGEMAKER_BATCH_STRATEGY``, ``SAGEMAKER_MAX_CONCURRENT_TRANSFORMS``). A job
+that leaves ``MaxConcurrentTransforms`` unset gets the container's own
+figure from ``GET /execution-parameters`` (one per CPU for XGBoost), as on
+SageMaker.
 A record the model rejects fails the whole job with the file and record
 named: no partial, silently incomplete output.
 """
@@ -188,7 +191,7 @@ class TransformJobExecutor:
 
     async def _run(self, job: TransformJob, inputs: list[InputObject], first: asyncio.Task[_Prepared],
                    instances: list[Instance], session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
-        per_instance = job.max_concurrent_transforms or 1
+        per_instance = job.max_concurrent_transforms or await _container_concurrency(instances[0], session)
         slots: asyncio.Queue[Instance] = asyncio.Queue()
         for instance in instances:
             for _ in range(per_instance):
@@ -359,3 +362,16 @@ def _decode(raw: bytes, content_type: str | None, source: str, n: int) -> Any:
     except ValueError as err:
         raise JobFailed(f"ClientError: {source}: record {n} is not valid {content_type or 'input'}: {err}") from err
 
+
+async def _container_concurrency(instance: Instance, session: aiohttp.ClientSession) -> int:
+    """``MaxConcurrentTransforms`` from the container's ``GET /execution-parameters``, as SageMaker
+    asks when a job leaves it unset; 1 where the container does not answer it."""
+    url = f"http://127.0.0.1:{instance.ports[0]}/execution-parameters"
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=10)) as resp:
+            if resp.status != 200:
+                return 1
+            value = (await resp.json(content_type=None)).get("MaxConcurrentTransforms")
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, AttributeError):
+        return 1
+    return value if isinstance(value, int) and value >= 1 else 1
