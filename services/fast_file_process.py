@@ -25,6 +25,7 @@ from typing import Any
 
 from services.exceptions import JobFailed
 from services.fast_file_layout import ERROR_PREFIX, READY_LINE, STATS_PREFIX, FastFileEntry
+from services.runners.process import read_lines
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +103,8 @@ class FastFileMount:
 
     async def _read_output(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
-        while True:
-            try:
-                raw = await self.proc.stdout.readline()
-            except ValueError:  # a line over the limit: take what is buffered
-                raw = await self.proc.stdout.read(_LINE_LIMIT)
-            if not raw:
-                return
-            self._line(raw.decode("utf-8", errors="replace").rstrip("\n"))
+        async for line in read_lines(self.proc.stdout, _LINE_LIMIT):
+            self._line(line)
 
     def _line(self, line: str) -> None:
         try:

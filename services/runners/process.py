@@ -24,6 +24,18 @@ from services.runners.namespace import OPT_ML, namespaces_available, wrap_comman
 _STREAM_LIMIT = 4 << 20
 
 
+
+async def read_lines(stream: asyncio.StreamReader, limit: int) -> AsyncIterator[str]:
+    """A child's output line by line until EOF; a line longer than ``limit`` comes in pieces, never stops it."""
+    while True:
+        try:
+            raw = await stream.readline()
+        except ValueError:  # a line over the limit: take what is buffered
+            raw = await stream.read(limit)
+        if not raw:
+            return
+        yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
+
 class ProcessContainer(RunningContainer):
     """A running child process group."""
 
@@ -36,14 +48,8 @@ class ProcessContainer(RunningContainer):
 
     async def lines(self) -> AsyncIterator[str]:
         assert self.proc.stdout is not None
-        while True:
-            try:
-                raw = await self.proc.stdout.readline()
-            except ValueError:  # a line over the limit: take what is buffered
-                raw = await self.proc.stdout.read(_STREAM_LIMIT)
-            if not raw:
-                return
-            yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        async for line in read_lines(self.proc.stdout, _STREAM_LIMIT):
+            yield line
 
     async def wait(self) -> int:
         return await self.proc.wait()
