@@ -10,11 +10,23 @@ writes the response in one ``transport.write``.
 A handler returns a :class:`Response`, or an awaitable of one (work moved
 off the event loop). Requests on one connection are answered in order;
 while an awaitable response is pending, later pipelined requests wait.
+
+Several worker processes may serve one listening socket
+(:mod:`containers.common.server_workers`). Left to asyncio's accept loop,
+whichever worker wakes first takes every connection that has arrived, so
+two requests sent at once over two new connections (batch transform's
+``MaxConcurrentTransforms``) queue in one worker while the other idles.
+On a shared socket a worker therefore accepts one connection at a time,
+and none while it is *engaged*: it holds a connection that has not yet
+sent its first request, or a request that is still arriving or being
+answered. The next connection then goes to a worker that is free, as a
+gunicorn sync worker takes the next connection only when it is done.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import socket
@@ -24,6 +36,8 @@ from dataclasses import dataclass, field
 log = logging.getLogger(__name__)
 
 MAX_HEAD_BYTES = 64 * 1024
+# A new connection that sends nothing this long no longer holds its worker back from accepting.
+FIRST_REQUEST_WAIT = 1.0
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
             409: "Conflict", 413: "Payload Too Large", 415: "Unsupported Media Type",
             431: "Request Header Fields Too Large", 500: "Internal Server Error", 503: "Service Unavailable",
@@ -78,19 +92,39 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.busy = False
         self.closing = False
+        self.engaged = False
+        self._silence: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.server.connections.add(self)
+        if self.server.shared:  # held until its first request is answered, or it stays silent
+            self._engage(True)
+            self._silence = asyncio.get_running_loop().call_later(FIRST_REQUEST_WAIT, self._engage, False)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
         self.closing = True
+        self._engage(False)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         if not self.busy:
             self._process()
+        self._settle()
+
+    def _engage(self, engaged: bool) -> None:
+        if self._silence is not None and not engaged:
+            self._silence.cancel()
+            self._silence = None
+        if engaged != self.engaged:
+            self.engaged = engaged
+            self.server.engage(1 if engaged else -1)
+
+    def _settle(self) -> None:
+        """On a shared socket: engaged while a request is arriving or being answered."""
+        if self.server.shared and self._silence is None:
+            self._engage(self.busy or (bool(self.buffer) and not self.closing))
 
     @property
     def idle(self) -> bool:
@@ -131,9 +165,13 @@ class _Connection(asyncio.Protocol):
         self._answer(response, keep_alive)
         if self.buffer and not self.closing:
             self._process()
+        self._settle()
 
     def _answer(self, response: Response, keep_alive: bool) -> None:
         self.server.in_flight -= 1
+        if self._silence is not None:  # the first request is answered: engaged now only by what follows
+            self._silence.cancel()
+            self._silence = None
         self._reply(response, keep_alive and not self.server.stopping)
         self.server.notify_idle()
 
@@ -220,18 +258,65 @@ class HttpServer:
         self.connections: set[_Connection] = set()
         self.in_flight = 0
         self.stopping = False
+        self.shared = False  # the listening socket is shared with other worker processes
+        self.engaged = 0  # connections holding this worker back from accepting (shared socket only)
         self._server: asyncio.base_events.Server | None = None
+        self._listening: socket.socket | None = None
+        self._accepting = False
         self._idle = asyncio.Event()
 
     async def start(self, host: str, port: int, sock: socket.socket | None = None) -> int:
-        """Listen (on ``sock`` when given, bound already); return the bound port (useful when ``port`` is 0)."""
+        """Listen (on ``sock`` when given: bound already, and shared with other workers); return the
+        bound port (useful when ``port`` is 0)."""
         loop = asyncio.get_running_loop()
         if sock is not None:
-            self._server = await loop.create_server(lambda: _Connection(self), sock=sock, backlog=1024)
-        else:
-            self._server = await loop.create_server(lambda: _Connection(self), host, port, reuse_address=True,
-                                                    backlog=1024)
+            self.shared, self._listening = True, sock
+            self._accept_when_free()
+            return int(sock.getsockname()[1])
+        self._server = await loop.create_server(lambda: _Connection(self), host, port, reuse_address=True,
+                                                backlog=1024)
         return int(self._server.sockets[0].getsockname()[1])
+
+    def engage(self, delta: int) -> None:
+        """A connection became engaged (+1) or free (-1): accept again only once none is engaged."""
+        self.engaged += delta
+        self._accept_when_free()
+
+    def _accept_when_free(self) -> None:
+        if self._listening is None:
+            return
+        want = self.engaged == 0 and not self.stopping
+        if want != self._accepting:
+            loop = asyncio.get_running_loop()
+            if want:
+                loop.add_reader(self._listening.fileno(), self._accept_one)
+            else:
+                loop.remove_reader(self._listening.fileno())
+            self._accepting = want
+
+    def _accept_one(self) -> None:
+        assert self._listening is not None
+        try:
+            conn, _ = self._listening.accept()
+        except (BlockingIOError, InterruptedError):  # another worker took it
+            return
+        except OSError as err:  # out of descriptors, say: keep serving what is open
+            log.warning("accept failed: %s", err)
+            return
+        conn.setblocking(False)
+        with contextlib.suppress(OSError):
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        loop = asyncio.get_running_loop()
+        protocol = _Connection(self)
+        # Counted as engaged before the transport is made, so no second accept slips in meanwhile.
+        self.engage(1)
+
+        def made(task: asyncio.Future[object]) -> None:
+            self.engage(-1)
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("could not serve an accepted connection: %s", task.exception())
+
+        loop.create_task(loop.connect_accepted_socket(lambda: protocol, conn)).add_done_callback(made)
 
     def notify_idle(self) -> None:
         """Wake :meth:`shutdown` when the last in-flight request is answered."""
@@ -243,6 +328,7 @@ class HttpServer:
         self.stopping = True
         if self._server is not None:
             self._server.close()
+        self._accept_when_free()  # a shared socket stays open for the other workers; this one stops taking
         if self.in_flight:
             self._idle.clear()
             try:

@@ -113,3 +113,49 @@ def _ping(port: int) -> bool:
         time.sleep(0.1)
         return False
     return True
+
+
+# Each answer names the process that predicted it; predicting takes long enough that two requests
+# sent together overlap.
+_PID_SERVER = """
+import os, time
+from containers.common.serving import InferenceHandler, serve
+handler = InferenceHandler(model_fn=lambda d: None, input_fn=lambda body, ctype: body,
+                           predict_fn=lambda data, model: time.sleep(0.4), output_fn=lambda p, a: str(os.getpid()),
+                           content_types=("text/csv",), accepts=("text/plain",))
+raise SystemExit(serve(handler))
+"""
+
+
+def test_requests_sent_together_on_new_connections_go_to_different_workers(tmp_path: Path) -> None:
+    """One worker must not take every connection that arrives at once while the others idle
+    (batch transform sends MaxConcurrentTransforms requests together)."""
+    import threading
+
+    (tmp_path / "model").mkdir()
+    port = _free_port()
+    env = {**os.environ, "SAGEMAKER_BASE_DIR": str(tmp_path), "SAGEMAKER_BIND_TO_PORT": str(port),
+           WORKERS_ENV: "2", "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", _PID_SERVER], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(lambda: _ping(port), 60, what="the server to answer /ping")
+        workers = {proc.pid, *_children(proc.pid)}
+        assert len(workers) == 2
+        for _ in range(4):
+            start = threading.Barrier(2)
+            answers: list[int] = []
+
+            def send() -> None:
+                start.wait(5)
+                answers.append(int(_post(port, b"1,2")))
+
+            threads = [threading.Thread(target=send) for _ in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            assert len(answers) == 2 and set(answers) == workers, answers
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
