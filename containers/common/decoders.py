@@ -23,12 +23,14 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from containers.common.server_workers import WORKERS_ENV
 from containers.common.serving import BadInput
 
 Matrix = np.ndarray | sp.csr_matrix
@@ -102,34 +104,107 @@ def decode_csv(body: bytes) -> np.ndarray:
     return np.asarray(rows, dtype=np.float32)
 
 
-BULK_BYTES = 256 * 1024  # bodies from here on are batch-sized: pandas' C parser, where installed
+BULK_BYTES = 256 * 1024  # bodies from here on are batch-sized: a C parser, where one is installed
 
 
 def _csv_bulk(body: bytes) -> np.ndarray | None:
-    """A large, clean CSV body parsed by pandas (several times faster than ``loadtxt``); else ``None``.
+    """A large, clean CSV body parsed by a C parser (several times faster than ``loadtxt``); else ``None``.
 
-    Clean: ``\n`` line ends, no blank lines, at least two columns, every row as
-    wide as the first (checked by counting commas, since pandas fills short rows
-    with NaN where ``loadtxt`` refuses them). Anything else, and any parse error,
-    goes to the exact path below, which names the record at fault.
+    pyarrow's reader first: the XGBoost image has it (for Parquet), it
+    imports in a tenth of pandas' time (which every serving process would
+    pay on its first batch), and it refuses ragged rows and quoted cells
+    itself, so the body needs no scan beforehand. pandas'
+    reader where only that is installed. Cells are read as float64 and
+    rounded to float32 as the exact path rounds them, so a record predicts
+    the same whichever path reads it. Anything unclean, and any parse error,
+    goes to the exact path above, which names the record at fault.
     """
-    if len(body) < BULK_BYTES or b"\r" in body or b"\n\n" in body or body[:1] == b"\n" or b'"' in body:
-        return None
-    try:
-        import pandas as pd
-    except ImportError:
+    if len(body) < BULK_BYTES:
         return None
     width = body[:body.find(b"\n")].count(b",") + 1
+    if width < 2:
+        return None
+    for parse in (_csv_pyarrow, _csv_pandas):
+        try:
+            return parse(body, width)
+        except ImportError:
+            continue
+    return None
+
+
+def _csv_pyarrow(body: bytes, width: int) -> np.ndarray | None:
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    names = [f"c{i}" for i in range(width)]
+    try:
+        table = pa_csv.read_csv(
+            pa.py_buffer(body),
+            # Threads only for a lone serving process: with one process per CPU each has a core.
+            read_options=pa_csv.ReadOptions(column_names=names, use_threads=_lone_process()),
+            # Blank lines are skipped, as the exact path skips them.
+            parse_options=pa_csv.ParseOptions(quote_char=False),
+            convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.float64()), null_values=[""],
+                                                  strings_can_be_null=False))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    matrix = np.empty((table.num_rows, width), dtype=np.float32)
+    for i, column in enumerate(table.columns):
+        row = 0
+        for chunk in column.chunks:
+            _float64_chunk_into(matrix[row:row + len(chunk), i], chunk)
+            row += len(chunk)
+    return matrix
+
+
+def _lone_process() -> bool:
+    return os.environ.get(WORKERS_ENV, "").strip() in ("", "1")
+
+
+def _csv_pandas(body: bytes, width: int) -> np.ndarray | None:
+    import pandas as pd
+
+    # pandas pads short rows with NaN where the exact path refuses them: count commas first.
+    if b"\r" in body or b"\n\n" in body or body[:1] == b"\n" or b'"' in body:
+        return None
     rows = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
-    if width < 2 or body.count(b",") != rows * (width - 1):
+    if body.count(b",") != rows * (width - 1):
         return None
     try:
-        frame = pd.read_csv(io.BytesIO(body), header=None, dtype=np.float32, engine="c", keep_default_na=False,
+        frame = pd.read_csv(io.BytesIO(body), header=None, dtype=np.float64, engine="c", keep_default_na=False,
                             na_values=[""])
     except (ValueError, pd.errors.ParserError):
         return None
     matrix = frame.to_numpy(dtype=np.float32)
     return matrix if matrix.shape == (rows, width) else None
+
+
+def _float64_chunk_into(out: np.ndarray, chunk: Any) -> None:
+    """A float64 Arrow array into ``out``, nulls (empty cells) as NaN: missing values.
+
+    Read from the array's buffers: pyarrow's ``to_numpy`` imports pandas,
+    the 0.6 s this reader is here to save.
+    """
+    validity, data = chunk.buffers()
+    out[:] = np.frombuffer(data, dtype=np.float64, count=len(chunk), offset=chunk.offset * 8)
+    if chunk.null_count:
+        bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little", count=chunk.offset + len(chunk))
+        out[bits[chunk.offset:] == 0] = np.nan
+
+
+def _lone_process() -> bool:
+    return os.environ.get(WORKERS_ENV, "").strip() in ("", "1")
+
+
+def _csv_pandas(body: bytes, width: int) -> np.ndarray | None:
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(io.BytesIO(body), header=None, dtype=np.float64, engine="c", keep_default_na=False,
+                            na_values=[""])
+    except (ValueError, pd.errors.ParserError):
+        return None
+    return frame.to_numpy(dtype=np.float32)
 
 
 def _sparse_row(tensor: dict[str, Any], record: int) -> list[Any]:

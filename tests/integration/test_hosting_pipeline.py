@@ -68,6 +68,11 @@ class Pipeline:
         return [float(v) for v in self.booster.inplace_predict(scaled)]
 
 
+def _csv_predictions(answer: bytes) -> list[float]:
+    """A ``text/csv`` answer read as XGBoost's float32 predictions (9 significant digits name each exactly)."""
+    return [float(np.float32(v)) for v in answer.split()]
+
+
 def _csv_features(body: bytes) -> np.ndarray:
     """A CSV body parsed as the scikit-learn container parses it (text cells, then float32)."""
     return np.array([line.split(",") for line in body.decode().splitlines() if line]).astype(np.float32)
@@ -150,8 +155,7 @@ def test_pipeline_answers_xgboost_on_the_scaled_features(node: NodeThread, pipel
         body = "\n".join(",".join(f"{v:.6f}" for v in row) for row in rows).encode()
         answer, ctype = _invoke(node, body, "text/csv", "text/csv")
         assert ctype == "text/csv"
-        got = [float(line) for line in answer.decode().split()]
-        assert got == pipeline.predict(_csv_features(body))
+        assert _csv_predictions(answer) == pipeline.predict(_csv_features(body))
     # The scaler matters here: XGBoost on the raw rows answers something else.
     raw = [float(v) for v in pipeline.booster.inplace_predict(pipeline.rows.astype(np.float32))]
     assert raw != pipeline.predict(pipeline.rows)
@@ -191,7 +195,7 @@ def test_a_container_error_mid_pipeline_is_a_model_error_and_the_endpoint_keeps_
         assert f"Received {kind} error ({status})" in r["Error"]["Message"]
     body = ",".join(f"{v:.6f}" for v in pipeline.rows[0]).encode()
     answer, _ = _invoke(node, body, "text/csv", "text/csv")
-    assert [float(answer)] == pipeline.predict(_csv_features(body))
+    assert _csv_predictions(answer) == pipeline.predict(_csv_features(body))
 
 
 # ------------------------------------------------------------------------------------------ instance replacement

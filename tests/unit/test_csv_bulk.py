@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import sys
 
 import numpy as np
 import pytest
@@ -29,11 +30,31 @@ def test_bulk_parse_equals_loadtxt() -> None:
 @pytest.mark.parametrize("edit", [
     lambda b: b.replace(b"\n", b"\n1,2\n", 1),         # a short row: pandas would pad it with NaN
     lambda b: b.replace(b",", b",x", 1),                # not a number
-    lambda b: b.replace(b"\n", b"\n\n", 1),             # a blank line
+    lambda b: b.replace(b",", b',"', 1).replace(b",", b'",', 2).replace(b'",', b",", 1),  # a quoted cell
 ])
 def test_odd_bodies_go_to_the_exact_path(edit) -> None:  # type: ignore[no-untyped-def]
     body = edit(_body(20_000))
     assert _csv_bulk(body) is None
-    with pytest.raises(BadInput) if b"x" in body or b"1,2\n" in body else contextlib.nullcontext():
+    with pytest.raises(BadInput) if b"x" in body or b"1,2\n" in body or b'"' in body else contextlib.nullcontext():
         decode_csv(body)
 
+
+
+def test_blank_lines_are_skipped_as_the_exact_path_skips_them() -> None:
+    body = _body(20_000).replace(b"\n", b"\n\n", 1)
+    bulk = _csv_bulk(body)
+    assert bulk is not None and bulk.shape == (20_000, 9)
+    assert np.array_equal(bulk, np.loadtxt(body.decode().splitlines(), delimiter=",", dtype=np.float32, ndmin=2))
+
+
+def test_empty_cells_are_missing_values_in_both_bulk_parsers(monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second, rest = _body(20_000).split(b"\n", 2)
+    body = b"\n".join([first, second[second.index(b","):], rest])  # row 2's first cell is empty
+    exact = np.array([[float(c) if c else np.nan for c in line.split(",")] for line in body.decode().splitlines()],
+                     dtype=np.float32)
+    arrow = _csv_bulk(body)
+    assert arrow is not None and np.isnan(arrow[1, 0]) and np.array_equal(arrow, exact, equal_nan=True)
+    # An image without pyarrow (pandas only) reads the body the same way.
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    pandas_read = _csv_bulk(body)
+    assert pandas_read is not None and np.array_equal(pandas_read, exact, equal_nan=True)
