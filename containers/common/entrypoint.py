@@ -9,7 +9,9 @@ command, so serving and usage errors do not pay for the training libraries.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from typing import NoReturn
 
 from containers.common.trainer import run
 
@@ -26,3 +28,15 @@ def dispatch(package: str, argv: list[str] | None = None) -> int:
         return serve(importlib.import_module(f"{package}.serve").handler())
     print(f"usage: python -m {package} {{train|serve}}", file=sys.stderr, flush=True)
     return 2
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the container process with ``code`` once its output is flushed.
+
+    Interpreter teardown with numpy, scipy and xgboost loaded takes about
+    0.2 s and writes nothing; a stopped serving container (a finished
+    transform job, a replaced endpoint instance) need not wait for it.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

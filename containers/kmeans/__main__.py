@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-from containers.common.entrypoint import dispatch
+from containers.common.entrypoint import dispatch, exit_now
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -13,4 +11,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

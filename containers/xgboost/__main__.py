@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from containers.common.entrypoint import dispatch
+from containers.common.entrypoint import dispatch, exit_now
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,4 +22,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
