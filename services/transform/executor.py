@@ -111,9 +111,10 @@ class TransformJobExecutor:
                 try:
                     inputs = await list_inputs(self.s3, job)
                     started = time.perf_counter()
-                    # The instances start while the first object is read and split.
+                    # The instances start while the first object is read and split, for as many
+                    # slots as the containers will likely take (a wrong guess costs only balance).
                     starting = asyncio.create_task(self._start(job, session))
-                    first = asyncio.create_task(self._prepare(job, inputs[0]))
+                    first = asyncio.create_task(self._prepare(job, inputs[0], _likely_slots(job)))
                     try:
                         instances = await starting
                     finally:
@@ -203,15 +204,15 @@ class TransformJobExecutor:
             for n, obj in enumerate(inputs):
                 prepared = await upcoming
                 if n + 1 < len(inputs):
-                    upcoming = asyncio.create_task(self._prepare(job, inputs[n + 1]))
+                    upcoming = asyncio.create_task(self._prepare(job, inputs[n + 1], slots.qsize()))
                 if stop.is_set():
                     raise _Stopped()
                 await self._transform_object(job, obj, prepared, slots, session, stop)
         finally:
             upcoming.cancel()
 
-    async def _prepare(self, job: TransformJob, obj: InputObject) -> _Prepared:
-        """Read one object and cut it into request batches."""
+    async def _prepare(self, job: TransformJob, obj: InputObject, slots: int) -> _Prepared:
+        """Read one object and cut it into request batches for ``slots`` concurrent requests."""
         source = obj.uri
         data = await self._read(obj, job.transform_input.compression_type)
         split = job.transform_input.split_type
@@ -222,7 +223,7 @@ class TransformJobExecutor:
         limit = (job.max_payload_in_mb or DEFAULT_MAX_PAYLOAD_MB) * 1024 * 1024
         if split == "Line" and not processing and _strategy(job) == "MultiRecord":
             # Large clean CSV / JSON Lines input: cut at newlines, no object per record.
-            plan = await asyncio.to_thread(cut_line_batches, data, limit, source)
+            plan = await asyncio.to_thread(cut_line_batches, data, limit, source, slots)
             if plan is not None:
                 return _Prepared(plan, [], processing)
         raw_records = split_records(data, split, source)
@@ -361,6 +362,13 @@ def _decode(raw: bytes, content_type: str | None, source: str, n: int) -> Any:
         return decode_record(raw, content_type)
     except ValueError as err:
         raise JobFailed(f"ClientError: {source}: record {n} is not valid {content_type or 'input'}: {err}") from err
+
+
+def _likely_slots(job: TransformJob) -> int:
+    """Concurrent requests the job's instances will take, before they say: ``MaxConcurrentTransforms``,
+    else what the built-ins answer on ``/execution-parameters`` (one per CPU)."""
+    per_instance = job.max_concurrent_transforms or os.cpu_count() or 1
+    return per_instance * job.transform_resources.instance_count
 
 
 async def _container_concurrency(instance: Instance, session: aiohttp.ClientSession) -> int:

@@ -99,27 +99,39 @@ def _check_size(record: bytes, limit: int, source: str, number: int) -> None:
                           f"({limit // (1024 * 1024)} MB)")
 
 
-def cut_line_batches(data: bytes, max_payload_bytes: int, source: str) -> list[Batch] | None:
+def cut_line_batches(data: bytes, max_payload_bytes: int, source: str, slots: int = 1) -> list[Batch] | None:
     """MultiRecord batches of ``Line`` input cut at newlines; ``None`` unless the input is clean.
 
     Clean: ``\n`` line ends only, no blank or whitespace-ended lines. Then
-    every line is a record and the batches (and errors) are exactly those of
-    :func:`split_records` + :func:`batches`, found with a few ``bytes``
-    searches instead of a Python object per record.
+    every line is a record and, with ``slots`` 1, the batches (and errors)
+    are exactly those of :func:`split_records` + :func:`batches`, found with
+    a few ``bytes`` searches instead of a Python object per record.
+
+    ``slots``: how many requests the instances take at once. Packing every
+    batch to the limit leaves a short last batch that runs alone while the
+    other slots idle (a 28 MB object at 6 MB: four full batches, then one
+    of 4 MB on one of two cores); with ``slots`` above 1 the object is cut
+    into whole rounds of equal batches instead, never over the limit and
+    never below :data:`MIN_SPLIT_BYTES` just to fill a slot.
     """
     if not data or data[:1] == b"\n" or b"\r" in data or b"\n\n" in data or data[-1:] in _WHITESPACE:
         return None
-    if any(ws + b"\n" in data for ws in _WHITESPACE):
+    # A two-byte search costs ten times a one-byte one (memchr): look for "x\n" only where x occurs.
+    if any(ws in data and ws + b"\n" in data for ws in _WHITESPACE):
         return None
     end_newline = data.endswith(b"\n")
+    wanted = _batch_count(len(data), max_payload_bytes, slots)
     out: list[Batch] = []
     pos, first = 0, 1
     while pos < len(data):
-        if len(data) - pos + (0 if end_newline else 1) <= max_payload_bytes:
+        remaining = len(data) - pos + (0 if end_newline else 1)
+        target = max_payload_bytes if slots == 1 else min(max_payload_bytes,
+                                                           -(-remaining // max(1, wanted - len(out))))
+        if remaining <= target:
             cut = len(data)
         else:
-            nl = data.rfind(b"\n", pos, pos + max_payload_bytes)
-            if nl < 0:  # the batch's first record alone is at least the limit
+            nl = data.rfind(b"\n", pos, pos + target)
+            if nl < 0:  # the batch's first record alone reaches the target: it goes alone, if within the limit
                 nl = data.find(b"\n", pos)
                 _check_size(data[pos:nl if nl >= 0 else len(data)], max_payload_bytes, source, first)
                 nl = nl if nl >= 0 else len(data) - 1
@@ -131,6 +143,18 @@ def cut_line_batches(data: bytes, max_payload_bytes: int, source: str) -> list[B
         out.append(Batch(first, [], body, count))
         pos, first = cut, first + count
     return out
+
+
+MIN_SPLIT_BYTES = 1024 * 1024
+
+
+def _batch_count(size: int, limit: int, slots: int) -> int:
+    """Batches to cut ``size`` bytes into: the fewest the limit allows, rounded up to whole rounds of ``slots``."""
+    needed = max(1, -(-size // limit))
+    if slots <= 1:
+        return needed
+    rounds = -(-needed // slots) * slots
+    return max(needed, min(rounds, size // MIN_SPLIT_BYTES))
 
 
 _WHITESPACE = (b" ", b"\t", b"\x0b", b"\x0c")
