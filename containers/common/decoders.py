@@ -157,28 +157,6 @@ def _csv_pyarrow(body: bytes, width: int) -> np.ndarray | None:
     return matrix
 
 
-def _lone_process() -> bool:
-    return os.environ.get(WORKERS_ENV, "").strip() in ("", "1")
-
-
-def _csv_pandas(body: bytes, width: int) -> np.ndarray | None:
-    import pandas as pd
-
-    # pandas pads short rows with NaN where the exact path refuses them: count commas first.
-    if b"\r" in body or b"\n\n" in body or body[:1] == b"\n" or b'"' in body:
-        return None
-    rows = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
-    if body.count(b",") != rows * (width - 1):
-        return None
-    try:
-        frame = pd.read_csv(io.BytesIO(body), header=None, dtype=np.float64, engine="c", keep_default_na=False,
-                            na_values=[""])
-    except (ValueError, pd.errors.ParserError):
-        return None
-    matrix = frame.to_numpy(dtype=np.float32)
-    return matrix if matrix.shape == (rows, width) else None
-
-
 def _float64_chunk_into(out: np.ndarray, chunk: Any) -> None:
     """A float64 Arrow array into ``out``, nulls (empty cells) as NaN: missing values.
 
@@ -199,12 +177,19 @@ def _lone_process() -> bool:
 def _csv_pandas(body: bytes, width: int) -> np.ndarray | None:
     import pandas as pd
 
+    # pandas pads short rows with NaN where the exact path refuses them: count commas first.
+    if b"\r" in body or b"\n\n" in body or body[:1] == b"\n" or b'"' in body:
+        return None
+    rows = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
+    if body.count(b",") != rows * (width - 1):
+        return None
     try:
         frame = pd.read_csv(io.BytesIO(body), header=None, dtype=np.float64, engine="c", keep_default_na=False,
                             na_values=[""])
     except (ValueError, pd.errors.ParserError):
         return None
-    return frame.to_numpy(dtype=np.float32)
+    matrix = frame.to_numpy(dtype=np.float32)
+    return matrix if matrix.shape == (rows, width) else None
 
 
 def _sparse_row(tensor: dict[str, Any], record: int) -> list[Any]:

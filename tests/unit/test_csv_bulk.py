@@ -32,7 +32,11 @@ def test_bulk_parse_equals_loadtxt() -> None:
     lambda b: b.replace(b",", b",x", 1),                # not a number
     lambda b: b.replace(b",", b',"', 1).replace(b",", b'",', 2).replace(b'",', b",", 1),  # a quoted cell
 ])
-def test_odd_bodies_go_to_the_exact_path(edit) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("parser", ["pyarrow", "pandas"])
+def test_odd_bodies_go_to_the_exact_path(edit, parser: str,  # type: ignore[no-untyped-def]
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    if parser == "pandas":  # an image without pyarrow
+        monkeypatch.setitem(sys.modules, "pyarrow", None)
     body = edit(_body(20_000))
     assert _csv_bulk(body) is None
     with pytest.raises(BadInput) if b"x" in body or b"1,2\n" in body or b'"' in body else contextlib.nullcontext():
