@@ -23,14 +23,13 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from containers.common.server_workers import WORKERS_ENV
+from containers.common.server_workers import worker_count
 from containers.common.serving import BadInput
 
 Matrix = np.ndarray | sp.csr_matrix
@@ -141,7 +140,7 @@ def _csv_pyarrow(body: bytes, width: int) -> np.ndarray | None:
         table = pa_csv.read_csv(
             pa.py_buffer(body),
             # Threads only for a lone serving process: with one process per CPU each has a core.
-            read_options=pa_csv.ReadOptions(column_names=names, use_threads=_lone_process()),
+            read_options=pa_csv.ReadOptions(column_names=names, use_threads=worker_count() == 1),
             # Blank lines are skipped, as the exact path skips them.
             parse_options=pa_csv.ParseOptions(quote_char=False),
             convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.float64()), null_values=[""],
@@ -168,10 +167,6 @@ def _float64_chunk_into(out: np.ndarray, chunk: Any) -> None:
     if chunk.null_count:
         bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little", count=chunk.offset + len(chunk))
         out[bits[chunk.offset:] == 0] = np.nan
-
-
-def _lone_process() -> bool:
-    return os.environ.get(WORKERS_ENV, "").strip() in ("", "1")
 
 
 def _csv_pandas(body: bytes, width: int) -> np.ndarray | None:

@@ -113,10 +113,14 @@ class _Connection(asyncio.Protocol):
             self._process()
         self._settle()
 
-    def _engage(self, engaged: bool) -> None:
-        if self._silence is not None and not engaged:
+    def _end_first_wait(self) -> None:
+        if self._silence is not None:
             self._silence.cancel()
             self._silence = None
+
+    def _engage(self, engaged: bool) -> None:
+        if not engaged:
+            self._end_first_wait()
         if engaged != self.engaged:
             self.engaged = engaged
             self.server.engage(1 if engaged else -1)
@@ -169,9 +173,7 @@ class _Connection(asyncio.Protocol):
 
     def _answer(self, response: Response, keep_alive: bool) -> None:
         self.server.in_flight -= 1
-        if self._silence is not None:  # the first request is answered: engaged now only by what follows
-            self._silence.cancel()
-            self._silence = None
+        self._end_first_wait()  # the first request is answered: engaged now only by what follows
         self._reply(response, keep_alive and not self.server.stopping)
         self.server.notify_idle()
 
