@@ -27,6 +27,7 @@ import xgboost as xgb
 from containers.common.decoders import CSV, DECODERS, JSON, JSONLINES, decode
 from containers.common.server_workers import worker_count
 from containers.common.serving import BadInput, InferenceHandler
+from containers.xgboost.dense_predict import predict_dense
 from containers.xgboost.train import MODEL_FILE
 
 
@@ -65,7 +66,7 @@ def predict_fn(data: Any, model: xgb.Booster) -> np.ndarray:
         raise BadInput(f"Feature size mismatch: the model expects {expected} features per record, "
                        f"the request has {got}{hint}.")
     try:
-        return model.inplace_predict(data)
+        return predict_dense(model, data)
     except xgb.core.XGBoostError as err:
         raise BadInput(f"XGBoost could not predict on this input: {str(err).splitlines()[0]}") from None
 
