@@ -29,7 +29,7 @@ from infra.provision import provision
 from infra.settings import Settings
 from infra.stack import declare_stack
 from services.api.ops_autoscaling import build_autoscaling_api
-from services.api.runtime_server import make_runtime_app
+from services.api.runtime_server import RuntimeServer
 from services.api.sagemaker_ops import build_sagemaker_service
 from services.app import Services, build_services
 from services.autoscaling.scaler import Scaler
@@ -64,6 +64,7 @@ class HeadwaterNode:
         self.runtime: HandlerRuntime | None = None
         self.worker: Worker | None = None
         self.hosting: HostingRuntime | None = None  # endpoints' fleets; stopped with the node
+        self.runtime_server: RuntimeServer | None = None  # sagemaker-runtime: invocations
 
     async def __aenter__(self) -> HeadwaterNode:
         try:
@@ -99,9 +100,10 @@ class HeadwaterNode:
                 HostingRuntime(s, self.services, make_runner(s.runner)))
             api = build_sagemaker_service(self.services)
             self.endpoints["sagemaker"] = await self._serve(api.make_app(), s.sagemaker_port)
-            self.endpoints["runtime"] = await self._serve(
-                make_runtime_app(s.region, s.account_id, self.hosting.invoker,
-                                 self.hosting.shadows.report), s.runtime_port)
+            self.runtime_server = RuntimeServer(s.region, s.account_id, self.hosting.invoker,
+                                                self.hosting.shadows.report)
+            port = await self.runtime_server.start(s.bind_host, s.runtime_port)
+            self.endpoints["runtime"] = f"http://{s.bind_host}:{port}"
             lambda_arn = f"arn:aws:lambda:{s.region}:{s.account_id}:function"
             self.endpoints["lambda"] = await self._serve(make_lambda_app(deps, lambda_arn), s.lambda_port)
             self.endpoints["autoscaling"] = await self._serve(
@@ -151,6 +153,9 @@ class HeadwaterNode:
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()
+        if self.runtime_server is not None:
+            await self.runtime_server.close(self.settings.stop_grace_seconds)
+            self.runtime_server = None
         await self._stack.aclose()
         if self.emulator is not None:
             await asyncio.to_thread(self.emulator.stop)

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 MAX_HEAD_BYTES = 64 * 1024
 # A new connection that sends nothing this long no longer holds its worker back from accepting.
 FIRST_REQUEST_WAIT = 1.0
+# How long a connection refused mid-stream drops what its client still sends before closing.
+LINGER = 5.0
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
             409: "Conflict", 413: "Payload Too Large", 415: "Unsupported Media Type",
             431: "Request Header Fields Too Large", 500: "Internal Server Error", 503: "Service Unavailable",
@@ -77,10 +79,21 @@ class Response:
 Handler = Callable[[Request], "Response | Awaitable[Response]"]
 
 
+ErrorResponse = Callable[[int, str], Response]
+
+
+def plain_error(status: int, message: str) -> Response:
+    """A refused request's answer: the reason as plain text."""
+    return Response(status, message.encode("utf-8"))
+
+
 class _Malformed(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    """A request that cannot be served; ``skip``: body bytes to drop so the connection stays usable."""
+
+    def __init__(self, status: int, message: str, skip: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.skip = skip
 
 
 class _Connection(asyncio.Protocol):
@@ -93,6 +106,8 @@ class _Connection(asyncio.Protocol):
         self.busy = False
         self.closing = False
         self.engaged = False
+        self.skipping = 0  # bytes of a refused body still to drop as they arrive
+        self.lingering = False  # refused and shut: what still arrives is dropped
         self._silence: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -108,6 +123,12 @@ class _Connection(asyncio.Protocol):
         self._engage(False)
 
     def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            return
+        if self.skipping:
+            dropped = min(self.skipping, len(data))
+            self.skipping -= dropped
+            data = data[dropped:]
         self.buffer += data
         if not self.busy:
             self._process()
@@ -140,8 +161,13 @@ class _Connection(asyncio.Protocol):
             try:
                 parsed = self._parse()
             except _Malformed as err:
-                self._reply(Response(err.status, str(err).encode()), keep_alive=False)
-                return
+                answer = self.server.error_response(err.status, str(err))
+                if err.skip is None:  # the stream cannot be followed past this request
+                    self._linger(answer)
+                    return
+                self._skip(err.skip)
+                self._reply(answer, keep_alive=not self.server.stopping)
+                continue
             if parsed is None:
                 return
             request, keep_alive = parsed
@@ -177,6 +203,29 @@ class _Connection(asyncio.Protocol):
         self._reply(response, keep_alive and not self.server.stopping)
         self.server.notify_idle()
 
+    def _linger(self, response: Response) -> None:
+        """Answer and close as a lingering close does: the answer is sent and our side shut, then
+        whatever the client still sends is dropped until it closes too (or :data:`LINGER` s pass).
+        Closing at once, with its unread bytes pending, would reset the connection, and a reset
+        throws away the answer before the client reads it."""
+        self.closing = True
+        self.buffer.clear()
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.transport.write(response.encode(keep_alive=False))
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        self.lingering = True
+        asyncio.get_running_loop().call_later(LINGER, self.transport.close)
+
+    def _skip(self, count: int) -> None:
+        """Drop the next ``count`` body bytes: those buffered now, and the rest as they arrive."""
+        dropped = min(count, len(self.buffer))
+        del self.buffer[:dropped]
+        self.skipping = count - dropped
+
     def _reply(self, response: Response, keep_alive: bool) -> None:
         if self.transport is None or self.transport.is_closing():
             return
@@ -205,7 +254,7 @@ class _Connection(asyncio.Protocol):
             headers[name.strip().lower()] = value.strip()
         start = head_end + 4
         if "chunked" in headers.get("transfer-encoding", "").lower():
-            decoded = _dechunk(buf, start)
+            decoded = _dechunk(buf, start, self.server.max_body)
             if decoded is None:
                 return None
             body, end = decoded
@@ -215,7 +264,11 @@ class _Connection(asyncio.Protocol):
             except ValueError:
                 raise _Malformed(400, "bad Content-Length") from None
             if length > self.server.max_body:
-                raise _Malformed(413, f"payload of {length} bytes is over the limit of {self.server.max_body}")
+                message = f"payload of {length} bytes is over the limit of {self.server.max_body}"
+                if headers.get("expect", "").lower() == "100-continue":
+                    raise _Malformed(413, message)  # told no, the client sends no body
+                del buf[:start]  # the body is dropped as it arrives; the next request follows it
+                raise _Malformed(413, message, skip=length)
             if len(buf) - start < length:
                 if headers.get("expect", "").lower() == "100-continue" and self.transport is not None:
                     headers.pop("expect")
@@ -230,9 +283,10 @@ class _Connection(asyncio.Protocol):
         return Request(method.upper(), path, headers, body, query), keep_alive
 
 
-def _dechunk(buf: bytearray, pos: int) -> tuple[bytes, int] | None:
-    """Decode a chunked body starting at ``pos``; ``None`` while incomplete."""
+def _dechunk(buf: bytearray, pos: int, limit: int) -> tuple[bytes, int] | None:
+    """Decode a chunked body starting at ``pos``; ``None`` while incomplete; over ``limit`` bytes: 413."""
     parts: list[bytes] = []
+    size_so_far = 0
     while True:
         line_end = buf.find(b"\r\n", pos)
         if line_end < 0:
@@ -242,6 +296,9 @@ def _dechunk(buf: bytearray, pos: int) -> tuple[bytes, int] | None:
         except ValueError:
             raise _Malformed(400, "bad chunk size") from None
         pos = line_end + 2
+        size_so_far += size
+        if size_so_far > limit:
+            raise _Malformed(413, f"chunked payload of more than {limit} bytes is over the limit")
         if size == 0:
             trailer_end = buf.find(b"\r\n\r\n", pos - 2)
             return (b"".join(parts), trailer_end + 4) if trailer_end >= 0 else None
@@ -254,9 +311,11 @@ def _dechunk(buf: bytearray, pos: int) -> tuple[bytes, int] | None:
 class HttpServer:
     """Serves ``handler`` on ``host:port``; :meth:`shutdown` drains in-flight requests."""
 
-    def __init__(self, handler: Handler, *, max_body: int = 100 * 1024 * 1024) -> None:
+    def __init__(self, handler: Handler, *, max_body: int = 100 * 1024 * 1024,
+                 error_response: ErrorResponse = plain_error) -> None:
         self.handler = handler
         self.max_body = max_body
+        self.error_response = error_response  # the answer to a request refused before its handler
         self.connections: set[_Connection] = set()
         self.in_flight = 0
         self.stopping = False

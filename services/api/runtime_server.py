@@ -7,48 +7,91 @@ as SageMaker answers an unknown endpoint, so clients see the real error.
 ``GET /headwater/endpoints/<name>/shadow-agreement`` is Headwater's own (not
 part of SageMaker's API): how often each shadow variant's answers agreed
 with production's since the node started (``headwater shadows`` prints it).
+
+Every invocation crosses this server and then the router's hop to a
+container, so it runs on the same lean HTTP/1.1 server as the inference
+containers (:mod:`containers.common.http_server`), not a web framework: at
+1-row requests a framework's request objects, routing and middleware cost
+more than the hop itself. Requests refused before routing (a body over
+6 MB, a malformed head) are answered as ``sagemaker-runtime`` errors.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote
 
-from aiohttp import web
+from containers.common.http_server import HttpServer, Request, Response
 
-Invoker = Callable[[str, web.Request], Awaitable[web.StreamResponse | None]]
+MAX_PAYLOAD = 6 * 1024 * 1024
+INVOCATIONS_PREFIX, INVOCATIONS_SUFFIX = "/endpoints/", "/invocations"
+SHADOW_PREFIX, SHADOW_SUFFIX = "/headwater/endpoints/", "/shadow-agreement"
+
+Invoker = Callable[[str, Request], Awaitable[Response | None]]
 
 
-def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"message": message}, status=status,
-                             headers={"x-amzn-ErrorType": code, "x-amzn-RequestId": str(uuid.uuid4())})
+def runtime_error(status: int, code: str, message: str, **extra: object) -> Response:
+    """An error as botocore's rest-json parser reads it (code from ``x-amzn-ErrorType``)."""
+    return Response(status, json.dumps({"message": message, **extra}).encode(), "application/json",
+                    {"x-amzn-ErrorType": code, "x-amzn-RequestId": str(uuid.uuid4())})
 
 
-def make_runtime_app(region: str, account_id: str, invoker: Invoker | None = None,
-                     shadow_report: Callable[[str], dict[str, Any]] | None = None) -> web.Application:
-    """The runtime app; ``invoker`` answers for endpoints that exist (``None``: unknown);
-    ``shadow_report(endpoint)`` gives its shadow variants' agreement counters."""
+def refused(status: int, message: str) -> Response:
+    """A request the HTTP layer refused, in the runtime's error shape."""
+    if status == 413:
+        return runtime_error(413, "ValidationError", f"Received payload of more than {MAX_PAYLOAD} bytes, the "
+                             f"maximum allowed for InvokeEndpoint is {MAX_PAYLOAD} bytes (6 MB).")
+    return runtime_error(status, "ValidationError", message)
 
-    async def invocations(request: web.Request) -> web.StreamResponse:
-        name = request.match_info["name"]
-        if invoker is not None:
-            response = await invoker(name, request)
+
+def _name_between(path: str, prefix: str, suffix: str) -> str | None:
+    if path.startswith(prefix) and path.endswith(suffix) and len(path) > len(prefix) + len(suffix):
+        name = unquote(path[len(prefix):-len(suffix)])
+        return name if "/" not in name else None
+    return None
+
+
+class RuntimeServer:
+    """The runtime's routes; ``invoker`` answers for endpoints that exist (``None``: unknown endpoint),
+    ``shadow_report(endpoint)`` gives an endpoint's shadow variants' agreement counters."""
+
+    def __init__(self, region: str, account_id: str, invoker: Invoker | None = None,
+                 shadow_report: Callable[[str], dict[str, Any]] | None = None) -> None:
+        self.region = region
+        self.account_id = account_id
+        self.invoker = invoker
+        self.shadow_report = shadow_report
+        self._http = HttpServer(self.route, max_body=MAX_PAYLOAD, error_response=refused)
+
+    def route(self, request: Request) -> Response | Awaitable[Response]:
+        """The answer to one request (an awaitable one for invocations)."""
+        path = request.path
+        if (name := _name_between(path, INVOCATIONS_PREFIX, INVOCATIONS_SUFFIX)) is not None:
+            if request.method != "POST":
+                return runtime_error(405, "ValidationError", "InvokeEndpoint is POST /endpoints/<name>/invocations.")
+            return self._invoke(name, request)
+        if request.method == "GET" and path == "/ping":
+            return Response(200, b'{"status": "ok"}', "application/json")
+        if request.method == "GET" and (name := _name_between(path, SHADOW_PREFIX, SHADOW_SUFFIX)) is not None:
+            report = self.shadow_report(name) if self.shadow_report is not None else {}
+            return Response(200, json.dumps({"EndpointName": name, "ShadowVariants": report}).encode(),
+                            "application/json")
+        return runtime_error(404, "UnknownOperationException", f"No operation at {request.method} {path}.")
+
+    async def _invoke(self, name: str, request: Request) -> Response:
+        if self.invoker is not None:
+            response = await self.invoker(name, request)
             if response is not None:
                 return response
-        return _error(400, "ValidationError",
-                      f"Endpoint {name} of account {account_id} not found.")
+        return runtime_error(400, "ValidationError", f"Endpoint {name} of account {self.account_id} not found.")
 
-    async def ping(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+    async def start(self, host: str, port: int) -> int:
+        """Listen on ``host:port``; the bound port (useful when ``port`` is 0)."""
+        return await self._http.start(host, port)
 
-    async def shadow_agreement(request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        return web.json_response({"EndpointName": name,
-                                  "ShadowVariants": shadow_report(name) if shadow_report is not None else {}})
-
-    app = web.Application(client_max_size=7 * 1024 * 1024)
-    app.router.add_post("/endpoints/{name}/invocations", invocations)
-    app.router.add_get("/ping", ping)
-    app.router.add_get("/headwater/endpoints/{name}/shadow-agreement", shadow_agreement)
-    return app
+    async def close(self, grace: float = 30.0) -> None:
+        """Stop accepting, answer the requests in flight (up to ``grace`` s), close every connection."""
+        await self._http.shutdown(grace)

@@ -1,8 +1,9 @@
 """``InvokeEndpoint``: route a runtime request to a variant's instance, answer as SageMaker does.
 
-Plugged into :func:`services.api.runtime_server.make_runtime_app` as its
-``invoker``. Errors are the ``sagemaker-runtime`` model's own: an unknown
-endpoint or variant and an oversized payload are ``ValidationError``; a
+Plugged into :class:`services.api.runtime_server.RuntimeServer` as its
+``invoker`` (which has refused bodies over 6 MB already). Errors are the
+``sagemaker-runtime`` model's own: an unknown endpoint or variant is
+``ValidationError``; a
 container's 4xx/5xx is ``ModelError`` (HTTP 424) carrying
 ``OriginalStatusCode`` and ``OriginalMessage``; no reachable instance is
 ``ServiceUnavailable``. Successful answers carry
@@ -16,12 +17,11 @@ elsewhere), and a target model that cannot be fetched is ``ValidationError``
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 
-from aiohttp import web
-
+from containers.common.http_server import Request, Response
+from services.api.runtime_server import runtime_error
 from services.hosting.capture import CaptureWriter
 from services.hosting.fleet import LiveEndpoint, LiveVariant
 from services.hosting.instance import Answer, InstanceUnavailable
@@ -33,18 +33,13 @@ from services.hosting.shadow import ShadowStats
 
 log = logging.getLogger(__name__)
 
-MAX_PAYLOAD = 6 * 1024 * 1024
 H_TARGET_VARIANT = "X-Amzn-SageMaker-Target-Variant"
 H_CUSTOM = "X-Amzn-SageMaker-Custom-Attributes"
 H_INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
 H_INVOKED = "x-Amzn-Invoked-Production-Variant"
-
-
-def runtime_error(status: int, code: str, message: str, **extra: object) -> web.Response:
-    """An error as botocore's rest-json parser reads it (code from ``x-amzn-ErrorType``)."""
-    return web.Response(status=status, body=json.dumps({"message": message, **extra}).encode(),
-                        content_type="application/json",
-                        headers={"x-amzn-ErrorType": code, "x-amzn-RequestId": str(uuid.uuid4())})
+# The request's headers arrive with lower-case names.
+_TARGET_VARIANT, _CUSTOM, _INFERENCE_ID = H_TARGET_VARIANT.lower(), H_CUSTOM.lower(), H_INFERENCE_ID.lower()
+_TARGET_MODEL = H_TARGET_MODEL.lower()
 
 
 class EndpointInvoker:
@@ -62,15 +57,12 @@ class EndpointInvoker:
         self.account_id = account_id
         self._background: set[asyncio.Task[None]] = set()
 
-    async def __call__(self, name: str, request: web.Request) -> web.StreamResponse | None:
+    async def __call__(self, name: str, request: Request) -> Response | None:
         live = self.manager.live.get(name)
         if live is None:
             return None
-        body = await _read_limited(request)
-        if body is None:
-            return runtime_error(413, "ValidationError", f"Received payload of more than {MAX_PAYLOAD} bytes, "
-                                 f"the maximum allowed for InvokeEndpoint is {MAX_PAYLOAD} bytes (6 MB).")
-        target = request.headers.get(H_TARGET_VARIANT)
+        body, headers = request.body, request.headers  # a body over 6 MB was refused before routing
+        target = headers.get(_TARGET_VARIANT)
         try:
             variant = live.choose(target)
         except KeyError:
@@ -78,10 +70,10 @@ class EndpointInvoker:
                                  f"Available variants: {', '.join(live.variants)}.")
         if self.metrics is not None:
             self.metrics.record(name, variant.name, sum(1 for i in variant.instances if i.healthy))
-        ctype = request.headers.get("Content-Type") or "application/octet-stream"
-        accept = request.headers.get("Accept")
-        custom = request.headers.get(H_CUSTOM)
-        target_model = request.headers.get(H_TARGET_MODEL)
+        ctype = headers.get("content-type") or "application/octet-stream"
+        accept = headers.get("accept")
+        custom = headers.get(_CUSTOM)
+        target_model = headers.get(_TARGET_MODEL)
         refusal = check_target_model(name, variant.model, target_model)
         if refusal is not None:
             message, code = refusal
@@ -97,12 +89,11 @@ class EndpointInvoker:
                                  f"endpoint {name} could be reached; try again.")
         if answer.status >= 400:
             return self._model_error(name, variant.name, answer)
-        self._after(live, variant, body, ctype, accept, custom, answer, request.headers.get(H_INFERENCE_ID))
-        headers = {"Content-Type": answer.content_type, H_INVOKED: variant.name,
-                   "x-amzn-RequestId": str(uuid.uuid4())}
+        self._after(live, variant, body, ctype, accept, custom, answer, headers.get(_INFERENCE_ID))
+        out = {H_INVOKED: variant.name, "x-amzn-RequestId": str(uuid.uuid4())}
         if answer.custom_attributes:
-            headers[H_CUSTOM] = answer.custom_attributes
-        return web.Response(body=answer.body, headers=headers)
+            out[H_CUSTOM] = answer.custom_attributes
+        return Response(200, answer.body, answer.content_type, out)
 
     async def call(self, variant: LiveVariant, body: bytes, ctype: str, accept: str | None,
                    custom: str | None, target_model: str | None = None) -> Answer | None:
@@ -128,7 +119,7 @@ class EndpointInvoker:
                 instance.release()
         return None
 
-    def _model_error(self, endpoint: str, variant: str, answer: Answer) -> web.Response:
+    def _model_error(self, endpoint: str, variant: str, answer: Answer) -> Response:
         original = answer.body.decode("utf-8", errors="replace")
         kind = "client" if answer.status < 500 else "server"
         group = f"/aws/sagemaker/Endpoints/{endpoint}"
@@ -165,18 +156,3 @@ class EndpointInvoker:
         if capture is not None and answer is not None and answer.status < 400 and self.capture.sampled(capture):
             self.capture.add(capture, live.name, shadow.name, (body, ctype), (answer.body, answer.content_type))
 
-
-async def _read_limited(request: web.Request) -> bytes | None:
-    """The body, or ``None`` when it is over :data:`MAX_PAYLOAD`."""
-    if (request.content_length or 0) > MAX_PAYLOAD:
-        return None
-    if request.content_length is not None:
-        return await request.content.readexactly(request.content_length) if request.content_length else b""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > MAX_PAYLOAD:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
