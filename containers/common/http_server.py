@@ -10,6 +10,16 @@ writes the response in one ``transport.write``.
 A handler returns a :class:`Response`, or an awaitable of one (work moved
 off the event loop). Requests on one connection are answered in order;
 while an awaitable response is pending, later pipelined requests wait.
+The node's ``sagemaker-runtime`` port runs on this server too
+(:mod:`services.api.runtime_server`), for the same reason.
+
+A request refused before its handler is answered by ``error_response``
+(plain text unless the server is given another shape). A body over
+``max_body`` with a ``Content-Length`` is dropped as it arrives and the
+connection serves on; a refusal after which the stream cannot be followed
+(a malformed head, a chunked body over the limit) answers, shuts the
+sending side and drops what still arrives until the client closes, so the
+client reads the answer rather than a connection reset.
 
 Several worker processes may serve one listening socket
 (:mod:`containers.common.server_workers`). Left to asyncio's accept loop,

@@ -1,12 +1,11 @@
 """``InvokeEndpoint``: route a runtime request to a variant's instance, answer as SageMaker does.
 
 Plugged into :class:`services.api.runtime_server.RuntimeServer` as its
-``invoker`` (which has refused bodies over 6 MB already). Errors are the
-``sagemaker-runtime`` model's own: an unknown endpoint or variant is
-``ValidationError``; a
-container's 4xx/5xx is ``ModelError`` (HTTP 424) carrying
-``OriginalStatusCode`` and ``OriginalMessage``; no reachable instance is
-``ServiceUnavailable``. Successful answers carry
+``invoker`` (the server has refused bodies over 6 MB already). Errors are
+the ``sagemaker-runtime`` model's own: an unknown endpoint or variant is
+``ValidationError``; a container's 4xx/5xx is ``ModelError`` (HTTP 424)
+carrying ``OriginalStatusCode`` and ``OriginalMessage``; no reachable
+instance is ``ServiceUnavailable``. Successful answers carry
 ``x-Amzn-Invoked-Production-Variant``. Data capture and shadow copies run
 after the answer is ready and never delay or fail it. On a multi-model
 variant ``X-Amzn-SageMaker-Target-Model`` is required (and refused
@@ -155,4 +154,3 @@ class EndpointInvoker:
         capture = live.capture
         if capture is not None and answer is not None and answer.status < 400 and self.capture.sampled(capture):
             self.capture.add(capture, live.name, shadow.name, (body, ctype), (answer.body, answer.content_type))
-
