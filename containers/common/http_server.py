@@ -118,10 +118,12 @@ class _Connection(asyncio.Protocol):
         self.engaged = False
         self.skipping = 0  # bytes of a refused body still to drop as they arrive
         self.lingering = False  # refused and shut: what still arrives is dropped
+        self.last_active = 0.0  # loop time of the last bytes received or answer sent
         self._silence: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.last_active = asyncio.get_running_loop().time()
         self.server.connections.add(self)
         if self.server.shared:  # held until its first request is answered, or it stays silent
             self._engage(True)
@@ -135,6 +137,7 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.lingering:
             return
+        self.last_active = self.server.now()
         if self.skipping:
             dropped = min(self.skipping, len(data))
             self.skipping -= dropped
@@ -209,6 +212,7 @@ class _Connection(asyncio.Protocol):
 
     def _answer(self, response: Response, keep_alive: bool) -> None:
         self.server.in_flight -= 1
+        self.last_active = self.server.now()
         self._end_first_wait()  # the first request is answered: engaged now only by what follows
         self._reply(response, keep_alive and not self.server.stopping)
         self.server.notify_idle()
@@ -322,10 +326,15 @@ class HttpServer:
     """Serves ``handler`` on ``host:port``; :meth:`shutdown` drains in-flight requests."""
 
     def __init__(self, handler: Handler, *, max_body: int = 100 * 1024 * 1024,
-                 error_response: ErrorResponse = plain_error) -> None:
+                 error_response: ErrorResponse = plain_error, idle_timeout: float | None = None) -> None:
         self.handler = handler
         self.max_body = max_body
         self.error_response = error_response  # the answer to a request refused before its handler
+        # A connection with no request being answered and nothing received for this long is
+        # closed (a client's forgotten keep-alive, or a request head that stopped arriving).
+        # None: never, for containers, whose one client is the platform's pool.
+        self.idle_timeout = idle_timeout
+        self._sweep: asyncio.TimerHandle | None = None
         self.connections: set[_Connection] = set()
         self.in_flight = 0
         self.stopping = False
@@ -336,10 +345,26 @@ class HttpServer:
         self._accepting = False
         self._idle = asyncio.Event()
 
+    def now(self) -> float:
+        """The event loop's clock."""
+        return asyncio.get_running_loop().time()
+
+    def _close_idle(self) -> None:
+        """Close the connections idle past :attr:`idle_timeout`; check again in half of it."""
+        assert self.idle_timeout is not None
+        deadline = self.now() - self.idle_timeout
+        for conn in list(self.connections):
+            if not conn.busy and conn.last_active < deadline and conn.transport is not None:
+                conn.closing = True
+                conn.transport.close()
+        self._sweep = asyncio.get_running_loop().call_later(self.idle_timeout / 2, self._close_idle)
+
     async def start(self, host: str, port: int, sock: socket.socket | None = None) -> int:
         """Listen (on ``sock`` when given: bound already, and shared with other workers); return the
         bound port (useful when ``port`` is 0)."""
         loop = asyncio.get_running_loop()
+        if self.idle_timeout is not None:
+            self._sweep = loop.call_later(self.idle_timeout / 2, self._close_idle)
         if sock is not None:
             self.shared, self._listening = True, sock
             self._accept_when_free()
@@ -397,6 +422,8 @@ class HttpServer:
     async def shutdown(self, grace: float = 30.0) -> None:
         """Stop accepting, answer what is in flight (up to ``grace`` s), close connections."""
         self.stopping = True
+        if self._sweep is not None:
+            self._sweep.cancel()
         if self._server is not None:
             self._server.close()
         self._accept_when_free()  # a shared socket stays open for the other workers; this one stops taking

@@ -27,6 +27,9 @@ from urllib.parse import unquote
 from containers.common.http_server import HttpServer, Request, Response
 
 MAX_PAYLOAD = 6 * 1024 * 1024
+# Idle keep-alive connections are closed after this long, as aiohttp's server (which served this
+# port before) and AWS's own endpoints do; clients' pools reconnect.
+IDLE_TIMEOUT = 75.0
 INVOCATIONS_PREFIX, INVOCATIONS_SUFFIX = "/endpoints/", "/invocations"
 SHADOW_PREFIX, SHADOW_SUFFIX = "/headwater/endpoints/", "/shadow-agreement"
 
@@ -56,15 +59,18 @@ def _name_between(path: str, prefix: str, suffix: str) -> str | None:
 
 class RuntimeServer:
     """The runtime's routes; ``invoker`` answers for endpoints that exist (``None``: unknown endpoint),
-    ``shadow_report(endpoint)`` gives an endpoint's shadow variants' agreement counters."""
+    ``shadow_report(endpoint)`` gives an endpoint's shadow variants' agreement counters; a connection
+    idle for ``idle_timeout`` seconds is closed."""
 
     def __init__(self, region: str, account_id: str, invoker: Invoker | None = None,
-                 shadow_report: Callable[[str], dict[str, Any]] | None = None) -> None:
+                 shadow_report: Callable[[str], dict[str, Any]] | None = None,
+                 idle_timeout: float = IDLE_TIMEOUT) -> None:
         self.region = region
         self.account_id = account_id
         self.invoker = invoker
         self.shadow_report = shadow_report
-        self._http = HttpServer(self.route, max_body=MAX_PAYLOAD, error_response=refused)
+        self._http = HttpServer(self.route, max_body=MAX_PAYLOAD, error_response=refused,
+                                idle_timeout=idle_timeout)
 
     def route(self, request: Request) -> Response | Awaitable[Response]:
         """The answer to one request (an awaitable one for invocations)."""

@@ -23,12 +23,15 @@ ACCOUNT = "123456789012"
 
 
 class RecordingInvoker:
-    """Knows one endpoint, ``known``: answers the body reversed and records each request."""
+    """Knows ``known`` (answers the body reversed and records each request) and ``slow`` (answers in 1 s)."""
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, Request]] = []
 
     async def __call__(self, name: str, request: Request) -> Response | None:
+        if name == "slow":
+            await asyncio.sleep(1.0)
+            return Response(200, b"late", "text/csv")
         if name != "known":
             return None
         self.seen.append((name, request))
@@ -138,3 +141,25 @@ async def test_other_routes_ping_shadow_report_and_unknown_paths(runtime: Any) -
     data = await _exchange(port, b"POST /endpoints/%6Bnown/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
                                  b"Connection: close\r\n\r\nhi")
     assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"ih")
+
+
+async def test_idle_connections_are_closed_and_busy_ones_are_not() -> None:
+    server = RuntimeServer("us-east-1", ACCOUNT, RecordingInvoker(), idle_timeout=0.4)
+    port = await server.start("127.0.0.1", 0)
+    try:
+        loop = asyncio.get_running_loop()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /endpoints/known/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab")
+        started = loop.time()
+        answer = await asyncio.wait_for(reader.read(), 5)  # answered, then closed once idle
+        assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(b"ba")
+        assert loop.time() - started >= 0.4
+        writer.close()
+        # A request still being answered (1 s, past the timeout) keeps its connection.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /endpoints/slow/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 200 OK") and await reader.readexactly(4) == b"late"
+        writer.close()
+    finally:
+        await server.close(grace=1)
