@@ -232,15 +232,17 @@ def process(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> Ite
 ROUNDS = 3
 
 
+def fastest(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """The round with the most requests/s, carrying the errors of every round (none is left out)."""
+    best = dict(max(rounds, key=lambda r: r["rps"]))
+    best["errors"] = sum(r["errors"] for r in rounds)
+    return best
+
+
 def measure(port: int, path: str, body: bytes, seconds: float, server_pid: int | None = None
             ) -> dict[int, dict[str, float]]:
-    cells = {}
-    for c in CONCURRENCY:
-        rounds = [asyncio.run(drive(port, path, body, c, seconds, server_pid)) for _ in range(ROUNDS)]
-        best = dict(max(rounds, key=lambda r: r["rps"]))
-        best["errors"] = sum(r["errors"] for r in rounds)  # no round's failures are left out
-        cells[c] = best
-    return cells
+    return {c: fastest([asyncio.run(drive(port, path, body, c, seconds, server_pid)) for _ in range(ROUNDS)])
+            for c in CONCURRENCY}
 
 
 # ---------------------------------------------------------------------------- targets
@@ -315,7 +317,7 @@ def bench_mlflow(python: Path, base: Path, seconds: float) -> dict[int, dict[str
 
 
 def _in_process(one_request: Callable[[], object], seconds: float) -> dict[int, dict[str, float]]:
-    one = max((_in_process_round(one_request, seconds) for _ in range(ROUNDS)), key=lambda r: r["rps"])
+    one = fastest([_in_process_round(one_request, seconds) for _ in range(ROUNDS)])
     return {c: one for c in CONCURRENCY}
 
 

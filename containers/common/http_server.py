@@ -123,7 +123,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.last_active = asyncio.get_running_loop().time()
+        self.last_active = self.server.now()
         self.server.connections.add(self)
         if self.server.shared:  # held until its first request is answered, or it stays silent
             self._engage(True)
@@ -277,15 +277,15 @@ class _Connection(asyncio.Protocol):
                 length = int(headers.get("content-length", "0"))
             except ValueError:
                 raise _Malformed(400, "bad Content-Length") from None
+            expects_continue = headers.get("expect", "").lower() == "100-continue"
             if length > self.server.max_body:
                 message = f"payload of {length} bytes is over the limit of {self.server.max_body}"
-                if headers.get("expect", "").lower() == "100-continue":
+                if expects_continue:
                     raise _Malformed(413, message)  # told no, the client sends no body
                 del buf[:start]  # the body is dropped as it arrives; the next request follows it
                 raise _Malformed(413, message, skip=length)
             if len(buf) - start < length:
-                if headers.get("expect", "").lower() == "100-continue" and self.transport is not None:
-                    headers.pop("expect")
+                if expects_continue and self.transport is not None:
                     self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 return None
             end = start + length
