@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 LOCALSTACK_STAMP := localstack/.venv/.installed
 ENGINE_STAMP := .engine/.ready
 
-.PHONY: demo test test-unit test-integration test-e2e test-localstack test-containers engine venv fuse localstack-env bench clean
+.PHONY: demo test lint-imports test-unit test-integration test-e2e test-localstack test-containers engine venv fuse localstack-env bench clean
 
 venv: $(STAMP)
 
@@ -41,8 +41,12 @@ demo: $(STAMP) fuse
 	$(BIN)/headwater demo
 
 # Every tier runs in CI; a tier that cannot run fails loudly rather than skipping.
-test: $(STAMP) fuse $(LOCALSTACK_STAMP) $(ENGINE_STAMP)
+test: $(STAMP) fuse $(LOCALSTACK_STAMP) $(ENGINE_STAMP) lint-imports
 	$(BIN)/python -m pytest -p no:cacheprovider tests
+
+# The layering contracts in pyproject.toml: imports go downward only.
+lint-imports: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit

@@ -37,8 +37,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from infra.node import HeadwaterNode  # noqa: E402
-from infra.settings import Settings  # noqa: E402
-from services.models.training import CreateTrainingJobRequest  # noqa: E402
+from services.core.settings import Settings  # noqa: E402
+from services.training.models import CreateTrainingJobRequest  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parent / "distributed_train.py"
 TIMEOUT = 600.0

@@ -42,6 +42,7 @@ import argparse
 import asyncio
 import contextlib
 import io
+import itertools
 import json
 import logging
 import os
@@ -52,7 +53,6 @@ import tempfile
 import threading
 import time
 import weakref
-import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,12 +67,12 @@ import xgboost as xgb  # noqa: E402
 from aiobotocore.session import get_session  # noqa: E402
 
 from containers.xgboost.hyperparameters import parse_hyperparameters  # noqa: E402
-from infra.datasets import make_churn, to_csv  # noqa: E402
+from infra.demo.datasets import make_churn, to_csv  # noqa: E402
 from infra.node import HeadwaterNode  # noqa: E402
-from infra.settings import Settings  # noqa: E402
 from services.aws.session import client_kwargs  # noqa: E402
-from services.log_shipper import TRAINING_LOG_GROUP  # noqa: E402
-from services.models.training import SecondaryStatus, TrainingJob, TrainingJobStatus  # noqa: E402
+from services.core.settings import Settings  # noqa: E402
+from services.execution.log_shipper import TRAINING_LOG_GROUP  # noqa: E402
+from services.training.models import SecondaryStatus, TrainingJob, TrainingJobStatus  # noqa: E402
 
 TARGET_STARTED_P50_S = 0.5
 LOOPBACK = "127.0.0.1"

@@ -35,10 +35,10 @@ from aiobotocore.session import get_session  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
 from services.aws.s3 import S3Adapter  # noqa: E402
-from services.channels import channel_objects, download_channel  # noqa: E402
-from services.models.training import Channel  # noqa: E402
-from services.pipe_channels import ChannelStream  # noqa: E402
-from services.pipe_feed import PipeFeed  # noqa: E402
+from services.inputs.channels import channel_objects, download_channel  # noqa: E402
+from services.inputs.models import Channel  # noqa: E402
+from services.inputs.pipe.channels import ChannelStream  # noqa: E402
+from services.inputs.pipe.feed import PipeFeed  # noqa: E402
 
 BUCKET = "bench-input-modes"
 READ = 1 << 20

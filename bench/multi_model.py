@@ -34,10 +34,9 @@ from typing import Any
 
 import boto3
 import numpy as np
-
 from serving import FEATURES, REPO, ROW, free_port, process, train_model, wait_http
 
-from infra.settings import Settings
+from services.core.settings import Settings
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 ROLE = "arn:aws:iam::123456789012:role/bench"

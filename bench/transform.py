@@ -32,9 +32,9 @@ import xgboost as xgb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from infra.datasets import make_churn, to_csv  # noqa: E402
+from infra.demo.datasets import make_churn, to_csv  # noqa: E402
 from infra.node import HeadwaterNode  # noqa: E402
-from infra.settings import Settings  # noqa: E402
+from services.core.settings import Settings  # noqa: E402
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 TIMEOUT = 900

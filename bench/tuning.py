@@ -46,10 +46,10 @@ from sklearn.datasets import make_friedman1  # noqa: E402
 
 from containers.xgboost.hyperparameters import parse_hyperparameters  # noqa: E402
 from infra.node import HeadwaterNode  # noqa: E402
-from infra.settings import Settings  # noqa: E402
 from services.aws.session import client_kwargs  # noqa: E402
-from services.models.tuning import ParameterRanges, Strategy  # noqa: E402
+from services.core.settings import Settings  # noqa: E402
 from services.tuning.hyperband import HyperbandSchedule, judge  # noqa: E402
+from services.tuning.models import ParameterRanges, Strategy  # noqa: E402
 from services.tuning.ranges import parse_space  # noqa: E402
 from services.tuning.strategies import History, make_strategy  # noqa: E402
 

@@ -17,15 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from handlers.events import EventBridgeEvent, ObjectCreated, S3Notification, S3ObjectCreatedDetail, S3TestEvent
 from handlers.exceptions import MalformedEvent
 from handlers.registry import HandlerSpec, OnEvent
-from services.models.events import (
-    EventBridgeEvent,
-    ObjectCreated,
-    S3Notification,
-    S3ObjectCreatedDetail,
-    S3TestEvent,
-)
 
 
 def parse_body(spec: HandlerSpec, body: str | dict[str, Any]) -> list[BaseModel]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.exceptions import HeadwaterError
+from services.core.exceptions import HeadwaterError
 
 
 class HandlerError(HeadwaterError):

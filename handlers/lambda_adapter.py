@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from importlib.metadata import entry_points
 from typing import Any
 
 from handlers.deps import Deps
@@ -54,14 +56,26 @@ async def invoke(spec: HandlerSpec, payload: Any, deps: Deps) -> dict[str, Any]:
     return {"handled": handled}
 
 
-async def _invoke_fresh(name: str, payload: Any) -> dict[str, Any]:
-    from infra.settings import Settings
-    from services.app import build_services
-    from services.aws.session import AwsClients
+DEPS_ENTRY_POINTS = "headwater.handler_deps"
 
-    settings = Settings()
-    async with AwsClients(settings) as clients:
-        return await invoke(find_handler(name), payload, Deps.from_services(build_services(settings, clients)))
+
+def deps_factory() -> Callable[[], AbstractAsyncContextManager[Deps]]:
+    """What builds a handler's :class:`Deps` outside a node: the composition root the installed
+    distribution names under the ``headwater.handler_deps`` entry point.
+
+    Handlers sit below the code that wires services together, so they find it
+    by name, as a plugin host finds its plugins, rather than by import.
+    """
+    found = sorted(entry_points(group=DEPS_ENTRY_POINTS), key=lambda ep: ep.name)
+    if not found:
+        raise RuntimeError(f"no {DEPS_ENTRY_POINTS!r} entry point is installed: install the headwater distribution "
+                           f"(pip install headwater) where this handler runs")
+    return found[0].load()
+
+
+async def _invoke_fresh(name: str, payload: Any) -> dict[str, Any]:
+    async with deps_factory()() as deps:
+        return await invoke(find_handler(name), payload, deps)
 
 
 def make_lambda_handler(name: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:

@@ -9,9 +9,9 @@ again, on its training data plus the labelled captured data (see
 from __future__ import annotations
 
 from handlers.deps import Deps
+from handlers.events import StateChangeEvent
 from handlers.lambda_adapter import make_lambda_handler
 from handlers.registry import OnEvent, handler
-from services.models.events import StateChangeEvent
 from services.monitoring.service import EXECUTION_DETAIL_TYPE
 from services.retraining.steps_train import start_retraining
 

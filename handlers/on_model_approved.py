@@ -8,10 +8,10 @@ recomputed from its training data.
 from __future__ import annotations
 
 from handlers.deps import Deps
+from handlers.events import StateChangeEvent
 from handlers.lambda_adapter import make_lambda_handler
 from handlers.registry import OnEvent, handler
-from services.models.events import StateChangeEvent
-from services.registry import DETAIL_TYPE
+from services.registry.service import DETAIL_TYPE
 from services.retraining.steps_deploy import deploy_approved
 
 

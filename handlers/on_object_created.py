@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 
 from handlers.deps import Deps
+from handlers.events import ObjectCreated
 from handlers.lambda_adapter import make_lambda_handler
 from handlers.registry import OnObjectCreated, handler
-from services.dataset_training import job_name_for, match_upload, training_request_for
-from services.dataset_tuning import start_tuning_for_upload
-from services.exceptions import ResourceInUse
-from services.models.events import ObjectCreated
-from services.tasks import Task
+from services.core.exceptions import ResourceInUse
+from services.core.tasks import Task
+from services.training.trigger import job_name_for, match_upload, training_request_for
+from services.tuning.trigger import start_tuning_for_upload
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ import logging
 import re
 
 from handlers.deps import Deps
+from handlers.events import ObjectCreated
 from handlers.lambda_adapter import make_lambda_handler
 from handlers.registry import OnObjectCreated, handler
-from services.api.common import parse_model
-from services.exceptions import ResourceInUse
-from services.models.events import ObjectCreated
+from services.core.exceptions import ResourceInUse
+from services.core.models import parse_model
 from services.processing.models import CreateProcessingJobRequest
 
 log = logging.getLogger(__name__)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from handlers.deps import Deps
+from handlers.events import StateChangeEvent
 from handlers.lambda_adapter import make_lambda_handler
 from handlers.registry import OnEvent, handler
-from services.models.events import StateChangeEvent
 from services.processing.service import DETAIL_TYPE
 from services.retraining.service import RUN_PREFIX
 from services.retraining.steps_deploy import apply_baseline

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from handlers.deps import Deps
+from handlers.events import StateChangeEvent
 from handlers.lambda_adapter import make_lambda_handler
 from handlers.registry import OnEvent, handler
 from services.hosting.service import DETAIL_TYPE
-from services.models.events import StateChangeEvent
 from services.retraining.steps_deploy import finish_deploy
 
 

@@ -9,9 +9,9 @@ policy approves it when the objective improved enough, else it waits for
 from __future__ import annotations
 
 from handlers.deps import Deps
+from handlers.events import StateChangeEvent
 from handlers.lambda_adapter import make_lambda_handler
 from handlers.registry import OnEvent, handler
-from services.models.events import StateChangeEvent
 from services.retraining.service import RUN_PREFIX
 from services.retraining.steps_train import register_candidate
 from services.transform.service import DETAIL_TYPE

@@ -7,12 +7,12 @@ training job ends the run (the endpoint is untouched).
 from __future__ import annotations
 
 from handlers.deps import Deps
+from handlers.events import StateChangeEvent
 from handlers.lambda_adapter import make_lambda_handler
 from handlers.registry import OnEvent, handler
-from services.models.events import StateChangeEvent
 from services.retraining.service import RUN_PREFIX
 from services.retraining.steps_train import evaluate_candidate
-from services.training import DETAIL_TYPE
+from services.training.service import DETAIL_TYPE
 
 
 @handler("evaluate-retrained-model", OnEvent(detail_type=(DETAIL_TYPE,), detail={

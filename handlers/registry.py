@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from services.models.events import ObjectCreated, StateChangeEvent
+from handlers.events import ObjectCreated, StateChangeEvent
 
 if TYPE_CHECKING:
     from handlers.deps import Deps
-    from infra.settings import Settings
+    from services.core.settings import Settings
 
 HandlerFunc = Callable[[Any, "Deps"], Awaitable[Any]]
 

@@ -23,8 +23,9 @@ from handlers.deps import Deps
 from handlers.envelopes import parse_body
 from handlers.exceptions import HandlerTimeout
 from handlers.registry import HandlerSpec
-from infra.settings import Settings
-from services.aws.sqs import ConsumerPolls, QueueMessage, SqsAdapter
+from services.aws.sqs import ConsumerPolls, SqsAdapter
+from services.core.queues import QueueMessage
+from services.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

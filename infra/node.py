@@ -20,28 +20,25 @@ from typing import Any
 
 from aiohttp import web
 
-from handlers.deps import Deps
 from handlers.lambda_api import make_lambda_app
 from handlers.registry import load_handlers
 from handlers.runtime import HandlerRuntime
+from infra.composition.handlers import handler_deps
+from infra.composition.services import Services, build_services
+from infra.composition.workers import build_worker
 from infra.emulator import EmbeddedEmulator
 from infra.provision import provision
-from infra.settings import Settings
 from infra.stack import declare_stack
 from services.api.ops_autoscaling import build_autoscaling_api
 from services.api.runtime_server import RuntimeServer
 from services.api.sagemaker_ops import build_sagemaker_service
-from services.app import Services, build_services
 from services.autoscaling.scaler import Scaler
 from services.aws.session import AwsClients
+from services.core.settings import Settings
+from services.execution.worker import Worker
 from services.hosting.runtime import HostingRuntime
-from services.runners import make_runner
-from services.processing.wiring import processing_executors
-from services.training_execution import TrainingJobExecutor
 from services.monitoring.scheduler import MonitoringScheduler
-from services.transform.wiring import transform_executor
-from services.tuning.wiring import tuning_executor
-from services.worker import Worker
+from services.runners import make_runner
 
 log = logging.getLogger(__name__)
 
@@ -85,19 +82,13 @@ class HeadwaterNode:
         handlers = load_handlers()
         self.changes = await provision(s, clients, declare_stack(s, handlers))
         self.services = build_services(s, clients)
-        deps = Deps.from_services(self.services)
+        deps = handler_deps(self.services)
         embedded = self.emulator is not None
         self.runtime = HandlerRuntime(s, self.services.sqs, deps, handlers, emulator_embedded=embedded)
-        executor = TrainingJobExecutor(s, self.services.training, self.services.s3, self.services.logs,
-                                       make_runner(s.runner), on_line=self.on_line,
-                                       cloudwatch=self.services.cloudwatch)
-        self.worker = Worker(s, self.services.tasks, [
-            executor, *processing_executors(s, self.services, make_runner(s.runner)),
-            tuning_executor(self.services), transform_executor(s, self.services, make_runner(s.runner))],
-            orchestration=self.services.orchestration, emulator_embedded=embedded)
+        self.worker = build_worker(self.services, on_line=self.on_line, emulator_embedded=embedded)
         if self.with_servers:
             self.hosting = await self._stack.enter_async_context(
-                HostingRuntime(s, self.services, make_runner(s.runner)))
+                HostingRuntime(s, self.services.hosting, self.services.s3, self.services.logs, make_runner(s.runner)))
             api = build_sagemaker_service(self.services)
             self.endpoints["sagemaker"] = await self._serve(api.make_app(), s.sagemaker_port)
             self.runtime_server = RuntimeServer(s.region, s.account_id, self.hosting.invoker,
@@ -107,7 +98,7 @@ class HeadwaterNode:
             lambda_arn = f"arn:aws:lambda:{s.region}:{s.account_id}:function"
             self.endpoints["lambda"] = await self._serve(make_lambda_app(deps, lambda_arn), s.lambda_port)
             self.endpoints["autoscaling"] = await self._serve(
-                build_autoscaling_api(self.services).make_app(), s.autoscaling_port)
+                build_autoscaling_api(self.services.autoscaling).make_app(), s.autoscaling_port)
 
     async def _serve(self, app: web.Application, port: int) -> str:
         runner = web.AppRunner(app, access_log=None)
@@ -115,8 +106,7 @@ class HeadwaterNode:
         site = web.TCPSite(runner, self.settings.bind_host, port)
         await site.start()
         self._runners.append(runner)
-        sock = site._server.sockets[0]  # type: ignore[union-attr]  # the real port when 0 was asked
-        host, real_port = sock.getsockname()[:2]
+        host, real_port = runner.addresses[0][:2]  # the real port when 0 was asked
         return f"http://{host}:{real_port}"
 
     def write_endpoints(self) -> Path:
@@ -135,12 +125,12 @@ class HeadwaterNode:
         tasks = [asyncio.create_task(self.runtime.run(stop), name="handler-runtime")]
         if self.with_worker:
             tasks.append(asyncio.create_task(self.worker.run(stop), name="worker"))
-        if self.services is not None and self.services.monitoring is not None:
+        if self.services is not None:
             # Schedules fire on this clock: moto fires no scheduled rules, and
             # LocalStack and AWS are served the same way.
             scheduler = MonitoringScheduler(self.services.monitoring, self.settings.monitoring_tick_seconds)
             tasks.append(asyncio.create_task(scheduler.run(stop), name="monitoring-scheduler"))
-        if self.hosting is not None and self.services is not None and self.services.autoscaling is not None:
+        if self.hosting is not None and self.services is not None:
             # Target tracking runs where invocations are counted: in the node serving the endpoints.
             s = self.settings
             scaler = Scaler(self.services.autoscaling, self.hosting.metrics, tick=s.autoscaling_tick_seconds,

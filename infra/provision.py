@@ -14,9 +14,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from infra.settings import Settings
 from infra.stack import NotificationDecl, QueueDecl, RuleDecl, StackDecl
 from services.aws.session import AwsClients
+from services.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from handlers.registry import HandlerSpec, OnEvent, OnObjectCreated, OnS3Notification
-from infra.settings import Settings
-from services.log_shipper import TRAINING_LOG_GROUP
-from services.tasks import ORCHESTRATION_QUEUE, TASKS_QUEUE
+from services.core.settings import Settings
+from services.core.tasks import ORCHESTRATION_QUEUE, TASKS_QUEUE
+from services.execution.log_shipper import TRAINING_LOG_GROUP
 
 
 @dataclass(frozen=True)

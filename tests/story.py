@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from infra.datasets import make_churn, split, to_csv
+from infra.demo.datasets import make_churn, split, to_csv
 from tests.support import CREDS, wait_for, wait_for_job
 
 

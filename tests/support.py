@@ -17,7 +17,7 @@ import boto3
 from botocore.config import Config
 
 from infra.node import HeadwaterNode
-from infra.settings import Settings
+from services.core.settings import Settings
 
 CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 

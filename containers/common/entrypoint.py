@@ -23,7 +23,7 @@ def dispatch(package: str, argv: list[str] | None = None) -> int:
     if command == "train":
         run(importlib.import_module(f"{package}.train").train)
     if command == "serve":
-        from containers.common.serving import serve
+        from containers.common.model_server import serve
 
         return serve(importlib.import_module(f"{package}.serve").handler())
     print(f"usage: python -m {package} {{train|serve}}", file=sys.stderr, flush=True)

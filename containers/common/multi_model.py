@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote
 
-from containers.common.http_server import Request, Response
 from containers.common.serving import INLINE_BYTES, InferenceApp, InferenceHandler
+from containers.shared.http_server import Request, Response
 
 MULTI_MODEL_ENV = "SAGEMAKER_MULTI_MODEL"
 DEFAULT_PAGE = 100

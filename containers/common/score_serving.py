@@ -69,7 +69,7 @@ def output_fn(predictions: list[Prediction], accept: str) -> bytes | str:
 
 
 def scoring_handler(load: Callable[[Path], ScoringModel]) -> InferenceHandler:
-    """The hooks for :func:`containers.common.serving.serve`, over a model ``load(model_dir)`` returns."""
+    """The hooks for :func:`containers.common.model_server.serve`, over a model ``load(model_dir)`` returns."""
     return InferenceHandler(model_fn=lambda model_dir: load(Path(model_dir)), input_fn=input_fn,
                             predict_fn=predict_fn, output_fn=output_fn, content_types=TYPES, accepts=TYPES,
                             default_accept=JSON)

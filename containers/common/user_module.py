@@ -34,7 +34,8 @@ from containers.common import params
 from containers.common.array_codec import ANY, JSON, UTF8_TYPES
 from containers.common.errors import CustomerError
 from containers.common.script_mode import install_requirements, program_path
-from containers.common.serving import BadInput, InferenceHandler, media_type, serve
+from containers.common.model_server import serve
+from containers.common.serving import BadInput, InferenceHandler, media_type
 
 PROGRAM_ENV = "SAGEMAKER_PROGRAM"
 SUBMIT_DIRECTORY_ENV = "SAGEMAKER_SUBMIT_DIRECTORY"

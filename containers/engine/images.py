@@ -12,7 +12,7 @@ whose python3 is Debian's 3.11:
    the container runs the very same numpy / xgboost builds (a model trained
    under one runner loads under the other), and nothing is downloaded. The
    hash covers the names and versions, so the large layer is built once.
-2. ``headwater/<algorithm>:latest``: that runtime plus ``containers/common``
+2. ``headwater/<algorithm>:latest``: that runtime plus ``containers/shared``, ``containers/common``
    and the algorithm's folder, rebuilt (seconds) whenever the code changes.
 """
 
@@ -138,7 +138,7 @@ def algorithm_image(algorithm: str) -> str:
         program.mkdir()
         shutil.copy2(CONTAINERS / "__init__.py", program / "__init__.py")
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-        for folder in ("common", algorithm):
+        for folder in ("shared", "common", algorithm):
             shutil.copytree(CONTAINERS / folder, program / folder, ignore=ignore)
         # The same layout, environment and entrypoint as the production Dockerfile.
         (context / "Containerfile").write_text(

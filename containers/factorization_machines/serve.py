@@ -21,5 +21,5 @@ from containers.factorization_machines.model import FactorizationMachine
 
 
 def handler() -> InferenceHandler:
-    """The hooks for :func:`containers.common.serving.serve` (shapes: :mod:`containers.common.score_serving`)."""
+    """The hooks for :func:`containers.common.model_server.serve` (shapes: :mod:`containers.common.score_serving`)."""
     return scoring_handler(FactorizationMachine.load)

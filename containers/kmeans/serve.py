@@ -57,7 +57,7 @@ def output_fn(predictions: list[dict[str, float]], accept: str) -> bytes | str:
 
 
 def handler() -> InferenceHandler:
-    """The hooks for :func:`containers.common.serving.serve`."""
+    """The hooks for :func:`containers.common.model_server.serve`."""
     return InferenceHandler(model_fn=model_fn, input_fn=input_fn, predict_fn=predict_fn,
                             output_fn=output_fn, content_types=TYPES, accepts=TYPES, default_accept=JSON,
                             multi_model=True)

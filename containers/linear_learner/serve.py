@@ -22,5 +22,5 @@ from containers.linear_learner.model import LinearModel
 
 
 def handler() -> InferenceHandler:
-    """The hooks for :func:`containers.common.serving.serve` (shapes: :mod:`containers.common.score_serving`)."""
+    """The hooks for :func:`containers.common.model_server.serve` (shapes: :mod:`containers.common.score_serving`)."""
     return scoring_handler(LinearModel.load)

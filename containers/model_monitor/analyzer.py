@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from containers.model_monitor import cloudwatch, model_quality, params
-from containers.model_monitor.capture import CapturedEvent, read_capture
+from containers.model_monitor.capture import read_capture
 from containers.model_monitor.config import AnalyzerConfig
 from containers.model_monitor.constraints import feature_settings, suggest_constraints
 from containers.model_monitor.datasets import read_dataset
@@ -23,6 +23,7 @@ from containers.model_monitor.profile import NUMERIC_TYPES, ColumnProfile, featu
 from containers.model_monitor.records import PayloadError, Record, combine, name_record, payload_records
 from containers.model_monitor.scripts import RecordPreprocessor, run_post_processor
 from containers.model_monitor.violations import evaluate
+from containers.shared.capture import CapturedEvent
 
 LOG = logging.getLogger("model_monitor")
 # The Headwater-specific key added to each feature of a window's statistics.

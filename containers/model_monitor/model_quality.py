@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from containers.model_monitor.capture import CapturedEvent, CaptureLineError, decode_payload
 from containers.model_monitor.errors import LineErrors, MonitorInputError
 from containers.model_monitor.quality_metrics import BINARY, MULTICLASS, PROBLEM_TYPES, REGRESSION, compute_metrics
 from containers.model_monitor.records import PayloadError, csv_rows
+from containers.shared.capture import CapturedEvent, CaptureLineError, decode_payload
 
 LESS = "LessThanThreshold"
 GREATER = "GreaterThanThreshold"

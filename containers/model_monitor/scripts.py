@@ -21,9 +21,9 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
-from containers.model_monitor.capture import CapturedEvent
 from containers.model_monitor.errors import MonitorInputError
 from containers.model_monitor.records import Record
+from containers.shared.capture import CapturedEvent
 
 LOG = logging.getLogger("model_monitor.scripts")
 

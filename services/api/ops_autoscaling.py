@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from services.api.server import AwsJsonService
-from services.app import Services
 from services.autoscaling.service import AutoScalingService
 
 
@@ -62,9 +61,8 @@ def register(api: AwsJsonService, service: AutoScalingService) -> None:
         return _page("ScalingActivities", [a.describe() for a in activities], token)
 
 
-def build_autoscaling_api(services: Services) -> AwsJsonService:
-    """The ``AnyScaleFrontendService`` JSON 1.1 service over ``services``."""
-    assert services.autoscaling is not None
+def build_autoscaling_api(service: AutoScalingService) -> AwsJsonService:
+    """The ``AnyScaleFrontendService`` JSON 1.1 service over ``service``."""
     api = AwsJsonService("application-autoscaling")
-    register(api, services.autoscaling)
+    register(api, service)
     return api

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.api.common import parse_model, parse_time
+from services.api.backends import SageMakerBackends
 from services.api.server import AwsJsonService
-from services.app import Services
+from services.core.models import parse_model
+from services.core.times import parse_time
 from services.hosting.models import EndpointConfig, Model
 
 
@@ -25,7 +26,7 @@ def _page(key: str, items: list[dict[str, Any]], token: str | None) -> dict[str,
     return out
 
 
-def register(api: AwsJsonService, services: Services) -> None:
+def register(api: AwsJsonService, services: SageMakerBackends) -> None:
     """Register the model, endpoint config and endpoint operations."""
     hosting = services.hosting
 

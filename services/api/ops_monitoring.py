@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.api.backends import SageMakerBackends
 from services.api.server import AwsJsonService
-from services.app import Services
 
 
 def _page(items: list[Any], token: str | None, key: str, render: Any) -> dict[str, Any]:
@@ -15,7 +15,7 @@ def _page(items: list[Any], token: str | None, key: str, render: Any) -> dict[st
     return out
 
 
-def register(api: AwsJsonService, services: Services) -> None:
+def register(api: AwsJsonService, services: SageMakerBackends) -> None:
     """Register the monitoring operations."""
     monitoring = services.monitoring
     assert monitoring is not None

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.api.common import parse_model, parse_time
+from services.api.backends import SageMakerBackends
 from services.api.server import AwsJsonService
-from services.app import Services
+from services.core.models import parse_model
+from services.core.times import parse_time
 from services.processing.models import CreateProcessingJobRequest
 
 
-def register(api: AwsJsonService, services: Services) -> None:
+def register(api: AwsJsonService, services: SageMakerBackends) -> None:
     """Register CreateProcessingJob, DescribeProcessingJob, ListProcessingJobs, StopProcessingJob."""
     processing = services.processing
     if processing is None:

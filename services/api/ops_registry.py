@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.api.backends import SageMakerBackends
 from services.api.server import AwsJsonService
-from services.app import Services
 
 
-def register(api: AwsJsonService, services: Services) -> None:
+def register(api: AwsJsonService, services: SageMakerBackends) -> None:
     """Register the ModelPackageGroup and ModelPackage operations."""
     registry = services.registry
 

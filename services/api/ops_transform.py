@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.api.common import parse_model
+from services.api.backends import SageMakerBackends
 from services.api.server import AwsJsonService
-from services.app import Services
+from services.core.models import parse_model
 from services.transform.models import CreateTransformJobRequest
 
 
-def register(api: AwsJsonService, services: Services) -> None:
+def register(api: AwsJsonService, services: SageMakerBackends) -> None:
     """Register CreateTransformJob, DescribeTransformJob, ListTransformJobs, StopTransformJob."""
     transform = services.transform
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.api.common import parse_model, parse_time
+from services.api.backends import SageMakerBackends
 from services.api.server import AwsJsonService
-from services.app import Services
-from services.models.tuning import CreateTuningJobRequest
+from services.core.models import parse_model
+from services.core.times import parse_time
 from services.tuning import views
+from services.tuning.models import CreateTuningJobRequest
 
 
-def register(api: AwsJsonService, services: Services) -> None:
+def register(api: AwsJsonService, services: SageMakerBackends) -> None:
     """Register CreateHyperParameterTuningJob, DescribeHyperParameterTuningJob,
     ListHyperParameterTuningJobs, StopHyperParameterTuningJob and
     ListTrainingJobsForHyperParameterTuningJob."""

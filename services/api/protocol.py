@@ -28,7 +28,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from services.exceptions import SerializationException, ServiceError
+from services.core.exceptions import SerializationException, ServiceError
 
 __all__ = [
     "CONTENT_TYPE",

@@ -10,7 +10,7 @@ with production's since the node started (``headwater shadows`` prints it).
 
 Every invocation crosses this server and then the router's hop to a
 container, so it runs on the same lean HTTP/1.1 server as the inference
-containers (:mod:`containers.common.http_server`), not a web framework: at
+containers (:mod:`containers.shared.http_server`), not a web framework: at
 1-row requests a framework's request objects, routing and middleware cost
 more than the hop itself. Requests refused before routing (a body over
 6 MB, a malformed head) are answered as ``sagemaker-runtime`` errors.
@@ -19,12 +19,12 @@ more than the hop itself. Requests refused before routing (a body over
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote
 
-from containers.common.http_server import HttpServer, Request, Response
+from containers.shared.http_server import HttpServer, Request, Response
+from services.hosting.runtime_errors import runtime_error
 
 MAX_PAYLOAD = 6 * 1024 * 1024
 # Idle keep-alive connections are closed after this long, as aiohttp's server (which served this
@@ -34,12 +34,6 @@ INVOCATIONS_PREFIX, INVOCATIONS_SUFFIX = "/endpoints/", "/invocations"
 SHADOW_PREFIX, SHADOW_SUFFIX = "/headwater/endpoints/", "/shadow-agreement"
 
 Invoker = Callable[[str, Request], Awaitable[Response | None]]
-
-
-def runtime_error(status: int, code: str, message: str, **extra: object) -> Response:
-    """An error as botocore's rest-json parser reads it (code from ``x-amzn-ErrorType``)."""
-    return Response(status, json.dumps({"message": message, **extra}).encode(), "application/json",
-                    {"x-amzn-ErrorType": code, "x-amzn-RequestId": str(uuid.uuid4())})
 
 
 def refused(status: int, message: str) -> Response:

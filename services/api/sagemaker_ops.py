@@ -10,12 +10,18 @@ operation runs.
 
 from __future__ import annotations
 
-from services.api import ops_monitoring, ops_registry, ops_tags, ops_training, ops_transform
-from services.api import ops_processing
-from services.api import ops_hosting
-from services.api import ops_tuning
+from services.api import (
+    ops_hosting,
+    ops_monitoring,
+    ops_processing,
+    ops_registry,
+    ops_tags,
+    ops_training,
+    ops_transform,
+    ops_tuning,
+)
+from services.api.backends import SageMakerBackends
 from services.api.server import AwsJsonService
-from services.app import Services
 
 OPERATION_MODULES = [ops_monitoring, ops_transform, ops_training, ops_tags, ops_registry]
 OPERATION_MODULES.append(ops_processing)
@@ -23,7 +29,7 @@ OPERATION_MODULES.append(ops_hosting)
 OPERATION_MODULES.append(ops_tuning)
 
 
-def build_sagemaker_service(services: Services) -> AwsJsonService:
+def build_sagemaker_service(services: SageMakerBackends) -> AwsJsonService:
     """The ``SageMaker`` JSON 1.1 service over ``services``."""
     api = AwsJsonService("sagemaker", "SageMaker")
     for module in OPERATION_MODULES:

@@ -17,7 +17,7 @@ model of the operation's input (:mod:`services.api.validation`) before the
 handler runs, so handlers only ever see well-typed, constraint-satisfying
 parameters. Errors map as follows:
 
-* :class:`~services.exceptions.ServiceError` -> its ``code`` and ``status``;
+* :class:`~services.core.exceptions.ServiceError` -> its ``code`` and ``status``;
 * anything else -> ``InternalFailure`` (500), logged with its traceback,
   which is never sent to the client.
 
@@ -39,7 +39,7 @@ from pydantic import BaseModel
 
 from services.api import protocol
 from services.api.validation import load_service_model, validate_input
-from services.exceptions import InternalFailure, ServiceError, UnknownOperationException
+from services.core.exceptions import InternalFailure, ServiceError, UnknownOperationException
 
 __all__ = ["AwsJsonService", "Handler", "SERVICE_KEY"]
 

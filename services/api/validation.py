@@ -11,11 +11,11 @@ validates it:
   string where a number belongs) cannot be deserialized at all. AWS answers
   ``SerializationException`` with a Jackson-style message and stops at the
   first one, e.g. ``NUMBER_VALUE can not be converted to a String``. We raise
-  :class:`~services.exceptions.SerializationException` the same way.
+  :class:`~services.core.exceptions.SerializationException` the same way.
 * A well-typed value that breaks a constraint (required, enum, length, range,
   pattern) is a *violation*. All violations are collected, in model member
   order, depth first, and reported in one
-  :class:`~services.exceptions.ValidationException` whose message is AWS's::
+  :class:`~services.core.exceptions.ValidationException` whose message is AWS's::
 
       2 validation errors detected: Value 'bad name!' at 'trainingJobName'
       failed to satisfy constraint: Member must satisfy regular expression
@@ -55,7 +55,7 @@ from typing import Any
 import botocore.session
 from botocore.model import ListShape, MapShape, ServiceModel, Shape, StructureShape
 
-from services.exceptions import SerializationException, ValidationException
+from services.core.exceptions import SerializationException, ValidationException
 
 __all__ = [
     "MAX_REPORTED",

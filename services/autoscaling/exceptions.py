@@ -1,13 +1,13 @@
 """Application Auto Scaling's own error codes, as botocore's ``application-autoscaling`` model names them.
 
 ``ValidationException`` is shared with SageMaker
-(:class:`services.exceptions.ValidationException`); these are the leaves
+(:class:`services.core.exceptions.ValidationException`); these are the leaves
 only this API answers.
 """
 
 from __future__ import annotations
 
-from services.exceptions import ServiceError
+from services.core.exceptions import ServiceError
 
 
 class ObjectNotFoundException(ServiceError):

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import Field
 
-from services.models.base import ApiModel
+from services.core.models import ApiModel
 
 _PRIVATE = {"Tags", "Headwater"}
 

@@ -21,7 +21,7 @@ from services.autoscaling.decision import Decision, Window, combine, decide
 from services.autoscaling.models import ActivityStatus, ScalableTarget, ScalingActivity, ScalingPolicy
 from services.autoscaling.resources import VariantRef, parse_variant
 from services.autoscaling.service import AutoScalingService
-from services.exceptions import ServiceError
+from services.core.exceptions import ServiceError
 from services.hosting.invocation_metrics import InvocationMetrics
 from services.hosting.models import Endpoint, EndpointStatus
 

@@ -15,15 +15,22 @@ from typing import Any
 
 from services.autoscaling.exceptions import InvalidNextTokenException, ObjectNotFoundException
 from services.autoscaling.models import (
-    MAX_ACTIVITIES, ActivityBookkeeping, ActivityLog, ActivityStatus, ScalableTarget, ScalingActivity, ScalingPolicy,
-    SuspendedState, document_key,
+    MAX_ACTIVITIES,
+    ActivityBookkeeping,
+    ActivityLog,
+    ActivityStatus,
+    ScalableTarget,
+    ScalingActivity,
+    ScalingPolicy,
+    SuspendedState,
+    document_key,
 )
 from services.autoscaling.resources import ROLE_PATH, check_policy, parse_variant
-from services.exceptions import ResourceInUse, ValidationException
+from services.core.exceptions import ResourceInUse, ValidationException
+from services.core.paging import decode_token, encode_token
+from services.core.store import DocumentStore
+from services.core.times import utcnow
 from services.hosting.service import HostingService
-from services.models.base import utcnow
-from services.paging import decode_token, encode_token
-from services.store import DocumentStore
 
 
 def page(items: list[Any], max_results: int | None, token: str | None, limit: int) -> tuple[list[Any], str | None]:

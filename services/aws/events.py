@@ -6,7 +6,7 @@ import json
 import logging
 from typing import Any
 
-from services.exceptions import PlatformError
+from services.core.exceptions import PlatformError
 
 log = logging.getLogger(__name__)
 

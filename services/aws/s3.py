@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 
-from services.exceptions import PreconditionFailed, ValidationException
+from services.core.exceptions import PreconditionFailed, ValidationException
 
 # Real S3 answers a lost race with 412, or 409 while another conditional write
 # to the same key is in flight; both mean "re-read and try again".

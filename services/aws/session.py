@@ -14,7 +14,7 @@ from typing import Any
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
-from infra.settings import Settings
+from services.core.settings import Settings
 
 # Emulators accept any credentials; real AWS uses the default chain.
 DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}

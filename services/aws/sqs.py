@@ -5,21 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-
-@dataclass(frozen=True)
-class QueueMessage:
-    """One received message."""
-
-    message_id: str
-    receipt_handle: str
-    body: str
-    receive_count: int
-    attributes: dict[str, str] = field(default_factory=dict)
-    message_attributes: dict[str, str] = field(default_factory=dict)
-
+from services.core.queues import QueueMessage
 
 # SQS's longest ReceiveMessage wait.
 LONG_POLL_SECONDS = 20

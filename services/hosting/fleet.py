@@ -14,8 +14,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.hosting.instance import Instance
 from services.hosting.models import DataCaptureConfig, EndpointConfig, Model, VariantSummary
+from services.inference.instance import Instance
 
 
 @dataclass

@@ -19,16 +19,16 @@ import asyncio
 import logging
 import uuid
 
-from containers.common.http_server import Request, Response
-from services.api.runtime_server import runtime_error
+from containers.shared.http_server import Request, Response
 from services.hosting.capture import CaptureWriter
 from services.hosting.fleet import LiveEndpoint, LiveVariant
-from services.hosting.instance import Answer, InstanceUnavailable
 from services.hosting.invocation_metrics import InvocationMetrics
 from services.hosting.manager import HostingManager
 from services.hosting.multi_model import ModelLoadRefused, MultiModelRouter, TargetModelNotFound
-from services.hosting.target_model import H_TARGET_MODEL, check_target_model, multi_model_container
+from services.hosting.runtime_errors import runtime_error
 from services.hosting.shadow import ShadowStats
+from services.hosting.target_model import H_TARGET_MODEL, check_target_model, multi_model_container
+from services.inference.instance import Answer, InstanceUnavailable
 
 log = logging.getLogger(__name__)
 

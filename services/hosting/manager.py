@@ -22,17 +22,17 @@ import aiohttp
 
 from services.aws.logs import LogsAdapter
 from services.aws.s3 import S3Adapter
-from services.exceptions import JobFailed
-from services.hosting.artifacts import ArtifactCache, extract_model
+from services.core.exceptions import JobFailed
+from services.core.times import utcnow
 from services.hosting.fleet import LiveEndpoint, LiveVariant
-from services.hosting.instance import ENDPOINT_LOG_GROUP, ContainerSpec, Instance
 from services.hosting.models import Endpoint, EndpointConfig, EndpointStatus, ProductionVariant
-from services.hosting.model_code import fetch_model_code, serving_image
-from services.hosting.target_model import MULTI_MODEL_ENV
 from services.hosting.service import HostingService
-from services.images import known_images
-from services.models.base import utcnow
+from services.hosting.target_model import MULTI_MODEL_ENV
+from services.inference.artifacts import ArtifactCache, extract_model
+from services.inference.instance import ENDPOINT_LOG_GROUP, ContainerSpec, Instance
+from services.inference.model_code import fetch_model_code, serving_image
 from services.runners.base import Runner
+from services.runners.images import known_images
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import Field
 
-from services.models.base import ApiModel
+from services.core.models import ApiModel
+from services.inference.models import ContainerDefinition
 
 _PRIVATE = {"Tags", "Headwater"}
 
@@ -26,16 +27,6 @@ class EndpointStatus(str, Enum):
     IN_SERVICE = "InService"
     DELETING = "Deleting"
     FAILED = "Failed"
-
-
-class ContainerDefinition(ApiModel):
-    """``ContainerDefinition``: an image, its model artifact and environment."""
-
-    container_hostname: str | None = None
-    image: str | None = None
-    mode: str | None = None  # SingleModel | MultiModel
-    model_data_url: str | None = None
-    environment: dict[str, str] | None = None
 
 
 class InferenceExecutionConfig(ApiModel):

@@ -30,12 +30,12 @@ from pathlib import Path
 import aiohttp
 
 from services.aws.s3 import S3Adapter, parse_s3_uri
-from services.exceptions import JobFailed
-from services.hosting.artifacts import extract_model
-from services.hosting.instance import Answer, Instance, InstanceUnavailable
+from services.core.exceptions import JobFailed
 from services.hosting.model_lru import LoadedModels
-from services.hosting.models import ContainerDefinition
 from services.hosting.target_model import H_TARGET_MODEL, cache_enabled, container_model_name
+from services.inference.artifacts import extract_model
+from services.inference.instance import Answer, Instance, InstanceUnavailable
+from services.inference.models import ContainerDefinition
 from services.runners.base import RunSpec
 
 log = logging.getLogger(__name__)

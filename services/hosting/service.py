@@ -16,14 +16,14 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from services.exceptions import ResourceInUse, ResourceNotFound, ValidationException
+from services.core.events import Publisher, event_detail
+from services.core.exceptions import ResourceInUse, ResourceNotFound, ServiceError, ValidationException
+from services.core.paging import page
+from services.core.store import DocumentStore
+from services.core.tags import TagAccess
+from services.core.times import utcnow
 from services.hosting.models import Endpoint, EndpointConfig, EndpointStatus, Model
 from services.hosting.target_model import validate_modes
-from services.models.base import utcnow
-from services.paging import page
-from services.store import DocumentStore
-from services.tags import TagAccess
-from services.training import Publisher, event_detail
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,14 @@ class HostingService:
     async def describe_model(self, name: str) -> Model:
         """The model, or SageMaker's ``ValidationException``."""
         return await self._require(self.models, name, "model")
+
+    async def model_exists(self, name: str) -> bool:
+        """Whether model ``name`` exists (transform jobs check before they are created)."""
+        try:
+            await self.describe_model(name)
+        except ServiceError:
+            return False
+        return True
 
     async def delete_model(self, name: str) -> None:
         """Delete a model (running endpoints keep their fleet, as on SageMaker)."""

@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from services.hosting.instance import Answer
+from services.inference.instance import Answer
 
 _NUMBER = re.compile(rb"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 

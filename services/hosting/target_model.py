@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from services.exceptions import ValidationException
-from services.hosting.models import ContainerDefinition, Model
+from services.core.exceptions import ValidationException
+from services.hosting.models import Model
+from services.inference.models import ContainerDefinition
 
 MULTI_MODEL_ENV = "SAGEMAKER_MULTI_MODEL"
 H_TARGET_MODEL = "X-Amzn-SageMaker-Target-Model"

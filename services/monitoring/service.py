@@ -20,15 +20,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.aws.s3 import S3Adapter, parse_s3_uri
-from services.exceptions import PreconditionFailed, ResourceInUse, ResourceNotFound, ValidationException
-from services.models.base import utcnow
+from services.core.events import Publisher, event_detail
+from services.core.exceptions import PreconditionFailed, ResourceInUse, ResourceNotFound, ValidationException
+from services.core.paging import page
+from services.core.schedule_expressions import parse_schedule
+from services.core.store import DocumentStore
+from services.core.tags import TagAccess
+from services.core.times import utcnow
 from services.monitoring.execution_request import Definition, from_inline, from_job_definition, processing_request
 from services.monitoring.models import DEFINITION_KEYS, JobDefinition, MonitoringExecution, MonitoringSchedule
-from services.paging import page
-from services.schedule_expressions import parse_schedule
-from services.store import DocumentStore
-from services.tags import TagAccess
-from services.training import Publisher, event_detail
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ class MonitoringService:
     async def list_monitoring_executions(self, params: dict[str, Any]
                                          ) -> tuple[list[MonitoringExecution], str | None]:
         """Filter, sort and page executions."""
-        from services.api.common import parse_time
+        from services.core.times import parse_time
 
         b = {k: parse_time(params.get(k)) for k in ("ScheduledTimeBefore", "ScheduledTimeAfter",
                                                      "CreationTimeBefore", "CreationTimeAfter")}

@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import Field
 
-from services.models.base import ApiModel
-from services.models.training import JobRuntime
+from services.core.jobs import JobRuntime
+from services.core.models import ApiModel
 
 
 class ProcessingJobStatus(str, Enum):

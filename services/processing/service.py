@@ -14,14 +14,14 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from services.aws.s3 import parse_s3_uri
-from services.exceptions import ResourceNotFound, ValidationException
-from services.models.base import utcnow
-from services.paging import page
+from services.core.events import Publisher, event_detail
+from services.core.exceptions import ResourceNotFound, ValidationException
+from services.core.paging import page
+from services.core.store import DocumentStore
+from services.core.tags import TagAccess
+from services.core.tasks import Task, TaskQueue
+from services.core.times import utcnow
 from services.processing.models import CreateProcessingJobRequest, ProcessingJob, ProcessingJobStatus
-from services.store import DocumentStore
-from services.tags import TagAccess
-from services.tasks import Task, TaskQueue
-from services.training import Publisher, event_detail
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from containers.model_monitor.capture import CaptureLineError, decode_payload, parse_line
+from containers.shared.capture import CaptureLineError, decode_payload, parse_line
 from services.aws.s3 import S3Adapter, parse_s3_uri
-from services.manifests import read_manifest
+from services.inputs.manifests import read_manifest
 
 log = logging.getLogger(__name__)
 

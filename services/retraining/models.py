@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from services.models.base import ApiModel
+from services.core.models import ApiModel
 
 #: Objectives and whether a larger value is better.
 OBJECTIVES: dict[str, bool] = {"accuracy": True, "auc": True, "f1": True, "rmse": False, "mae": False}

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.exceptions import ResourceInUse, ResourceNotFound, ValidationException
-from services.models.base import utcnow
+from services.core.events import Publisher, event_detail
+from services.core.exceptions import ResourceInUse, ResourceNotFound, ValidationException
+from services.core.store import DocumentStore
+from services.core.times import utcnow
 from services.retraining.models import RetrainingPolicy, RetrainingRun, RunStatus
-from services.store import DocumentStore
-from services.training import Publisher, event_detail
 
 log = logging.getLogger(__name__)
 

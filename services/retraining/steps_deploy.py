@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from services.api.common import parse_model
-from services.exceptions import ResourceInUse, ResourceNotFound
-from services.hosting.models import ContainerDefinition, EndpointConfig, Model
+from services.core.exceptions import ResourceInUse, ResourceNotFound
+from services.core.models import parse_model
+from services.hosting.models import EndpointConfig, Model
+from services.inference.models import ContainerDefinition
 from services.processing.models import CreateProcessingJobRequest
 from services.retraining import data
+from services.retraining.deps import RetrainingDeps
 from services.retraining.models import RetrainingPolicy, RetrainingRun, RunStatus
 from services.retraining.service import run_of
 from services.retraining.steps_train import RUN_TAG, evaluation_folder, serving_model
-
-if TYPE_CHECKING:
-    from handlers.deps import Deps
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ def _slug(text: str, limit: int) -> str:
     return "".join(c if c.isalnum() else "-" for c in text)[:limit].strip("-")
 
 
-async def deploy_approved(deps: Deps, detail: dict[str, Any]) -> list[str]:
+async def deploy_approved(deps: RetrainingDeps, detail: dict[str, Any]) -> list[str]:
     """A version was approved: roll it out to the endpoints whose policy names its group."""
     assert deps.retraining is not None
     if detail.get("ModelApprovalStatus") != "Approved" or not detail.get("ModelPackageGroupName"):
@@ -51,7 +50,7 @@ async def deploy_approved(deps: Deps, detail: dict[str, Any]) -> list[str]:
     return deployed
 
 
-async def _deploy(deps: Deps, policy: RetrainingPolicy, package: dict[str, Any]) -> bool:
+async def _deploy(deps: RetrainingDeps, policy: RetrainingPolicy, package: dict[str, Any]) -> bool:
     assert deps.retraining is not None and deps.hosting is not None
     run_name = (package.get("CustomerMetadataProperties") or {}).get("RetrainingRun")
     run = await deps.retraining.get_run(run_name) if run_name else None
@@ -113,7 +112,7 @@ async def _deploy(deps: Deps, policy: RetrainingPolicy, package: dict[str, Any])
     return True
 
 
-async def _start_baseline(deps: Deps, policy: RetrainingPolicy, run: RetrainingRun) -> None:
+async def _start_baseline(deps: RetrainingDeps, policy: RetrainingPolicy, run: RetrainingRun) -> None:
     """Suggest a new baseline from the run's training data (features only, as the endpoint receives them)."""
     assert deps.retraining is not None and deps.processing is not None
     if not policy.monitoring_schedule_name or not run.training_data_uri:
@@ -147,7 +146,7 @@ async def _start_baseline(deps: Deps, policy: RetrainingPolicy, run: RetrainingR
     await deps.retraining.advance(run.run_name, lambda r: r.model_copy(update={"baseline_job_name": job}))
 
 
-async def finish_deploy(deps: Deps, detail: dict[str, Any]) -> str | None:
+async def finish_deploy(deps: RetrainingDeps, detail: dict[str, Any]) -> str | None:
     """The endpoint settled after a run's update: record the version it serves, or the failure."""
     assert deps.retraining is not None
     endpoint = detail.get("EndpointName", "")
@@ -166,7 +165,7 @@ async def finish_deploy(deps: Deps, detail: dict[str, Any]) -> str | None:
     return run.run_name
 
 
-async def apply_baseline(deps: Deps, detail: dict[str, Any]) -> str | None:
+async def apply_baseline(deps: RetrainingDeps, detail: dict[str, Any]) -> str | None:
     """A run's baselining job ended: point the monitoring schedule at the new baseline."""
     assert deps.retraining is not None and deps.monitoring is not None
     name = run_of(detail.get("ProcessingJobName", ""))
@@ -188,7 +187,7 @@ async def apply_baseline(deps: Deps, detail: dict[str, Any]) -> str | None:
     return run.run_name
 
 
-async def _complete(deps: Deps, name: str, **done: bool) -> None:
+async def _complete(deps: RetrainingDeps, name: str, **done: bool) -> None:
     """Record a finished half; the run is Completed once deploy and baseline are both done."""
     assert deps.retraining is not None
 

@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from services.api.common import parse_model
 from services.aws.s3 import parse_s3_uri
-from services.exceptions import ResourceInUse, ResourceNotFound, ValidationException
-from services.hosting.models import ContainerDefinition, Model
-from services.models.training import CreateTrainingJobRequest
+from services.core.exceptions import ResourceInUse, ResourceNotFound, ValidationException
+from services.core.models import parse_model
+from services.hosting.models import Model
+from services.inference.models import ContainerDefinition
 from services.retraining import data
+from services.retraining.deps import RetrainingDeps
 from services.retraining.evaluation import EvaluationError, improvement, objective_value, parse_predictions, score
 from services.retraining.models import ApprovalMode, RetrainingPolicy, RetrainingRun, RunStatus
 from services.retraining.service import run_name_for, run_of
+from services.training.models import CreateTrainingJobRequest
 from services.transform.models import CreateTransformJobRequest
-
-if TYPE_CHECKING:
-    from handlers.deps import Deps
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,7 @@ def evaluation_folder(policy: RetrainingPolicy, run: str) -> str:
     return _run_folder(policy, parse_s3_uri(policy.holdout_s3_uri)[0], run)
 
 
-async def serving_model(deps: Deps, endpoint: str) -> tuple[str, Any]:
+async def serving_model(deps: RetrainingDeps, endpoint: str) -> tuple[str, Any]:
     """The name of the model behind the endpoint's first production variant, and the endpoint config."""
     assert deps.hosting is not None
     described = await deps.hosting.describe_endpoint(endpoint)
@@ -54,7 +53,7 @@ async def serving_model(deps: Deps, endpoint: str) -> tuple[str, Any]:
     return name, config
 
 
-async def _serving_package(deps: Deps, policy: RetrainingPolicy) -> Any:
+async def _serving_package(deps: RetrainingDeps, policy: RetrainingPolicy) -> Any:
     assert deps.registry is not None
     if policy.serving_package_arn:
         return await deps.registry.describe_model_package(policy.serving_package_arn)
@@ -67,7 +66,7 @@ async def _serving_package(deps: Deps, policy: RetrainingPolicy) -> Any:
     return found[0]
 
 
-async def start_retraining(deps: Deps, detail: dict[str, Any]) -> str | None:
+async def start_retraining(deps: RetrainingDeps, detail: dict[str, Any]) -> str | None:
     """Drift found on an endpoint under a policy: claim a run and start its training job."""
     assert deps.retraining is not None and deps.hosting is not None
     endpoint = detail.get("EndpointName")
@@ -99,7 +98,7 @@ async def start_retraining(deps: Deps, detail: dict[str, Any]) -> str | None:
     return name
 
 
-async def _training_request(deps: Deps, policy: RetrainingPolicy, run: RetrainingRun) -> CreateTrainingJobRequest:
+async def _training_request(deps: RetrainingDeps, policy: RetrainingPolicy, run: RetrainingRun) -> CreateTrainingJobRequest:
     """The serving version's training job again, its ``train`` channel extended with labelled captures."""
     assert deps.retraining is not None and deps.hosting is not None
     package = await _serving_package(deps, policy)
@@ -145,7 +144,7 @@ async def _training_request(deps: Deps, policy: RetrainingPolicy, run: Retrainin
         "input_data_config": [new_train if c is train else c for c in channels]})
 
 
-async def evaluate_candidate(deps: Deps, detail: dict[str, Any]) -> str | None:
+async def evaluate_candidate(deps: RetrainingDeps, detail: dict[str, Any]) -> str | None:
     """A run's training job ended: on success, score it and the serving model on the holdout."""
     assert deps.retraining is not None and deps.hosting is not None and deps.transform is not None
     run = await deps.retraining.get_run(detail.get("TrainingJobName", ""))
@@ -208,7 +207,7 @@ async def evaluate_candidate(deps: Deps, detail: dict[str, Any]) -> str | None:
     return run.run_name
 
 
-async def register_candidate(deps: Deps, detail: dict[str, Any]) -> str | None:
+async def register_candidate(deps: RetrainingDeps, detail: dict[str, Any]) -> str | None:
     """An evaluation transform ended: once both have, score, register and apply the approval policy."""
     assert deps.retraining is not None and deps.transform is not None and deps.registry is not None
     name = run_of(detail.get("TransformJobName", ""))
@@ -237,7 +236,7 @@ async def register_candidate(deps: Deps, detail: dict[str, Any]) -> str | None:
     return await _register(deps, policy, run, reports)
 
 
-async def _score(deps: Deps, policy: RetrainingPolicy, run: RetrainingRun) -> dict[str, dict[str, Any]]:
+async def _score(deps: RetrainingDeps, policy: RetrainingPolicy, run: RetrainingRun) -> dict[str, dict[str, Any]]:
     labels: list[str] = []
     folder = evaluation_folder(policy, run.run_name)
     for bucket, key in await data.channel_objects(deps.s3, policy.holdout_s3_uri, "S3Prefix"):
@@ -257,7 +256,7 @@ async def _score(deps: Deps, policy: RetrainingPolicy, run: RetrainingRun) -> di
     return reports
 
 
-async def _register(deps: Deps, policy: RetrainingPolicy, run: RetrainingRun,
+async def _register(deps: RetrainingDeps, policy: RetrainingPolicy, run: RetrainingRun,
                     reports: dict[str, dict[str, Any]]) -> str:
     assert deps.retraining is not None and deps.registry is not None and deps.hosting is not None
     candidate, serving = (objective_value(reports[w], policy.objective) for w in EVALUATED)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.images import ContainerImage
+from services.runners.images import ContainerImage
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class Runner(ABC):
 
     @abstractmethod
     async def start(self, spec: RunSpec) -> RunningContainer:
-        """Start ``spec``; raise :class:`services.exceptions.PlatformError` if it cannot start."""
+        """Start ``spec``; raise :class:`services.core.exceptions.PlatformError` if it cannot start."""
 
     def base_dir(self, spec: RunSpec) -> str:
         """The path, as the container sees it, of ``spec.ml_root``."""

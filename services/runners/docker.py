@@ -21,9 +21,9 @@ import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
-from services.exceptions import PlatformError
-from services.images import CONTAINERS_DIR, ContainerImage
+from services.core.exceptions import PlatformError
 from services.runners.base import Runner, RunningContainer, RunSpec
+from services.runners.images import CONTAINERS_DIR, ContainerImage
 
 _ULIMITS = (("nofile", 1024, 4096), ("nproc", 1024, 4096))
 # After the container exits, how long its log stream may take to drain before removal.

@@ -16,7 +16,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 
-from services.exceptions import PlatformError
+from services.core.exceptions import PlatformError
 from services.runners.base import Runner, RunningContainer, RunSpec
 from services.runners.namespace import OPT_ML, namespaces_available, wrap_command
 

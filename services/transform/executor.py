@@ -29,16 +29,16 @@ from typing import Any
 
 import aiohttp
 
-from infra.settings import Settings
 from services.aws.logs import LogsAdapter
 from services.aws.s3 import S3Adapter
-from services.exceptions import JobFailed
-from services.hosting.artifacts import ArtifactCache, extract_model
-from services.hosting.instance import Answer, ContainerSpec, Instance, InstanceUnavailable
-from services.hosting.model_code import fetch_model_code, serving_image
-from services.images import known_images
-from services.jobs import claim_document
+from services.core.exceptions import JobFailed
+from services.core.settings import Settings
+from services.execution.executor import claim_document
+from services.inference.artifacts import ArtifactCache, extract_model
+from services.inference.instance import Answer, ContainerSpec, Instance, InstanceUnavailable
+from services.inference.model_code import fetch_model_code, serving_image
 from services.runners.base import Runner
+from services.runners.images import known_images
 from services.transform.dataproc import DataProcessingError, decode_record, encode_record, join_input, parse_path
 from services.transform.inputs import InputObject, list_inputs, output_key
 from services.transform.models import TransformJob, TransformJobStatus
@@ -57,7 +57,7 @@ class _Stopped(Exception):
 
 
 class TransformJobExecutor:
-    """The ``transform`` job kind, as workers run it (see :class:`services.jobs.JobExecutor`)."""
+    """The ``transform`` job kind, as workers run it (see :class:`services.execution.executor.JobExecutor`)."""
 
     kind = TASK_KIND
 

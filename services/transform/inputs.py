@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from services.aws.s3 import S3Adapter, parse_s3_uri
-from services.channels import relative_key
-from services.exceptions import JobFailed
+from services.core.exceptions import JobFailed
+from services.inputs.channels import relative_key
 from services.transform.models import TransformJob
 
 

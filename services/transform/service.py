@@ -13,13 +13,13 @@ from datetime import datetime
 from typing import Any
 
 from services.aws.s3 import parse_s3_uri
-from services.exceptions import ResourceNotFound, ValidationException
-from services.models.base import utcnow
-from services.paging import page
-from services.store import DocumentStore
-from services.tags import TagAccess
-from services.tasks import Task, TaskQueue
-from services.training import Publisher, event_detail
+from services.core.events import Publisher, event_detail
+from services.core.exceptions import ResourceNotFound, ValidationException
+from services.core.paging import page
+from services.core.store import DocumentStore
+from services.core.tags import TagAccess
+from services.core.tasks import Task, TaskQueue
+from services.core.times import utcnow
 from services.transform.dataproc import DataProcessingError, parse_path
 from services.transform.models import CreateTransformJobRequest, TransformJob, TransformJobStatus
 
@@ -83,7 +83,7 @@ class TransformService:
 
     async def list_transform_jobs(self, params: dict[str, Any]) -> tuple[list[TransformJob], str | None]:
         """Filter, sort and page as ``ListTransformJobs``."""
-        from services.api.common import parse_time
+        from services.core.times import parse_time
 
         jobs = await self.store.list()
         bounds = {k: parse_time(params.get(k)) for k in ("CreationTimeAfter", "CreationTimeBefore",

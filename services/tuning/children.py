@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.images import resolve_image
-from services.models.training import CreateTrainingJobRequest
-from services.models.tuning import Strategy, TrainingJobDefinition, TuningJob
+from services.runners.images import resolve_image
+from services.training.models import CreateTrainingJobRequest
 from services.tuning.hyperband import resource_key
+from services.tuning.models import Strategy, TrainingJobDefinition, TuningJob
 from services.tuning.validation import hyperband_resources
 
 # Definition members that are not CreateTrainingJob members.

@@ -10,10 +10,10 @@ finished) did not beat the best.
 
 from __future__ import annotations
 
-from services.models.tuning import Trial, TuningJob
 from services.tuning import hyperband
 from services.tuning.early_stopping import first_stopping_step, worse
 from services.tuning.hyperband import HyperbandSchedule
+from services.tuning.models import Trial, TuningJob
 from services.tuning.trials import objective_status
 
 

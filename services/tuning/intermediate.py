@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from services.aws.logs import LogsAdapter
-from services.images import resolve_image
-from services.log_shipper import TRAINING_LOG_GROUP
-from services.metrics import MetricsCollector, definitions_for
-from services.models.base import utcnow
-from services.models.training import TrainingJob
+from services.core.times import utcnow
+from services.execution.log_shipper import TRAINING_LOG_GROUP
+from services.runners.images import resolve_image
+from services.training.metrics import MetricsCollector, definitions_for
+from services.training.models import TrainingJob
 
 # A running child writes a few lines a second; this many pages a poll always catches up.
 _MAX_PAGES = 50

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from services.models.tuning import Strategy, Trial, TrialStatus, TuningJob
+from services.tuning.models import Strategy, Trial, TrialStatus, TuningJob
 from services.tuning.naming import child_name, seed_for
 from services.tuning.ranges import parse_space
 from services.tuning.strategies import History, SearchStrategy, make_strategy

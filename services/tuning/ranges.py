@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from services.exceptions import ValidationException
-from services.models.tuning import ParameterRanges
+from services.core.exceptions import ValidationException
+from services.tuning.models import ParameterRanges
 
 SCALING_TYPES = ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic")
 # Auto goes logarithmic when max/min reaches this ratio (two orders of magnitude).

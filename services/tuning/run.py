@@ -17,20 +17,18 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from services.exceptions import PlatformError, ResourceInUse, ResourceNotFound, ValidationException
-from services.models.tuning import Strategy, Trial, TrialStatus, TuningJob, TuningJobStatus
+from services.core.exceptions import PlatformError, ResourceInUse, ResourceNotFound, ValidationException
 from services.tuning.children import child_request
 from services.tuning.decisions import Decider
 from services.tuning.hyperband import HyperbandSchedule
+from services.tuning.intermediate import IntermediateSource
 from services.tuning.launcher import TrialLauncher
+from services.tuning.models import Strategy, Trial, TrialStatus, TuningJob, TuningJobStatus
 from services.tuning.service import TuningService
 from services.tuning.trials import objective_status, refresh_from_child
 from services.tuning.validation import hyperband_resources
-
-if TYPE_CHECKING:
-    from services.tuning.orchestrator import TuningJobExecutor
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +68,20 @@ async def finish_job(tuning: TuningService, name: str, finish: Finish, trials: l
     return await tuning.update(name, mutate)
 
 
+class Orchestrator(Protocol):
+    """What a run needs of the executor that runs it (:class:`services.tuning.executor.TuningJobExecutor`)."""
+
+    tuning: TuningService
+    intermediate: IntermediateSource
+    poll_seconds: float
+    save_curves_every: float
+    closing: asyncio.Event  # set when the worker stops: the run hands its task back
+
+
 class TuningRun:
     """One orchestrator's run of one tuning job."""
 
-    def __init__(self, executor: TuningJobExecutor, job: TuningJob) -> None:
+    def __init__(self, executor: Orchestrator, job: TuningJob) -> None:
         self.ex = executor
         self.tuning = executor.tuning
         self.training = executor.tuning.training

@@ -14,18 +14,19 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from services.exceptions import ResourceNotFound, ValidationException
-from services.images import resolve_image
-from services.metrics import definitions_for
-from services.models.base import utcnow
-from services.models.training import ResourceConfig
-from services.models.tuning import CreateTuningJobRequest, Trial, TrialStatus, TuningJob, TuningJobStatus
-from services.paging import page
-from services.store import DocumentStore
-from services.tags import TagAccess
-from services.tasks import Task, TaskQueue
-from services.training import Publisher, TrainingService, event_detail
+from services.core.events import Publisher, event_detail
+from services.core.exceptions import ResourceNotFound, ValidationException
+from services.core.paging import page
+from services.core.store import DocumentStore
+from services.core.tags import TagAccess
+from services.core.tasks import Task, TaskQueue
+from services.core.times import utcnow
+from services.runners.images import resolve_image
+from services.training.metrics import definitions_for
+from services.training.models import ResourceConfig
+from services.training.service import TrainingService
 from services.tuning import views
+from services.tuning.models import CreateTuningJobRequest, Trial, TrialStatus, TuningJob, TuningJobStatus
 from services.tuning.trials import trial_summary
 from services.tuning.validation import check_request
 from services.tuning.warm_start import parent_trials
@@ -58,7 +59,7 @@ class TuningService:
     async def create_tuning_job(self, request: CreateTuningJobRequest) -> TuningJob:
         """Record a new tuning job and enqueue its orchestration; :class:`ResourceInUse` if the name exists."""
         check_request(request)
-        parents = await parent_trials(self, request)
+        parents = await parent_trials(self.store.get, request)
         now = self.clock()
         job = TuningJob(**request.model_dump(by_alias=True, exclude_none=True),
                         HyperParameterTuningJobArn=self.arn(request.hyper_parameter_tuning_job_name),

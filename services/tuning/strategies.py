@@ -26,7 +26,7 @@ from typing import Protocol
 
 import numpy as np
 
-from services.models.tuning import Strategy
+from services.tuning.models import Strategy
 from services.tuning.ranges import ParameterSpace
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.models.training import TrainingJob
-from services.models.tuning import Objective, Trial, TrialStatus
+from services.training.models import TrainingJob
 from services.tuning.early_stopping import worse
+from services.tuning.models import Objective, Trial, TrialStatus
 
 #: A trial failing with a retryable error is tried this many more times.
 MAX_RETRIES = 2

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from services.aws.s3 import parse_s3_uri
-from services.exceptions import ValidationException
-from services.images import resolve_image
-from services.metrics import definitions_for
-from services.models.tuning import CreateTuningJobRequest, Strategy, TrainingJobDefinition
+from services.core.exceptions import ValidationException
+from services.runners.images import resolve_image
+from services.training.metrics import definitions_for
 from services.tuning.hyperband import resource_key
+from services.tuning.models import CreateTuningJobRequest, Strategy, TrainingJobDefinition
 from services.tuning.ranges import ParameterSpace, parse_space
 
 MAX_DEFINITIONS = 10

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.models.tuning import Objective, Trial, TuningJob
 from services.tuning.early_stopping import worse
+from services.tuning.models import Objective, Trial, TuningJob
 from services.tuning.trials import best_trial, objective_counters, status_counters, trial_summary
 
 _NOT_DESCRIBED = {"Tags", "Headwater", "Autotune"}

@@ -10,14 +10,11 @@ values fall outside the new ranges are left out of the model).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 
-from services.exceptions import ResourceNotFound, ValidationException
-from services.models.tuning import CreateTuningJobRequest, TrainingJobDefinition, Trial
+from services.core.exceptions import ResourceNotFound, ValidationException
+from services.tuning.models import CreateTuningJobRequest, TrainingJobDefinition, Trial, TuningJob
 from services.tuning.trials import objective_status
-
-if TYPE_CHECKING:
-    from services.tuning.service import TuningService
 
 
 def _data(d: TrainingJobDefinition) -> list[tuple[str, str]]:
@@ -29,8 +26,10 @@ def _image(d: TrainingJobDefinition) -> str:
     return d.algorithm_specification.training_image or d.algorithm_specification.algorithm_name or ""
 
 
-async def parent_trials(service: TuningService, request: CreateTuningJobRequest) -> list[Trial]:
-    """The parents' scored trials, checked against the warm start type."""
+async def parent_trials(find: Callable[[str], Awaitable[TuningJob | None]],
+                        request: CreateTuningJobRequest) -> list[Trial]:
+    """The parents' scored trials (each parent looked up by name with ``find``), checked against the warm start
+    type."""
     config = request.warm_start_config
     if config is None:
         return []
@@ -39,7 +38,7 @@ async def parent_trials(service: TuningService, request: CreateTuningJobRequest)
     out: list[Trial] = []
     for ref in config.parent_hyper_parameter_tuning_jobs:
         name = ref.hyper_parameter_tuning_job_name or ""
-        parent = await service.store.get(name)
+        parent = await find(name)
         if parent is None:
             raise ResourceNotFound(f"Requested resource not found: parent hyperparameter tuning job {name} "
                                    f"does not exist")

@@ -28,7 +28,7 @@ import joblib
 import numpy as np
 import pytest
 
-from infra.datasets import to_csv
+from infra.demo.datasets import to_csv
 from tests.containers.builtin_sdk import fast_sdk_session
 from tests.containers.conftest import start_node
 from tests.e2e.script_serving_support import artifact, source_dir

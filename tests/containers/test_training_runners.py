@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from services.images import resolve_image
 from services.runners import make_runner
 from services.runners.base import RunSpec
+from services.runners.images import resolve_image
 from tests.support import NodeThread, wait_for, wait_for_job
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"

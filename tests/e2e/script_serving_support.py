@@ -16,7 +16,7 @@ import botocore.exceptions
 import numpy as np
 import pytest
 
-from infra.datasets import to_csv
+from infra.demo.datasets import to_csv
 from tests.sdk_env import sdk_environment
 from tests.support import NodeThread, free_port_settings, wait_for
 

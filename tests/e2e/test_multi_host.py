@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from infra.datasets import to_csv
+from infra.demo.datasets import to_csv
 from tests.sdk_env import ROLE, sdk_environment, sdk_session
 from tests.support import NodeThread, free_port_settings, wait_for_job
 

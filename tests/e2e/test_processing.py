@@ -16,15 +16,14 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
-from botocore.exceptions import ClientError
-
-from infra.datasets import to_csv
-from tests.sdk_env import ROLE, sdk_environment, sdk_session
-from tests.support import NodeThread, free_port_settings, wait_for
-
 import sagemaker  # noqa: E402 - a dev dependency: its absence must fail, not skip
+from botocore.exceptions import ClientError
 from sagemaker.processing import ProcessingInput, ProcessingOutput, ScriptProcessor  # noqa: E402
 from sagemaker.sklearn.processing import SKLearnProcessor  # noqa: E402
+
+from infra.demo.datasets import to_csv
+from tests.sdk_env import ROLE, sdk_environment, sdk_session
+from tests.support import NodeThread, free_port_settings, wait_for
 
 pytestmark = pytest.mark.sdk
 

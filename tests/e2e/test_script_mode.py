@@ -20,15 +20,14 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
-
-from infra.datasets import to_csv
-from services.images import resolve_image
-from tests.sdk_env import REGION, ROLE, sdk_environment, sdk_session
-from tests.support import NodeThread, free_port_settings, wait_for_job
-
 import sagemaker  # noqa: E402 - a dev dependency: its absence must fail, not skip
 from sagemaker.sklearn import SKLearn  # noqa: E402
 from sagemaker.xgboost import XGBoost  # noqa: E402
+
+from infra.demo.datasets import to_csv
+from services.runners.images import resolve_image
+from tests.sdk_env import REGION, ROLE, sdk_environment, sdk_session
+from tests.support import NodeThread, free_port_settings, wait_for_job
 
 pytestmark = pytest.mark.sdk
 

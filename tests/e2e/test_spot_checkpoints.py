@@ -1,7 +1,7 @@
 """Checkpoints and spot-style interruption.
 
 A running job is interrupted with the fault-injection control
-(:func:`services.spot.interrupt_training_job`): it shows ``Interrupted`` and
+(:func:`services.training.spot.interrupt_training_job`): it shows ``Interrupted`` and
 ``Restarting``, runs again with its checkpoints restored from S3, and ends
 exactly where an uninterrupted run ends (the built-in XGBoost with all its
 boosting rounds; a PyTorch script with the same weights).
@@ -23,8 +23,8 @@ import pytest
 import xgboost as xgb
 from botocore.exceptions import ClientError
 
-from infra.datasets import to_csv
-from services.spot import interrupt_training_job
+from infra.demo.datasets import to_csv
+from services.training.spot import interrupt_training_job
 from tests.sdk_env import ROLE, sdk_environment, sdk_session
 from tests.support import NodeThread, free_port_settings, wait_for, wait_for_job
 
@@ -176,7 +176,7 @@ def test_spot_needs_max_wait(node: NodeThread, train_uri: str) -> None:
 
 
 def test_interrupting_a_finished_job_is_refused(node: NodeThread) -> None:
-    from services.exceptions import ValidationException
+    from services.core.exceptions import ValidationException
 
     name = next(j.training_job_name for j in node.run(node.node.services.training.store.list())
                 if j.training_job_status.is_terminal)

@@ -21,7 +21,7 @@ import boto3
 import numpy as np
 import pytest
 
-from infra.cli import main as cli_main
+from infra.cli.main import main as cli_main
 from tests.integration.hosting_support import csv_row, deploy, model_archive, put_model, train_booster, variant
 from tests.sdk_env import sdk_environment
 from tests.support import NodeThread, free_port_settings, wait_for

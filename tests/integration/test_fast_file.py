@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from services import fast_file
-from services.exceptions import JobFailed
-from services.fast_file_layout import FastFileEntry
-from services.fast_file_process import FastFileMount
+from services.core.exceptions import JobFailed
+from services.inputs.fastfile import mounts as fast_file
+from services.inputs.fastfile.layout import FastFileEntry
+from services.inputs.fastfile.process import FastFileMount
 from tests.integration.fast_file_support import fetched, job_log, seen, train_probe, upload_probe
 from tests.support import NodeThread, free_port_settings, wait_for, wait_for_job
 

@@ -17,7 +17,16 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.integration.hosting_support import (
-    IMAGE, ROLE, csv_row, deploy, expected, model_archive, put_model, train_booster, variant, wait_status,
+    IMAGE,
+    ROLE,
+    csv_row,
+    deploy,
+    expected,
+    model_archive,
+    put_model,
+    train_booster,
+    variant,
+    wait_status,
 )
 from tests.support import NodeThread, wait_for
 
@@ -224,7 +233,7 @@ def test_shadow_variant_gets_a_copy_and_never_answers(node: NodeThread, served: 
 
 def test_shadow_agreement_is_shown_to_users(node: NodeThread, served: str, boosters: dict[str, Any],
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    from infra.shadow_console import print_shadow_agreement
+    from infra.cli.shadows import print_shadow_agreement
 
     desc = deploy(node, "ep-shadow-b", [variant("Prod", "m-a")], ShadowProductionVariants=[variant("Cand", "m-b")])
     assert desc["EndpointStatus"] == "InService", desc.get("FailureReason")

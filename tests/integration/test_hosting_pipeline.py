@@ -40,7 +40,15 @@ from botocore.exceptions import ClientError
 from sklearn.preprocessing import StandardScaler
 
 from tests.integration.hosting_support import (
-    IMAGE, ROLE, csv_row, deploy, expected, model_archive, put_model, train_booster, variant,
+    IMAGE,
+    ROLE,
+    csv_row,
+    deploy,
+    expected,
+    model_archive,
+    put_model,
+    train_booster,
+    variant,
 )
 from tests.support import NodeThread, wait_for
 
@@ -316,4 +324,4 @@ def test_a_killed_instance_is_replaced_under_load_without_failed_requests(node: 
                          for m in _log_messages(node, "ep-heal", f"AllTraffic/{new}")),
              30, what="the replacement in the new instance's log stream")
     # The lost instance's own stream gets a line too, but not asserted: LogShipper's exit cancels a flush
-    # in flight, and the lines of that batch can be lost (a gap of services.log_shipper).
+    # in flight, and the lines of that batch can be lost (a gap of services.execution.log_shipper).

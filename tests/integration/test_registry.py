@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from infra.datasets import make_churn, to_csv
+from infra.demo.datasets import make_churn, to_csv
 from tests.support import NodeThread, wait_for, wait_for_job
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"

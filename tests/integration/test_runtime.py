@@ -70,7 +70,7 @@ def test_the_same_event_twice_creates_one_job(node: NodeThread) -> None:
 
 def test_a_batch_fails_only_its_bad_message(node: NodeThread) -> None:
     from handlers.registry import REGISTRY
-    from services.aws.sqs import QueueMessage
+    from services.core.queues import QueueMessage
 
     s = node.settings
     s3 = node.client("s3")

@@ -20,13 +20,12 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
-
-from services.images import resolve_image
-from tests.support import wait_for_job
-
 import sagemaker  # noqa: E402 - a dev dependency: its absence must fail, not skip
 from sagemaker.estimator import Estimator  # noqa: E402
 from sagemaker.inputs import TrainingInput  # noqa: E402
+
+from services.runners.images import resolve_image
+from tests.support import wait_for_job
 
 pytestmark = pytest.mark.sdk
 

@@ -13,7 +13,7 @@ import pytest
 import xgboost as xgb
 from botocore.exceptions import ClientError
 
-from infra.datasets import make_churn, to_csv
+from infra.demo.datasets import make_churn, to_csv
 from tests.support import NodeThread, wait_for
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from infra.datasets import to_csv
+from infra.demo.datasets import to_csv
 from tests.support import NodeThread, free_port_settings, wait_for, wait_for_job
 
 ATTEMPTS = 2

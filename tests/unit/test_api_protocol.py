@@ -32,7 +32,7 @@ from services.api.validation import (
     load_service_model,
     validate_input,
 )
-from services.exceptions import ResourceInUse, SerializationException, ValidationException
+from services.core.exceptions import ResourceInUse, SerializationException, ValidationException
 
 CREATED = dt.datetime(2024, 5, 6, 7, 8, 9, 250000, tzinfo=dt.UTC)
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"

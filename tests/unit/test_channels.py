@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from services.aws.s3 import S3Object
-from services.channels import download_channel, relative_key, safe_destination
-from services.exceptions import JobFailed
-from services.models.training import Channel
+from services.core.exceptions import JobFailed
+from services.inputs.channels import download_channel, relative_key, safe_destination
+from services.inputs.models import Channel
 
 
 class FakeS3:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from services.dataset_training import infer_objective, job_name_for, match_upload, sample_labels
+from services.training.trigger import infer_objective, job_name_for, match_upload, sample_labels
 
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # botocore's TrainingJobName
 

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from handlers.envelopes import parse_body
+from handlers.events import ObjectCreated, StateChangeEvent
 from handlers.exceptions import MalformedEvent
 from handlers.registry import HandlerSpec, OnEvent, OnObjectCreated
-from services.models.events import ObjectCreated, StateChangeEvent
 
 
 async def _noop(event: object, deps: object) -> None:

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from services.aws.s3 import S3Object
-from services.exceptions import JobFailed
-from services.fast_file import channel_layout, stale_mounts
-from services.fast_file_cache import BlockCache, BlockReadError, ReadStream
-from services.fast_file_layout import FastFileEntry, FileTree, mount_path
-from services.models.training import Channel
+from services.core.exceptions import JobFailed
+from services.inputs.fastfile.cache import BlockCache, BlockReadError, ReadStream
+from services.inputs.fastfile.layout import FastFileEntry, FileTree, mount_path
+from services.inputs.fastfile.mounts import channel_layout, stale_mounts
+from services.inputs.models import Channel
 
 DATA = bytes(range(256)) * 4  # 1024 bytes, every offset distinguishable
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from services.exceptions import JobFailed
-from services.hosting.artifacts import extract_model
+from services.core.exceptions import JobFailed
 from services.hosting.capture import capture_record
 from services.hosting.fleet import LiveVariant
-from services.hosting.instance import Answer, Instance
 from services.hosting.models import DataCaptureConfig, Model
 from services.hosting.shadow import ShadowStats, agree
+from services.inference.artifacts import extract_model
+from services.inference.instance import Answer, Instance
 
 
 def _archive(tmp_path: Path, members: list[tarfile.TarInfo]) -> Path:

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from services.hosting.instance_http import ContainerClient
+from services.inference.instance_http import ContainerClient
 
 
 async def _raw_server(answer: bytes, *, close: bool) -> tuple[asyncio.base_events.Server, int, list[int]]:

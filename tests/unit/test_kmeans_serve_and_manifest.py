@@ -13,8 +13,8 @@ from sagemaker.deserializers import RecordDeserializer
 
 from containers.common.serving import BadInput
 from containers.kmeans.serve import handler
-from services.exceptions import JobFailed
-from services.manifests import manifest_entries
+from services.core.exceptions import JobFailed
+from services.inputs.manifests import manifest_entries
 
 CENTERS = np.array([[0, 0], [10, 10]], dtype=np.float32)
 

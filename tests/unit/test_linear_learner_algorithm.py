@@ -193,7 +193,7 @@ def test_serve_hooks_answer_in_sagemakers_shapes(tmp_path) -> None:  # noqa: ANN
 def test_metric_lines_feed_sagemakers_metric_names() -> None:
     from datetime import datetime, timezone
 
-    from services.metrics import MetricsCollector, definitions_for
+    from services.training.metrics import MetricsCollector, definitions_for
 
     collector = MetricsCollector(definitions_for("linear_learner", None))
     now = datetime.now(timezone.utc)

@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from services.metric_files import read_metric_files
+from services.execution.metric_files import read_metric_files
 
 
 def test_metric_files_by_namespace_with_bad_lines_skipped(tmp_path: Path) -> None:

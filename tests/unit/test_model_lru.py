@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from services.exceptions import ValidationException
+from services.core.exceptions import ValidationException
 from services.hosting.model_lru import LoadedModels
 from services.hosting.models import Model
 from services.hosting.target_model import (
-    cache_enabled, check_target_model, container_model_name, multi_model_container, validate_modes,
+    cache_enabled,
+    check_target_model,
+    container_model_name,
+    multi_model_container,
+    validate_modes,
 )
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"

@@ -21,7 +21,7 @@ from containers.model_monitor.config import AnalyzerConfig
 from containers.model_monitor.errors import LineErrors, MonitorInputError
 from containers.model_monitor.kll import KllSketch
 from containers.model_monitor.quality_metrics import compute_metrics
-from services.images import resolve_image
+from services.runners.images import resolve_image
 from tests.unit.model_monitor_data import capture_line, rows, write_baseline_csv, write_capture
 
 REPO = Path(__file__).resolve().parents[2]

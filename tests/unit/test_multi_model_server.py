@@ -14,7 +14,8 @@ import pytest
 import xgboost as xgb
 
 from containers.common.multi_model import MULTI_MODEL_ENV
-from containers.common.serving import InferenceHandler, serve_async
+from containers.common.model_server import serve_async
+from containers.common.serving import InferenceHandler
 from containers.kmeans.serve import handler as kmeans_handler
 from containers.kmeans.train import MODEL_FILE as KMEANS_FILE
 from containers.xgboost.serve import handler as xgboost_handler

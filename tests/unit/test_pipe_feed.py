@@ -22,10 +22,10 @@ from botocore.exceptions import ClientError
 
 from containers.common.recordio import iter_payloads
 from services.aws.s3 import S3Object
-from services.exceptions import JobFailed
-from services.pipe_channels import ChannelStream
-from services.pipe_feed import PipeFeed, PipeSourceError
-from services.pipe_records import manifest_line_items, wrap_record
+from services.core.exceptions import JobFailed
+from services.inputs.pipe.channels import ChannelStream
+from services.inputs.pipe.feed import PipeFeed, PipeSourceError
+from services.inputs.pipe.records import manifest_line_items, wrap_record
 
 MAGIC_LE = bytes([0x0A, 0x23, 0xD7, 0xCE])
 

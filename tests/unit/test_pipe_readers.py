@@ -20,7 +20,7 @@ from containers.common.builtin_input import read_channel
 from containers.common.environment import Environment
 from containers.common.errors import CustomerError
 from containers.common.recordio import write_dense
-from services.pipe_records import wrap_record
+from services.inputs.pipe.records import wrap_record
 
 
 def _pipe_job(root: Path, monkeypatch: pytest.MonkeyPatch, content_type: str, data: bytes,

@@ -12,7 +12,7 @@ from pathlib import Path
 PARENT = r"""
 import asyncio
 from pathlib import Path
-from services.images import ContainerImage
+from services.runners.images import ContainerImage
 from services.runners.base import RunSpec
 from services.runners.process import ProcessRunner
 

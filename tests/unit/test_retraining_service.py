@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from services.core.store import DocumentStore, MemoryBackend
 from services.retraining.evaluation import EvaluationError, improvement, objective_value, parse_predictions, score
 from services.retraining.models import RetrainingPolicy, RetrainingRun, RunStatus
 from services.retraining.service import RetrainingService, run_name_for, run_of
-from services.store import DocumentStore, MemoryBackend
 
 
 class Recorder:

@@ -16,7 +16,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from containers.common.http_server import Request, Response
+from containers.shared.http_server import Request, Response
 from services.api.runtime_server import MAX_PAYLOAD, RuntimeServer
 
 ACCOUNT = "123456789012"

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.exceptions import ValidationException
-from services.schedule_expressions import parse_schedule
+from services.core.exceptions import ValidationException
+from services.core.schedule_expressions import parse_schedule
 
 T0 = datetime(2026, 11, 22, 10, 17, 30, tzinfo=timezone.utc)  # a Sunday
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from containers.common.script_mode import command_for, user_args
-from services.checkpoints import local_dir
-from services.exceptions import JobFailed
-from services.models.training import CheckpointConfig, TrainingJob
-from services.source_code import extract, is_script_mode, submit_directory
-from services.spot import billable_edit, lost_attempt_seconds
+from services.core.exceptions import JobFailed
+from services.inputs.source_code import extract, is_script_mode, submit_directory
+from services.training.checkpoints import local_dir
+from services.training.models import CheckpointConfig, TrainingJob
+from services.training.spot import billable_edit, lost_attempt_seconds
 
 
 def test_user_args_decode_json_and_skip_sagemaker_keys() -> None:
@@ -103,10 +103,10 @@ def test_a_lost_attempt_counts_until_its_last_heartbeat() -> None:
 
 async def test_a_lost_worker_interrupts_a_spot_job() -> None:
     """A spot job whose worker died shows Interrupted then Restarting; its hosts' time so far is billable."""
-    from services.models.training import CreateTrainingJobRequest, SecondaryStatus
-    from services.store import DocumentStore, MemoryBackend
-    from services.training import TrainingService
-    from services.training_execution import TrainingJobExecutor
+    from services.core.store import DocumentStore, MemoryBackend
+    from services.training.executor import TrainingJobExecutor
+    from services.training.models import CreateTrainingJobRequest, SecondaryStatus
+    from services.training.service import TrainingService
     from tests.unit.test_training_service import Clock, Recorder
 
     rec, clock = Recorder(), Clock()

@@ -119,7 +119,8 @@ def _ping(port: int) -> bool:
 # sent together overlap.
 _PID_SERVER = """
 import os, time
-from containers.common.serving import InferenceHandler, serve
+from containers.common.model_server import serve
+from containers.common.serving import InferenceHandler
 handler = InferenceHandler(model_fn=lambda d: None, input_fn=lambda body, ctype: body,
                            predict_fn=lambda data, model: time.sleep(0.4), output_fn=lambda p, a: str(os.getpid()),
                            content_types=("text/csv",), accepts=("text/plain",))

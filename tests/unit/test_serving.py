@@ -21,7 +21,8 @@ import xgboost as xgb
 
 from containers.common import params
 from containers.common.decoders import decode
-from containers.common.serving import BadInput, InferenceHandler, serve_async
+from containers.common.model_server import serve_async
+from containers.common.serving import BadInput, InferenceHandler
 from containers.xgboost.serve import handler as xgboost_handler
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from handlers.registry import load_handlers
-from infra.settings import Settings
 from infra.stack import declare_stack
+from services.core.settings import Settings
 
 
 def test_every_handler_gets_a_queue_with_a_dlq_and_its_rule() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from services.exceptions import ResourceInUse, ResourceNotFound
-from services.store import DocumentStore, MemoryBackend
+from services.core.exceptions import ResourceInUse, ResourceNotFound
+from services.core.store import DocumentStore, MemoryBackend
 
 
 class Doc(BaseModel):

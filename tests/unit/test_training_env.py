@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from services.aws.logs import escape_control
-from services.models.training import TrainingJob
-from services.training_env import prepare_tree, training_env, write_config
+from services.training.env import prepare_tree, training_env, write_config
+from services.training.models import TrainingJob
 
 
 def job() -> TrainingJob:

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from services.exceptions import ResourceInUse, ValidationException
-from services.models.training import CreateTrainingJobRequest, SecondaryStatus, TrainingJob, TrainingJobStatus
-from services.store import DocumentStore, MemoryBackend
-from services.tasks import Task
-from services.training import DETAIL_TYPE, TrainingService
+from services.core.exceptions import ResourceInUse, ValidationException
+from services.core.store import DocumentStore, MemoryBackend
+from services.core.tasks import Task
+from services.training.models import CreateTrainingJobRequest, SecondaryStatus, TrainingJob, TrainingJobStatus
+from services.training.service import DETAIL_TYPE, TrainingService
 
 
 class Clock:

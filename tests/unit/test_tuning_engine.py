@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pytest
 
-from services.exceptions import ValidationException
-from services.models.tuning import ParameterRanges, Strategy
+from services.core.exceptions import ValidationException
 from services.tuning.early_stopping import first_stopping_step, median_rule_stops, running_average
 from services.tuning.hyperband import HyperbandSchedule, judge, promotable, value_at
+from services.tuning.models import ParameterRanges, Strategy
 from services.tuning.naming import child_name, seed_for
 from services.tuning.ranges import parse_space
 from services.tuning.strategies import BayesianSearch, GridSearch, History, RandomSearch, make_strategy
@@ -237,9 +237,9 @@ def test_seed_is_random_seed_or_derived_from_the_name() -> None:
 
 
 def test_an_upload_names_its_tuning_job_within_sagemaker_s_limit() -> None:
-    from services.dataset_training import DatasetUpload
-    from services.dataset_tuning import tuning_job_name_for
+    from services.training.trigger import DatasetUpload
     from services.tuning.naming import TUNING_JOB_NAME
+    from services.tuning.trigger import tuning_job_name_for
 
     upload = DatasetUpload("headwater-data", "datasets/a very_long dataset name indeed/train/x.csv",
                            "a very_long dataset name indeed")

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from services.exceptions import ResourceNotFound
-from services.models.training import MetricData, SecondaryStatus, TrainingJob, TrainingJobStatus
-from services.models.tuning import CreateTuningJobRequest, TuningJob, TuningJobStatus
-from services.store import DocumentStore, MemoryBackend
-from services.tasks import Task
-from services.training import TrainingService
+from services.core.exceptions import ResourceNotFound
+from services.core.store import DocumentStore, MemoryBackend
+from services.core.tasks import Task
+from services.training.models import MetricData, SecondaryStatus, TrainingJob, TrainingJobStatus
+from services.training.service import TrainingService
 from services.tuning import views
-from services.tuning.orchestrator import TuningJobExecutor
+from services.tuning.executor import TuningJobExecutor
+from services.tuning.models import CreateTuningJobRequest, TuningJob, TuningJobStatus
 from services.tuning.service import DETAIL_TYPE, TuningService
 
 METRIC = "validation:rmse"

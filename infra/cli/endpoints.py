@@ -1,0 +1,49 @@
+"""Reading the endpoints a running node serves, for CLI commands and tests."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+from services.core.settings import Settings
+
+_ENV_NAMES = {
+    "aws": "AWS_ENDPOINT_URL",
+    "sagemaker": "AWS_ENDPOINT_URL_SAGEMAKER",
+    "runtime": "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
+    "lambda": "AWS_ENDPOINT_URL_LAMBDA",
+    "autoscaling": "AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING",
+}
+
+
+class NodeNotRunning(RuntimeError):
+    """No ``endpoints.json``: ``headwater up`` is not running with this state dir."""
+
+
+def read_endpoints(state_dir: Path) -> dict[str, str]:
+    """The endpoints ``headwater up`` wrote under ``state_dir``."""
+    path = state_dir / "endpoints.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise NodeNotRunning(f"{path} not found: start Headwater with `headwater up` first") from err
+
+
+def env_exports(endpoints: dict[str, str]) -> list[str]:
+    """``export`` lines that point boto3, the AWS CLI and the SageMaker SDK at Headwater."""
+    lines = [f"export {var}={shlex.quote(endpoints[key])}" for key, var in _ENV_NAMES.items()
+             if endpoints.get(key) and endpoints[key] != "aws"]
+    region = endpoints.get("region", "us-east-1")
+    lines += [f"export AWS_DEFAULT_REGION={region}", f"export AWS_REGION={region}"]
+    if endpoints.get("aws") != "aws":
+        lines += ["export AWS_ACCESS_KEY_ID=testing", "export AWS_SECRET_ACCESS_KEY=testing"]
+    return lines
+
+
+def settings_for_client(state_dir: Path, aws_endpoint: str | None) -> tuple[Settings, dict[str, str]]:
+    """Settings and endpoints for a CLI command talking to a running node."""
+    endpoints = read_endpoints(state_dir)
+    settings = Settings(state_dir=state_dir, aws_endpoint=aws_endpoint or endpoints["aws"],
+                        region=endpoints.get("region", "us-east-1"))
+    return settings, endpoints

@@ -1,0 +1,126 @@
+"""Wiring: the services built over one set of AWS clients.
+
+The single place that constructs adapters, stores and services, so the
+control plane, the handler runtime, the workers and the CLI share one
+definition of how they fit together. Each service gets its collections in
+the system bucket and registers how ``AddTags`` reaches its resources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from services.autoscaling.models import ActivityLog, ScalableTarget, ScalingPolicy
+from services.autoscaling.service import AutoScalingService
+from services.aws.cloudwatch import CloudWatchAdapter
+from services.aws.events import EventPublisher
+from services.aws.logs import LogsAdapter
+from services.aws.s3 import S3Adapter
+from services.aws.s3_documents import S3Backend
+from services.aws.session import AwsClients
+from services.aws.sqs import SqsAdapter
+from services.core.settings import Settings
+from services.core.store import DocumentStore
+from services.core.tags import TagService
+from services.core.tasks import ORCHESTRATION_QUEUE, TASKS_QUEUE, TaskQueue
+from services.core.times import utcnow
+from services.hosting.models import Endpoint, EndpointConfig, Model
+from services.hosting.service import HostingService
+from services.monitoring.models import JobDefinition, MonitoringExecution, MonitoringSchedule
+from services.monitoring.service import MonitoringService
+from services.processing.models import ProcessingJob
+from services.processing.service import ProcessingService
+from services.registry.models import ModelPackage, ModelPackageGroup
+from services.registry.service import ModelRegistryService
+from services.retraining.models import RetrainingPolicy, RetrainingRun
+from services.retraining.service import RetrainingService
+from services.training.models import TrainingJob
+from services.training.service import TrainingService
+from services.transform.models import TransformJob
+from services.transform.service import TransformService
+from services.tuning.models import TuningJob
+from services.tuning.service import TuningService
+
+
+@dataclass
+class Services:
+    """Adapters and services sharing one set of clients."""
+
+    settings: Settings
+    s3: S3Adapter
+    sqs: SqsAdapter
+    logs: LogsAdapter
+    events: EventPublisher
+    cloudwatch: CloudWatchAdapter
+    tasks: TaskQueue
+    orchestration: TaskQueue
+    tags: TagService
+    training: TrainingService
+    processing: ProcessingService
+    tuning: TuningService
+    transform: TransformService
+    registry: ModelRegistryService
+    hosting: HostingService
+    monitoring: MonitoringService
+    autoscaling: AutoScalingService
+    retraining: RetrainingService
+
+
+def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], datetime] = utcnow) -> Services:
+    """Construct every service over ``clients``."""
+    s3 = S3Adapter(clients.s3)
+    sqs = SqsAdapter(clients.sqs)
+    backend = S3Backend(s3, settings.system_bucket)
+
+    def store(collection: str, model: type[BaseModel], kind: str) -> DocumentStore[Any]:
+        return DocumentStore(backend, collection, model, kind)
+
+    publisher = EventPublisher(clients.events, settings.event_bus, settings.event_source)
+    tasks = TaskQueue(sqs, settings.queue_name(TASKS_QUEUE), settings.dlq_name(TASKS_QUEUE))
+    orchestration = TaskQueue(sqs, settings.queue_name(ORCHESTRATION_QUEUE), settings.dlq_name(ORCHESTRATION_QUEUE))
+    where = {"region": settings.region, "account_id": settings.account_id, "clock": clock}
+    tags = TagService()
+
+    training = TrainingService(store("training-jobs", TrainingJob, "Training job"), tasks, publisher, **where)
+    tags.register("training-job", training.tag_access())
+    processing = ProcessingService(store("processing-jobs", ProcessingJob, "Processing job"), tasks, publisher,
+                                   **where)
+    tags.register("processing-job", processing.tag_access())
+    tuning = TuningService(store("tuning-jobs", TuningJob, "Hyperparameter tuning job"), training, orchestration,
+                           publisher, **where)
+    tags.register("hyper-parameter-tuning-job", tuning.tag_access())
+    registry = ModelRegistryService(store("model-package-groups", ModelPackageGroup, "Model package group"),
+                                    store("model-packages", ModelPackage, "Model package"), publisher,
+                                    training.store.list, **where)
+    tags.register("model-package-group", registry.tag_access("group"))
+    tags.register("model-package", registry.tag_access("package"))
+    hosting = HostingService(store("models", Model, "Model"), store("endpoint-configs", EndpointConfig, "Endpoint config"),
+                             store("endpoints", Endpoint, "Endpoint"), publisher, **where)
+    tags.register("model", hosting.tag_access(hosting.models, "Model"))
+    tags.register("endpoint-config", hosting.tag_access(hosting.configs, "Endpoint config"))
+    tags.register("endpoint", hosting.tag_access(hosting.endpoints, "Endpoint"))
+    transform = TransformService(store("transform-jobs", TransformJob, "Transform job"), tasks, publisher,
+                                 hosting.model_exists, **where)
+    tags.register("transform-job", transform.tag_access())
+    monitoring = MonitoringService(
+        store("monitoring-job-definitions", JobDefinition, "Job definition"),
+        store("monitoring-schedules", MonitoringSchedule, "Monitoring schedule"),
+        store("monitoring-executions", MonitoringExecution, "Monitoring execution"),
+        processing, hosting, s3, publisher, **where)
+    tags.register("monitoring-schedule", monitoring.tag_access())
+    autoscaling = AutoScalingService(store("autoscaling-targets", ScalableTarget, "Scalable target"),
+                                     store("autoscaling-policies", ScalingPolicy, "Scaling policy"),
+                                     store("autoscaling-activities", ActivityLog, "Scaling activity log"),
+                                     hosting, **where)
+    retraining = RetrainingService(store("retraining-policies", RetrainingPolicy, "Retraining policy"),
+                                   store("retraining-runs", RetrainingRun, "Retraining run"), publisher, clock=clock)
+    return Services(settings=settings, s3=s3, sqs=sqs, logs=LogsAdapter(clients.logs), events=publisher,
+                    cloudwatch=CloudWatchAdapter(clients.cloudwatch), tasks=tasks, orchestration=orchestration,
+                    tags=tags, training=training, processing=processing, tuning=tuning, transform=transform,
+                    registry=registry, hosting=hosting, monitoring=monitoring, autoscaling=autoscaling,
+                    retraining=retraining)

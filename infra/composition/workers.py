@@ -1,0 +1,45 @@
+"""The job kinds a worker runs, built from the wired services.
+
+``headwater up`` and ``headwater worker`` run the same executors: training,
+processing and transform jobs on the task queue's slots, tuning jobs on the
+orchestration queue's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from infra.composition.services import Services
+from services.execution.executor import JobExecutor
+from services.execution.worker import Worker
+from services.processing.executor import ProcessingJobExecutor
+from services.runners import make_runner
+from services.training.executor import TrainingJobExecutor
+from services.transform.executor import TransformJobExecutor
+from services.tuning.executor import TuningJobExecutor
+from services.tuning.intermediate import LogIntermediateSource
+
+
+def build_executors(services: Services, on_line: Callable[[str, str], None] | None = None) -> list[JobExecutor]:
+    """One executor per job kind, each with a runner of the configured kind.
+
+    ``on_line`` receives ``(job name, line)`` for every line a training
+    container writes (the demo's live progress).
+    """
+    s = services.settings
+    return [
+        TrainingJobExecutor(s, services.training, services.s3, services.logs, make_runner(s.runner),
+                            on_line=on_line, cloudwatch=services.cloudwatch),
+        ProcessingJobExecutor(s, services.processing, services.s3, services.logs, make_runner(s.runner),
+                              cloudwatch=services.cloudwatch),
+        TuningJobExecutor(services.tuning, LogIntermediateSource(services.logs)),
+        TransformJobExecutor(s, services.transform, services.hosting.describe_model, services.s3, services.logs,
+                             make_runner(s.runner)),
+    ]
+
+
+def build_worker(services: Services, *, on_line: Callable[[str, str], None] | None = None,
+                 emulator_embedded: bool = False) -> Worker:
+    """A worker over the task and orchestration queues, running every job kind."""
+    return Worker(services.settings, services.tasks, build_executors(services, on_line),
+                  orchestration=services.orchestration, emulator_embedded=emulator_embedded)

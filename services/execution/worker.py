@@ -1,0 +1,162 @@
+"""Workers: take tasks from the queue and run them.
+
+A worker runs ``worker_concurrency`` slots. Each slot long-polls one task,
+hands it to the executor of its kind, which claims the job (a conditional
+write, so a duplicate task never runs a job twice); the worker heartbeats
+the message and the job while it runs, and deletes the message at the end.
+When a worker dies its message reappears after the visibility timeout: the
+next worker restarts the job, or, once ``task_max_attempts`` are spent,
+fails it with a clear ``FailureReason``. Tasks SQS dead-lettered are reaped
+the same way, so no job stays ``InProgress`` forever.
+
+Orchestrations (tuning jobs, which start training jobs of their own) come
+from a queue of their own and run on ``orchestration_concurrency`` slots of
+their own: an orchestrator never holds a slot its children wait for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from services.aws.sqs import ConsumerPolls
+from services.core.queues import QueueMessage
+from services.core.settings import Settings
+from services.core.tasks import Task, TaskQueue
+from services.core.times import utcnow
+from services.execution.executor import HeldElsewhere, JobExecutor
+
+log = logging.getLogger(__name__)
+
+_REAP_EVERY_SECONDS = 15.0
+
+
+def new_worker_id() -> str:
+    """A worker id that says where it runs."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """Runs tasks until ``stop`` is set."""
+
+    def __init__(self, settings: Settings, tasks: TaskQueue, executors: list[JobExecutor],
+                 worker_id: str | None = None, clock: Callable[[], datetime] = utcnow,
+                 orchestration: TaskQueue | None = None, emulator_embedded: bool = False) -> None:
+        self.settings = settings
+        self.polls = ConsumerPolls.choose(settings.poll_wait_seconds, emulator_embedded)
+        self.tasks = tasks
+        self.orchestration = orchestration
+        self.executors = {e.kind: e for e in executors}
+        self.worker_id = worker_id or new_worker_id()
+        self.clock = clock
+        self.running: set[tuple[str, str]] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set; running jobs finish first."""
+        slots = [asyncio.create_task(self._slot(stop)) for _ in range(self.settings.worker_concurrency)]
+        if self.orchestration is not None:
+            slots += [asyncio.create_task(self._slot(stop, self.orchestration))
+                      for _ in range(self.settings.orchestration_concurrency)]
+        reaper = asyncio.create_task(self._reap_loop(stop))
+        await stop.wait()
+        for executor in self.executors.values():
+            # Orchestrators hand their task back at once (another worker resumes it)
+            # rather than hold the shutdown until their whole tuning job is done.
+            interrupt = getattr(executor, "interrupt", None)
+            if interrupt is not None:
+                interrupt()
+        reaper.cancel()
+        await asyncio.gather(*slots, return_exceptions=True)
+        with contextlib.suppress(asyncio.CancelledError):
+            await reaper
+
+    async def _slot(self, stop: asyncio.Event, queue: TaskQueue | None = None) -> None:
+        queue = queue or self.tasks
+        while not stop.is_set():
+            try:
+                received = await queue.receive(self.polls.wait_seconds, self.settings.visibility_timeout,
+                                               stop if self.polls.abandon_on_stop else None)
+            except Exception:  # noqa: BLE001 - the emulator may be restarting; keep serving
+                log.exception("worker %s: could not poll tasks", self.worker_id)
+                await asyncio.sleep(1.0)
+                continue
+            for task, msg in received:
+                await self.handle(task, msg, queue)
+
+    async def handle(self, task: Task, msg: QueueMessage, queue: TaskQueue | None = None) -> None:
+        """Run one task (from ``queue``, the tasks queue by default); delete its message unless it must be retried."""
+        queue = queue or self.tasks
+        executor = self.executors.get(task.kind)
+        if executor is None:
+            log.error("worker %s: no executor for task kind %r (%s); leaving it to be dead-lettered",
+                      self.worker_id, task.kind, task.name)
+            return
+        heart = asyncio.create_task(self._heartbeat(executor, task, msg, queue))
+        try:
+            if await self._claim(executor, task, msg):
+                self.running.add((task.kind, task.name))
+                await executor.execute(task.name)
+            await queue.done(msg)
+        except Exception as err:  # noqa: BLE001 - a platform error: leave the message to be retried
+            log.exception("worker %s: %s task %s failed (attempt %d)", self.worker_id, task.kind, task.name,
+                          msg.receive_count)
+            with contextlib.suppress(Exception):
+                await executor.record_error(task.name, f"{type(err).__name__}: {err}"[:500])
+        finally:
+            self.running.discard((task.kind, task.name))
+            heart.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heart
+
+    async def _claim(self, executor: JobExecutor, task: Task, msg: QueueMessage) -> bool:
+        """Take the job for this worker; False when it is not ours to run."""
+        if msg.receive_count > self.settings.task_max_attempts:
+            await executor.fail_lost(task.name, (
+                f"InternalServerError: the job's worker was lost {msg.receive_count - 1} times; "
+                f"giving up after {self.settings.task_max_attempts} attempts"))
+            return False
+        # A live worker beats every heartbeat_seconds; two missed beats mean it is gone.
+        stale_after = timedelta(seconds=2 * self.settings.heartbeat_seconds)
+        try:
+            return await executor.claim(task.name, self.worker_id, self.clock(), stale_after)
+        except HeldElsewhere as held:
+            log.info("task %s: already run by %s; dropping a duplicate", task.name, held)
+            return False
+
+    async def _heartbeat(self, executor: JobExecutor, task: Task, msg: QueueMessage,
+                         queue: TaskQueue | None = None) -> None:
+        queue = queue or self.tasks
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            try:
+                await queue.heartbeat(msg, self.settings.visibility_timeout)
+                if (task.kind, task.name) in self.running:
+                    await executor.beat(task.name, self.clock())
+            except Exception:  # noqa: BLE001 - a missed beat is retried at the next one
+                log.warning("worker %s: heartbeat of %s failed", self.worker_id, task.name, exc_info=True)
+
+    async def _reap_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(Exception):
+                await self.reap_dead_tasks()
+            await asyncio.sleep(_REAP_EVERY_SECONDS)
+
+    async def reap_dead_tasks(self) -> int:
+        """Fail the jobs whose tasks SQS dead-lettered; return how many messages were reaped."""
+        reaped = 0
+        for queue in [self.tasks, *([self.orchestration] if self.orchestration else [])]:
+            for task, msg in await queue.receive_dead():
+                executor = self.executors.get(task.kind)
+                if executor is not None:
+                    await executor.fail_lost(task.name, (
+                        f"InternalServerError: the job's task was dead-lettered after {msg.receive_count} "
+                        f"deliveries; its workers stopped responding"))
+                    reaped += 1
+                    await queue.done(msg, dead=True)
+        return reaped

@@ -1,0 +1,317 @@
+"""Executing one processing job on this machine.
+
+For every instance ``algo-1..N``: its own ``/opt/ml`` tree with the inputs
+under ``/opt/ml/processing/...`` (all of each, or its ``ShardedByS3Key``
+share), ``/opt/ml/config/{resourceconfig,processingjobconfig}.json``; the
+image's ``ContainerEntrypoint`` and ``ContainerArguments`` run with the
+literal ``/opt/ml`` (a private mount namespace; where the kernel refuses one,
+``/opt/ml`` in the entrypoint and arguments is rewritten to the job's
+directory and the log says so). ``Continuous`` outputs are synced while it
+runs, ``EndOfJob`` outputs uploaded when every instance succeeded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import shutil
+import time
+from datetime import datetime, timedelta
+from pathlib import Path, PurePosixPath
+
+from services.aws.cloudwatch import CloudWatchAdapter
+from services.aws.logs import LogsAdapter
+from services.aws.s3 import S3Adapter
+from services.core.exceptions import JobFailed
+from services.core.settings import Settings
+from services.execution.executor import HeldElsewhere
+from services.execution.hosts import host_names
+from services.execution.log_shipper import LogShipper
+from services.execution.metric_files import publish_metric_files
+from services.execution.s3_sync import CheckpointSync
+from services.inputs.channels import download_channel
+from services.inputs.models import Channel, DataSource, S3DataSource
+from services.inputs.pipe.feed import PipeFeed
+from services.inputs.pipe.feeds import PipeFeeds, channel_stream
+from services.processing.models import ProcessingInput, ProcessingJob, ProcessingJobStatus
+from services.processing.service import KIND, ProcessingService
+from services.runners.base import Runner, RunningContainer, RunSpec
+from services.runners.images import known_images, resolve_image
+
+log = logging.getLogger(__name__)
+
+LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
+FAILURE_REASON_MAX = 1024
+
+
+def input_channel(inp: ProcessingInput) -> Channel:
+    """A processing input as the training channel shape the download and Pipe code share."""
+    src = inp.s3_input
+    assert src is not None
+    return Channel(channel_name=inp.input_name, compression_type=src.s3_compression_type,
+                   data_source=DataSource(s3_data_source=S3DataSource(
+                       s3_uri=src.s3_uri, s3_data_type=src.s3_data_type,
+                       s3_data_distribution_type=src.s3_data_distribution_type)))
+
+
+def host_path(root: Path, local_path: str) -> Path:
+    """Where an ``/opt/ml/...`` path lies in a host tree (validated at create)."""
+    return root.joinpath(*PurePosixPath(local_path).relative_to("/opt/ml").parts)
+
+
+class ProcessingJobExecutor:
+    """Runs processing jobs end to end; the worker's ``processing`` kind."""
+
+    kind = KIND
+
+    def __init__(self, settings: Settings, processing: ProcessingService, s3: S3Adapter, logs: LogsAdapter,
+                 runner: Runner, cloudwatch: CloudWatchAdapter | None = None) -> None:
+        self.cloudwatch = cloudwatch
+        self.settings = settings
+        self.processing = processing
+        self.s3 = s3
+        self.logs = logs
+        self.runner = runner
+
+    def job_root(self, name: str, host: str = "algo-1") -> Path:
+        """``host``'s ``/opt/ml`` for job ``name``."""
+        return (self.settings.jobs_dir / "processing" / name / host).resolve()
+
+    async def execute(self, name: str) -> ProcessingJob:
+        """Run job ``name`` to a terminal status and return it."""
+        job = await self.processing.describe_processing_job(name)
+        if job.processing_job_status.is_terminal:
+            return job
+        if job.headwater.stop_requested:
+            return await self.processing.transition(name, ProcessingJobStatus.STOPPED)
+        job = await self.processing.transition(
+            name, edit=lambda j: setattr(j, "processing_start_time", j.processing_start_time or self.processing.clock()))
+        hosts = host_names(job.processing_resources.cluster_config.instance_count)
+        pipes: list[PipeFeeds] = []
+        try:
+            image = resolve_image(job.app_specification.image_uri)
+            if image is None:
+                raise JobFailed(f"ClientError: No container is known for image {job.app_specification.image_uri!r}"
+                                f" (known: the SageMaker framework image URIs, or {', '.join(known_images())})")
+            for host in hosts:
+                await self._prepare(job, host, hosts)
+                pipes.append(await self._plan_pipes(job, host, hosts))
+        except JobFailed as err:
+            for feeds in pipes:
+                await feeds.close()
+            return await self._fail(name, str(err))
+        specs = [self._spec(job, image, h, hosts) for h in hosts]
+        return await self._run(job, specs, pipes)
+
+    async def _prepare(self, job: ProcessingJob, host: str, hosts: list[str]) -> None:
+        root = self.job_root(job.processing_job_name, host)
+        if root.exists():
+            await asyncio.to_thread(shutil.rmtree, root)
+        for d in ("config", "output"):
+            (root / d).mkdir(parents=True, exist_ok=True)
+        (root / "config/resourceconfig.json").write_text(json.dumps({"current_host": host, "hosts": hosts}))
+        (root / "config/processingjobconfig.json").write_text(json.dumps(job.describe(), default=str))
+        for inp in job.processing_inputs or []:
+            src = inp.s3_input
+            assert src is not None and src.local_path is not None  # checked at create
+            if src.s3_input_mode == "Pipe":  # streamed into <LocalPath>_0 once the container runs
+                continue
+            channel = input_channel(inp)
+            await download_channel(self.s3, channel, host_path(root, src.local_path),
+                                   shard=(hosts.index(host), len(hosts)))
+        for out in self._outputs(job):
+            host_path(root, out.s3_output.local_path).mkdir(parents=True, exist_ok=True)
+
+    async def _plan_pipes(self, job: ProcessingJob, host: str, hosts: list[str]) -> PipeFeeds:
+        """``host``'s Pipe inputs: the FIFO ``<LocalPath>_0`` made for each (then ``_1``, ... per pass)."""
+        root = self.job_root(job.processing_job_name, host)
+        feeds = PipeFeeds()
+        for inp in job.processing_inputs or []:
+            src = inp.s3_input
+            if src is None or src.local_path is None or src.s3_input_mode != "Pipe":
+                continue
+            stream = await channel_stream(self.s3, input_channel(inp), (hosts.index(host), len(hosts)))
+            local = host_path(root, src.local_path)
+            feeds.feeds.append(PipeFeed(local.parent, local.name, stream.chunks))
+        return feeds
+
+    @staticmethod
+    def _outputs(job: ProcessingJob) -> list:  # noqa: ANN205 - list[ProcessingOutput]
+        return [o for o in (job.processing_output_config.outputs if job.processing_output_config else [])
+                if o.s3_output is not None]
+
+    def _spec(self, job: ProcessingJob, image, host: str, hosts: list[str]) -> RunSpec:  # noqa: ANN001
+        root = self.job_root(job.processing_job_name, host)
+        app = job.app_specification
+        probe = RunSpec(job.processing_job_name, image, [], root, literal_paths=True)
+        base = self.runner.base_dir(probe)
+
+        def rebase(arg: str) -> str:
+            # Without a private /opt/ml the job's own directory stands in for it.
+            return base + arg[len("/opt/ml"):] if base != "/opt/ml" and arg.startswith("/opt/ml") else arg
+
+        env = {"PROCESSING_JOB_NAME": job.processing_job_name, **(job.environment or {})}
+        return RunSpec(name=f"{job.processing_job_name}-{host}", image=image,
+                       command=[rebase(a) for a in app.container_arguments or []], ml_root=root, env=env,
+                       entrypoint=[rebase(a) for a in app.container_entrypoint] if app.container_entrypoint else None,
+                       literal_paths=True)
+
+    async def _run(self, job: ProcessingJob, specs: list[RunSpec], pipes: list[PipeFeeds]) -> ProcessingJob:
+        name = job.processing_job_name
+        stamp = int(time.time())
+        outputs = self._outputs(job)
+        sync_done = asyncio.Event()
+        syncs: list[asyncio.Task[None]] = []
+        containers: list[RunningContainer] = []
+        async with contextlib.AsyncExitStack() as stack:
+            shippers = [await stack.enter_async_context(LogShipper(
+                self.logs, LOG_GROUP, f"{name}/{spec.ml_root.name}-{stamp}",
+                spec.ml_root.parent / f"{spec.ml_root.name}.log")) for spec in specs]
+            try:
+                for spec, shipper, feeds in zip(specs, shippers, pipes):
+                    feeds.start()  # each writer waits for the container to open its FIFO
+                    if spec.literal_paths and self.runner.base_dir(spec) != "/opt/ml":
+                        shipper.add("Headwater: private /opt/ml is not available on this kernel; "
+                                    "/opt/ml paths are rewritten to the job directory")
+                    containers.append(await self.runner.start(spec))
+                    shipper.add(f"Headwater: started {spec.image.module} ({containers[-1].ident}) for {name}")
+            except Exception as err:  # noqa: BLE001 - reported as the job's reason
+                for c in containers:
+                    await c.kill()
+                for feeds in pipes:
+                    await feeds.close()
+                return await self._fail(name, f"InternalServerError: could not start the container: {err}")
+            pumps = [asyncio.create_task(self._pump(c, s)) for c, s in zip(containers, shippers)]
+            for spec in specs:
+                for out in outputs:
+                    if out.s3_output.s3_upload_mode == "Continuous":
+                        sync = CheckpointSync(self.s3, out.s3_output.s3_uri, host_path(spec.ml_root,
+                                                                                          out.s3_output.local_path))
+                        syncs.append(asyncio.create_task(sync.run(sync_done)))
+            outcome, codes = await self._supervise(job, containers, pipes)
+            for feeds in pipes:  # no FIFO writer outlives its container
+                await feeds.close()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*pumps), timeout=10)
+            sync_done.set()
+            await asyncio.gather(*syncs, return_exceptions=True)
+            tails = [list(s.tail) for s in shippers]
+        pipe_error = next((f.error for f in pipes if f.error), None)
+        if pipe_error is not None and outcome == "exited":  # the stream broke: that is the reason
+            return await self._fail(name, pipe_error)
+        return await self._conclude(job, specs, outcome, codes, tails)
+
+    @staticmethod
+    async def _pump(container: RunningContainer, shipper: LogShipper) -> None:
+        async for line in container.lines():
+            shipper.add(line)
+
+    async def _supervise(self, job: ProcessingJob, containers: list[RunningContainer],
+                         pipes: list[PipeFeeds]) -> tuple[str, list[int | None]]:
+        limit = job.stopping_condition.max_runtime_in_seconds if job.stopping_condition else 86400
+        deadline = time.monotonic() + limit
+        waiters = [asyncio.create_task(c.wait()) for c in containers]
+        outcome = "exited"
+        while True:
+            await asyncio.wait(waiters, timeout=1.0)
+            codes = [w.result() if w.done() else None for w in waiters]
+            if all(c is not None for c in codes) or any(c not in (None, 0) for c in codes):
+                break
+            if any(f.error for f in pipes):  # a broken input stream fails the job; stop its readers
+                break
+            if time.monotonic() >= deadline:
+                outcome = "max_runtime"
+                break
+            if (await self.processing.describe_processing_job(job.processing_job_name)).headwater.stop_requested:
+                outcome = "stopped"
+                break
+        for c, w in zip(containers, waiters):
+            if not w.done():
+                await c.terminate()
+        done, pending = await asyncio.wait(waiters, timeout=self.settings.stop_grace_seconds)
+        for c, w in zip(containers, waiters):
+            if w in pending:
+                await c.kill()
+        await asyncio.gather(*waiters, return_exceptions=True)
+        return outcome, codes
+
+    async def _conclude(self, job: ProcessingJob, specs: list[RunSpec], outcome: str, codes: list[int | None],
+                        tails: list[list[str]]) -> ProcessingJob:
+        name = job.processing_job_name
+        message_file = specs[0].ml_root / "output/message"
+        exit_message = message_file.read_text(errors="replace").strip()[:1024] if message_file.is_file() else None
+        failed = next((i for i, c in enumerate(codes) if c not in (None, 0)), None)
+        if failed is not None and outcome == "exited":
+            code = codes[failed] or 1
+            how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+            last = " | ".join(line.strip() for line in tails[failed][-8:] if line.strip())
+            host = f"{specs[failed].ml_root.name}: " if len(specs) > 1 else ""
+            return await self._fail(name, f"{host}AlgorithmError: the processing container failed ({how}). "
+                                          f"Last log lines: {last}", exit_message)
+        if outcome == "exited":
+            for spec in specs:
+                for out in self._outputs(job):
+                    if out.s3_output.s3_upload_mode == "EndOfJob":
+                        await CheckpointSync(self.s3, out.s3_output.s3_uri,
+                                             host_path(spec.ml_root, out.s3_output.local_path)).sync_once()
+            if self.cloudwatch is not None:
+                for spec in specs:  # metrics the container wrote as files (e.g. the Model Monitor analyzer's)
+                    try:
+                        await publish_metric_files(self.cloudwatch, spec.ml_root)
+                    except Exception:  # noqa: BLE001 - metrics are best effort; the job's result stands
+                        log.warning("could not publish the metric files of %s", name, exc_info=True)
+            return await self.processing.transition(
+                name, ProcessingJobStatus.COMPLETED, edit=lambda j: setattr(j, "exit_message", exit_message))
+        reason = (f"Processing job stopped: it exceeded MaxRuntimeInSeconds "
+                  f"({job.stopping_condition.max_runtime_in_seconds})" if outcome == "max_runtime" else None)
+
+        def stopped(j: ProcessingJob) -> None:
+            j.exit_message = exit_message
+            j.failure_reason = reason
+
+        return await self.processing.transition(name, ProcessingJobStatus.STOPPED, edit=stopped)
+
+    async def _fail(self, name: str, reason: str, exit_message: str | None = None) -> ProcessingJob:
+        def edit(j: ProcessingJob) -> None:
+            j.failure_reason = reason[:FAILURE_REASON_MAX]
+            j.exit_message = exit_message
+
+        return await self.processing.transition(name, ProcessingJobStatus.FAILED, edit=edit)
+
+    # --- the JobExecutor protocol (services.execution.executor) -------------------------------
+
+    async def claim(self, name: str, worker_id: str, now: datetime, stale_after: timedelta) -> bool:
+        """Take the job in one conditional write; a job a dead worker held runs again."""
+        job = await self.processing.store.get(name)
+        if job is None or job.processing_job_status.is_terminal:
+            return False
+
+        def take(j: ProcessingJob) -> None:
+            hb = j.headwater.heartbeat_at
+            if j.headwater.worker not in (None, worker_id) and hb is not None and now - hb < stale_after:
+                raise HeldElsewhere(j.headwater.worker)
+            j.headwater.worker = worker_id
+            j.headwater.attempts += 1
+            j.headwater.heartbeat_at = now
+
+        await self.processing.transition(name, edit=take)
+        return True
+
+    async def beat(self, name: str, now: datetime) -> None:
+        """Record the claiming worker's heartbeat."""
+        await self.processing.transition(name, edit=lambda j: setattr(j.headwater, "heartbeat_at", now))
+
+    async def record_error(self, name: str, error: str) -> None:
+        """Keep the last platform error, for the reason if the job is given up."""
+        await self.processing.transition(name, edit=lambda j: setattr(j.headwater, "last_error", error))
+
+    async def fail_lost(self, name: str, reason: str) -> None:
+        """Fail a job whose task cannot be run any more."""
+        job = await self.processing.store.get(name)
+        if job is None or job.processing_job_status.is_terminal:
+            return
+        if job.headwater.last_error:
+            reason += f" (last error: {job.headwater.last_error})"
+        await self._fail(name, reason)

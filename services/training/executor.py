@@ -1,0 +1,459 @@
+"""Executing one training job on this machine.
+
+The walk SageMaker's platform takes: Downloading (for every host
+``algo-1..N``: its share of the channels, FastFile channels mounted instead
+(:mod:`services.inputs.fastfile.mounts`), config files, the script-mode code, restored
+checkpoints), Training (one container per host, logs shipped to
+CloudWatch, checkpoints synced to S3, ``MaxRuntimeInSeconds``,
+``MaxWaitTimeInSeconds`` and ``StopTrainingJob`` enforced with SIGTERM then
+SIGKILL), Uploading (``algo-1``'s ``model`` packed to ``model.tar.gz``),
+then Completed, Failed (a host's ``output/failure`` becomes
+``FailureReason``) or Stopped. An interruption (the fault-injection control
+of :mod:`services.training.spot`, or a lost worker) stops the hosts, shows
+``Interrupted`` then ``Restarting`` and runs the job again from its last
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import os
+import tarfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from services.aws.cloudwatch import CloudWatchAdapter
+from services.aws.logs import LogsAdapter
+from services.aws.s3 import S3Adapter, parse_s3_uri
+from services.core.exceptions import JobFailed
+from services.core.settings import Settings
+from services.execution.executor import HeldElsewhere
+from services.execution.hosts import host_names
+from services.execution.log_shipper import TRAINING_LOG_GROUP
+from services.inputs.fastfile.mounts import FastFileMounts, mount_fast_files
+from services.inputs.pipe.feeds import PipeFeeds
+from services.inputs.source_code import is_script_mode
+from services.runners.base import Runner, RunSpec
+from services.runners.images import ContainerImage, known_images, resolve_image
+from services.training.env import training_env
+from services.training.hosts import HostRun, addresses_env, assign_addresses, prepare_host
+from services.training.inputs import fast_file_channels, plan_training_pipes
+from services.training.metrics import MetricsCollector, Observation, definitions_for
+from services.training.models import ModelArtifacts, SecondaryStatus, TrainingJob, TrainingJobStatus
+from services.training.service import TrainingService
+from services.training.spot import billable_edit, lost_attempt_seconds
+
+log = logging.getLogger(__name__)
+
+FAILURE_REASON_MAX = 1024
+HOST = "algo-1"
+
+
+class Outcome(enum.Enum):
+    """How an attempt's run ended."""
+
+    EXITED = "exited"
+    STOPPED = "stopped"
+    MAX_RUNTIME = "max_runtime"
+    MAX_WAIT = "max_wait"
+    INTERRUPTED = "interrupted"
+
+
+class TrainingJobExecutor:
+    """Runs training jobs end to end with a runner; one call per job attempt."""
+
+    def __init__(self, settings: Settings, training: TrainingService, s3: S3Adapter, logs: LogsAdapter,
+                 runner: Runner, *, on_line: Callable[[str, str], None] | None = None,
+                 cloudwatch: CloudWatchAdapter | None = None) -> None:
+        self.settings = settings
+        self.training = training
+        self.s3 = s3
+        self.logs = logs
+        self.runner = runner
+        self.on_line = on_line  # (job name, line): progress hooks for the CLI
+        self.cloudwatch = cloudwatch
+        # (job name, observation): consumers of live metrics (tuning's early stopping); algo-1's metrics
+        self.metric_listeners: list[Callable[[str, Observation], None]] = []
+        # job -> host -> its Pipe channels' feeds, planned while downloading, started with the containers
+        self._pipes: dict[str, dict[str, PipeFeeds]] = {}
+        # job -> host -> its FastFile channels' mounts, made while downloading, ended with the containers
+        self._fast_files: dict[str, dict[str, FastFileMounts]] = {}
+
+    def cpu_share(self) -> int:
+        """CPUs one job may use: the machine's, divided among the worker's slots."""
+        return max(1, (os.cpu_count() or 1) // max(1, self.settings.worker_concurrency))
+
+    def job_root(self, name: str, host: str = HOST) -> Path:
+        """The host directory that is ``host``'s ``/opt/ml`` for job ``name``."""
+        return (self.settings.jobs_dir / name / host).resolve()
+
+    async def execute(self, name: str) -> TrainingJob:
+        """Run job ``name`` to a terminal status (through any interruptions) and return it."""
+        try:
+            return await self._attempts(name)
+        finally:
+            # Each host's mounts end with its container; this catches an attempt cut short (a cancelled worker).
+            await self._drop_fast_files(name)
+
+    async def _attempts(self, name: str) -> TrainingJob:
+        job = await self.training.describe_training_job(name)
+        while True:
+            if job.training_job_status.is_terminal:
+                return job
+            if job.headwater.stop_requested:
+                return await self._finish_stopped(name, SecondaryStatus.STOPPED,
+                                                  "Training job stopped before it started")
+            hosts = host_names(job.resource_config.instance_count)
+            try:
+                image = self._image(job)
+                job = await self._download(job, hosts)
+            except JobFailed as err:
+                await self._drop_pipes(name)
+                await self._drop_fast_files(name)
+                return await self._fail(name, str(err))
+            outcome, runs = await self._train(job, hosts, image)
+            if outcome is not Outcome.INTERRUPTED:
+                return await self._conclude(job, outcome, runs)
+            job = await self._interrupted(name, runs)
+
+    async def _download(self, job: TrainingJob, hosts: list[str]) -> TrainingJob:
+        now = self.training.clock()
+
+        def begin(j: TrainingJob) -> None:
+            j.training_start_time = j.training_start_time or now
+            j.headwater.attempt_started_at = now
+
+        job = await self.training.transition(
+            job.training_job_name, secondary=SecondaryStatus.DOWNLOADING,
+            message="Starting the training job: downloading input data", edit=begin)
+        await self._drop_fast_files(job.training_job_name)  # an earlier attempt's, should any be left
+        lazy = frozenset(ch.channel_name for ch in fast_file_channels(job))  # mounted below, not downloaded
+        restored = await asyncio.gather(*(prepare_host(self.s3, job, self.job_root(job.training_job_name, h), h,
+                                                       hosts, lazy) for h in hosts))
+        if any(restored):
+            log.info("%s: restored %d checkpoint file(s) per host", job.training_job_name, max(restored))
+        # Filled as mounts go live, so a mount that fails the job leaves the others to be unmounted.
+        mounts = self._fast_files[job.training_job_name] = {}
+        await mount_fast_files(self.s3, fast_file_channels(job), {h: self.job_root(job.training_job_name, h) for h in hosts},
+                               self.settings, mounts)
+        self._pipes[job.training_job_name] = {
+            h: await plan_training_pipes(self.s3, job, self.job_root(job.training_job_name, h), h, hosts)
+            for h in hosts}
+        return job
+
+    @staticmethod
+    def _image(job: TrainingJob) -> ContainerImage:
+        uri = job.algorithm_specification.training_image or job.algorithm_specification.algorithm_name or ""
+        image = resolve_image(uri)
+        if image is None:
+            raise JobFailed(f"ClientError: No container is known for image {uri!r}. "
+                            f"Built-in images: the SageMaker algorithm image URIs, or {', '.join(known_images())}")
+        if image.name == "xgboost" and is_script_mode(job.hyper_parameters):
+            # SageMaker's XGBoost image is also the framework image: a job naming
+            # an entry point runs the user's script.
+            image = resolve_image("headwater/xgboost_framework") or image
+        return image
+
+    def _spec(self, job: TrainingJob, image: ContainerImage, host: str, hosts: list[str],
+              addresses: dict[str, str]) -> RunSpec:
+        name = job.training_job_name
+        root = self.job_root(name, host)
+        literal = is_script_mode(job.hyper_parameters)  # user scripts may hardcode /opt/ml
+        probe = RunSpec(name, image, [], root, literal_paths=literal)
+        env = training_env(job, self.runner.base_dir(probe), host, hosts,
+                           num_cpus=max(1, self.cpu_share() // len(hosts)))
+        env.update(addresses_env(addresses))
+        return RunSpec(name=f"{name}-{host}", image=image, command=["train"], ml_root=root, env=env,
+                       literal_paths=literal)
+
+    async def _train(self, job: TrainingJob, hosts: list[str], image: ContainerImage
+                     ) -> tuple[Outcome, list[HostRun]]:
+        name = job.training_job_name
+        stamp = int(time.time())
+
+        def started(j: TrainingJob) -> None:
+            j.headwater.log_stream = f"{name}/{HOST}-{stamp}"
+
+        await self.training.transition(name, secondary=SecondaryStatus.TRAINING,
+                                       message="Training image download completed. Training in progress.",
+                                       edit=started)
+        # One host too: a script may init torch.distributed with a world of one.
+        addresses = assign_addresses(hosts)
+        definitions = definitions_for(image.name, job.algorithm_specification.metric_definitions)
+        runs = [HostRun.create(self.logs, name, self.job_root(name, h), h, MetricsCollector(definitions), stamp)
+                for h in hosts]
+        pipes = self._pipes.pop(name, {})
+        fast_files = self._fast_files.get(name, {})  # left registered: execute() ends any a cut-short attempt left
+        for run in runs:
+            run.pipes = pipes.get(run.host) or run.pipes
+            run.fast_files = fast_files.get(run.host) or run.fast_files
+        for listener in self.metric_listeners:
+            runs[0].collector.listeners.append(lambda obs, f=listener: f(name, obs))
+        pending: list[tuple[str, Observation]] = []
+        for run in runs:
+            run.collector.listeners.append(lambda obs, h=run.host: pending.append((h, obs)))
+        metrics_done = asyncio.Event()
+        publisher = asyncio.create_task(self._publish_metrics(name, pending, metrics_done))
+        outcome = Outcome.EXITED
+        async with contextlib.AsyncExitStack() as stack:
+            for run in runs:
+                await stack.enter_async_context(run.shipper)
+                for note in run.fast_files.notes:  # mounted, or why a FastFile channel was downloaded
+                    run.shipper.add(f"Headwater: {note}")
+            try:
+                for run in runs:
+                    run.pipes.start()  # each writer waits for the container to open its FIFO
+                    container = await self.runner.start(self._spec(job, image, run.host, hosts, addresses))
+                    run.shipper.add(f"Headwater: started {image.module} ({container.ident}) for {name}"
+                                    + (f" as {run.host} of {len(hosts)}" if len(hosts) > 1 else ""))
+                    line_hook = (lambda line, n=name: self.on_line(n, line)) if self.on_line else None
+                    run.begin(container, line_hook, self.training.clock, self.s3, job)
+            except Exception as err:  # noqa: BLE001 - reported as the job's reason
+                for run in runs:
+                    await run.stop(self.settings.stop_grace_seconds)
+                    await run.finish()
+                metrics_done.set()
+                await publisher
+                await self._fail(name, f"InternalServerError: could not start the container: {err}")
+                return Outcome.EXITED, []
+            outcome = await self._supervise(job, runs)
+            for run in runs:
+                await run.finish()
+            metrics_done.set()
+            await publisher
+        return outcome, runs
+
+    async def _publish_metrics(self, name: str, pending: list[tuple[str, Observation]], done: asyncio.Event) -> None:
+        # Stopped by an event, never cancelled: a cancelled put would lose its batch.
+        while not done.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(done.wait(), timeout=1.0)
+            batch, pending[:] = list(pending), []
+            if not batch or self.cloudwatch is None:
+                continue
+            try:
+                await self.cloudwatch.put(TRAINING_LOG_GROUP, [
+                    (o.name, o.value, o.timestamp, {"Host": f"{name}/{host}"}) for host, o in batch])
+            except Exception:  # noqa: BLE001 - metrics are best effort
+                log.warning("could not put %d metric points of %s", len(batch), name, exc_info=True)
+
+    async def _supervise(self, job: TrainingJob, runs: list[HostRun]) -> Outcome:
+        """Wait for every host; enforce limits, stop and interrupt requests, and a failing host."""
+        cond = job.stopping_condition
+        spent = job.headwater.billable_seconds if job.enable_managed_spot_training else 0.0
+        deadline = time.monotonic() + max(1.0, (cond.max_runtime_in_seconds or 86400) - spent)
+        wait_deadline = None
+        if job.enable_managed_spot_training and cond.max_wait_time_in_seconds and job.training_start_time:
+            elapsed = (self.training.clock() - job.training_start_time).total_seconds()
+            wait_deadline = time.monotonic() + cond.max_wait_time_in_seconds - elapsed
+        waiters = {run.waiter: run for run in runs if run.waiter is not None}
+        outcome = Outcome.EXITED
+        while True:
+            # Twice a second: a stop or an interrupt should land within a round or two.
+            finished, _ = await asyncio.wait(set(waiters), timeout=0.5)
+            for w in finished:
+                waiters.pop(w).code = w.result()
+            failed = any(r.code not in (None, 0) for r in runs) or any(r.pipes.error for r in runs)
+            if not waiters or failed:
+                break
+            if time.monotonic() >= deadline:
+                outcome = Outcome.MAX_RUNTIME
+            elif wait_deadline is not None and time.monotonic() >= wait_deadline:
+                outcome = Outcome.MAX_WAIT
+            else:
+                current = await self.training.describe_training_job(job.training_job_name)
+                if current.headwater.stop_requested:
+                    outcome = Outcome.STOPPED
+                elif current.headwater.interrupt_requested:
+                    outcome = Outcome.INTERRUPTED
+            if outcome is not Outcome.EXITED:
+                break
+        # A host that failed fails the job: its peers are stopped (they would wait on it forever).
+        await asyncio.gather(*(run.stop(self.settings.stop_grace_seconds) for run in runs))
+        for run in runs:
+            if run.code is None and run.waiter is not None:
+                run.code = await run.waiter
+        return outcome
+
+    async def _interrupted(self, name: str, runs: list[HostRun]) -> TrainingJob:
+        """Record an interruption and the time it ran; then Restarting (or MaxWaitTimeExceeded)."""
+        ran = max((time.monotonic() - r.started for r in runs), default=0.0)
+
+        def note(j: TrainingJob) -> None:
+            j.headwater.interrupt_requested = False
+            j.headwater.interruptions += 1
+            j.headwater.billable_seconds += ran
+
+        job = await self.training.transition(
+            name, secondary=SecondaryStatus.INTERRUPTED, edit=note,
+            message="Training job interrupted: the instances were reclaimed; it resumes from its last checkpoint")
+        return await self.training.transition(
+            name, secondary=SecondaryStatus.RESTARTING,
+            message=f"Restarting the training job (interruption {job.headwater.interruptions})")
+
+    async def _conclude(self, job: TrainingJob, outcome: Outcome, runs: list[HostRun]) -> TrainingJob:
+        name = job.training_job_name
+        if not runs:  # the containers never started; the job was failed already
+            return await self.training.describe_training_job(name)
+        ran = max(time.monotonic() - r.started for r in runs)
+        billing = billable_edit(job, ran)
+        final = runs[0].collector.final()
+        if final:
+            await self.training.transition(name, edit=lambda j: setattr(j, "final_metric_data_list", final))
+        pipe_error = next((r.pipes.error for r in runs if r.pipes.error), None)
+        if pipe_error is not None and outcome is Outcome.EXITED:  # the stream broke: that is the reason
+            return await self._fail(name, pipe_error, billing)
+        failed = next((r for r in runs if r.code not in (None, 0) and not r.stopped_by_platform), None)
+        if failed is not None and outcome is Outcome.EXITED:
+            reason = failure_reason(failed.root, failed.code or 1, list(failed.shipper.tail))
+            if failed.fast_files.error:  # a read the mount could not serve (EIO) comes first: the likely cause
+                reason = f"{failed.fast_files.error}. The training container then failed: {reason}"
+            if len(runs) > 1:
+                reason = f"{failed.host}: {reason}"
+            return await self._fail(name, reason, billing)
+        await self.training.transition(name, secondary=SecondaryStatus.UPLOADING,
+                                       message="Uploading generated training model")
+        artifacts = await self._upload(job, runs[0].root)
+
+        def done(j: TrainingJob) -> None:
+            j.model_artifacts = ModelArtifacts(s3_model_artifacts=artifacts)
+            billing(j)
+
+        if outcome is Outcome.EXITED:
+            return await self.training.transition(name, TrainingJobStatus.COMPLETED, SecondaryStatus.COMPLETED,
+                                                  "Training job completed", edit=done)
+        if outcome is Outcome.MAX_RUNTIME:
+            return await self.training.transition(
+                name, TrainingJobStatus.STOPPED, SecondaryStatus.MAX_RUNTIME_EXCEEDED,
+                f"Training job stopped: it exceeded MaxRuntimeInSeconds "
+                f"({job.stopping_condition.max_runtime_in_seconds})", edit=done)
+        if outcome is Outcome.MAX_WAIT:
+            return await self.training.transition(
+                name, TrainingJobStatus.STOPPED, SecondaryStatus.MAX_WAIT_TIME_EXCEEDED,
+                f"Training job stopped: it exceeded MaxWaitTimeInSeconds "
+                f"({job.stopping_condition.max_wait_time_in_seconds})", edit=done)
+        return await self._finish_stopped(name, SecondaryStatus.STOPPED, "Training job stopped", edit=done)
+
+    async def _upload(self, job: TrainingJob, root: Path) -> str:
+        """Pack ``algo-1``'s ``model/`` (and ``output/data`` when not empty) and upload them."""
+        bucket, prefix = parse_s3_uri(job.output_data_config.s3_output_path)
+        base = f"{prefix.rstrip('/')}/{job.training_job_name}/output".lstrip("/")
+        model_tar = root.parent / "model.tar.gz"
+        await asyncio.to_thread(pack_dir, root / "model", model_tar)
+        await self.s3.upload_file(model_tar, bucket, f"{base}/model.tar.gz", "application/x-gzip")
+        data_dir = root / "output/data"
+        if data_dir.is_dir() and any(data_dir.iterdir()):
+            out_tar = root.parent / "output.tar.gz"
+            await asyncio.to_thread(pack_dir, data_dir, out_tar)
+            await self.s3.upload_file(out_tar, bucket, f"{base}/output.tar.gz", "application/x-gzip")
+        return f"s3://{bucket}/{base}/model.tar.gz"
+
+    async def _drop_pipes(self, name: str) -> None:
+        """Remove the FIFOs planned for a job that will not run."""
+        for feeds in self._pipes.pop(name, {}).values():
+            await feeds.close()
+
+    async def _drop_fast_files(self, name: str) -> None:
+        """End every mount still live for a job (idempotent: ended mounts are skipped)."""
+        for mounts in self._fast_files.pop(name, {}).values():
+            await mounts.unmount()
+
+    async def _fail(self, name: str, reason: str,
+                    also: Callable[[TrainingJob], None] | None = None) -> TrainingJob:
+        def edit(j: TrainingJob) -> None:
+            j.failure_reason = reason[:FAILURE_REASON_MAX]
+            if also:
+                also(j)
+
+        return await self.training.transition(name, TrainingJobStatus.FAILED, SecondaryStatus.FAILED,
+                                              "Training job failed", edit=edit)
+
+    async def _finish_stopped(self, name: str, secondary: SecondaryStatus, message: str,
+                              edit: Callable[[TrainingJob], None] | None = None) -> TrainingJob:
+        return await self.training.transition(name, TrainingJobStatus.STOPPED, secondary, message, edit=edit)
+
+    # --- the JobExecutor protocol (services.execution.executor) -------------------------------
+
+    kind = "training"
+
+    async def claim(self, name: str, worker_id: str, now: datetime, stale_after: timedelta) -> bool:
+        """Take the job in one conditional write (see :class:`services.execution.executor.JobExecutor`).
+
+        A job an earlier worker had taken was interrupted by that worker's
+        death: a spot job shows ``Interrupted`` (its hosts' time so far counts
+        as billable) before ``Restarting``; it resumes from its checkpoints.
+        """
+        job = await self.training.store.get(name)
+        if job is None or job.training_job_status.is_terminal:
+            return False
+
+        def take(j: TrainingJob) -> None:
+            hb = j.headwater.heartbeat_at
+            if j.headwater.worker not in (None, worker_id) and hb is not None and now - hb < stale_after:
+                raise HeldElsewhere(j.headwater.worker)
+            j.headwater.worker = worker_id
+            j.headwater.attempts += 1
+            j.headwater.heartbeat_at = now
+
+        if job.headwater.attempts > 0:
+            if job.enable_managed_spot_training:
+                def lost(j: TrainingJob) -> None:
+                    ran = lost_attempt_seconds(j)  # before take() moves the heartbeat
+                    take(j)
+                    j.headwater.interruptions += 1
+                    j.headwater.billable_seconds += ran
+
+                await self.training.transition(
+                    name, secondary=SecondaryStatus.INTERRUPTED, edit=lost,
+                    message="Training job interrupted: its worker was lost; it resumes from its last checkpoint")
+                await self.training.transition(
+                    name, secondary=SecondaryStatus.RESTARTING,
+                    message=f"Restarting the job after its worker was lost (attempt {job.headwater.attempts + 1})")
+            else:
+                await self.training.transition(
+                    name, secondary=SecondaryStatus.RESTARTING, edit=take,
+                    message=f"Restarting the job after its worker was lost (attempt {job.headwater.attempts + 1})")
+        else:
+            await self.training.transition(name, edit=take)
+        return True
+
+    async def beat(self, name: str, now: datetime) -> None:
+        """Record the claiming worker's heartbeat on the job."""
+        await self.training.transition(name, edit=lambda j: setattr(j.headwater, "heartbeat_at", now))
+
+    async def record_error(self, name: str, error: str) -> None:
+        """Keep the last platform error, for the reason if the job is given up."""
+        await self.training.transition(name, edit=lambda j: setattr(j.headwater, "last_error", error))
+
+    async def fail_lost(self, name: str, reason: str) -> None:
+        """Fail a job whose task cannot be run any more (its workers kept dying)."""
+        job = await self.training.store.get(name)
+        if job is None or job.training_job_status.is_terminal:
+            return
+        if job.headwater.last_error:
+            reason += f" (last error: {job.headwater.last_error})"
+        await self._fail(name, reason)
+
+
+def failure_reason(root: Path, code: int, tail: list[str]) -> str:
+    """``output/failure`` when the container wrote one; else the exit code and the log's tail."""
+    failure = root / "output/failure"
+    if failure.is_file():
+        text = failure.read_text(encoding="utf-8", errors="replace").strip()
+        if text:
+            return text
+    how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+    last = " | ".join(line.strip() for line in tail[-5:] if line.strip())
+    return f"AlgorithmError: the training container failed ({how}). Last log lines: {last}"
+
+
+def pack_dir(src: Path, dest: Path) -> None:
+    """Write ``src``'s contents (not ``src`` itself) to the gzipped tar ``dest``."""
+    with tarfile.open(dest, "w:gz") as tar:
+        for path in sorted(src.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(src)), recursive=False)

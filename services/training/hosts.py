@@ -1,0 +1,150 @@
+"""The hosts of one training job attempt: ``algo-1`` ... ``algo-N``.
+
+Each host is its own process (or container) with its own ``/opt/ml`` tree
+(``<jobs>/<job>/algo-i``), its own ``resourceconfig.json`` naming it as
+``current_host``, its own log stream and metrics, and a loopback address and
+port Headwater assigns so the hosts can reach each other
+(``HEADWATER_HOST_ADDRESSES``; see ``containers/common/cluster.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.aws.logs import LogsAdapter, escape_control
+from services.aws.s3 import S3Adapter
+from services.execution.log_shipper import TRAINING_LOG_GROUP, LogShipper
+from services.execution.s3_sync import CheckpointSync
+from services.inputs.channels import download_channel
+from services.inputs.fastfile.mounts import FastFileMounts, release_stale_mounts
+from services.inputs.pipe.feeds import PipeFeeds
+from services.inputs.source_code import fetch_source
+from services.runners.base import RunningContainer
+from services.training.checkpoints import local_dir, restore
+from services.training.env import prepare_tree, write_config
+from services.training.inputs import is_pipe
+from services.training.metrics import MetricsCollector
+from services.training.models import TrainingJob
+
+ADDRESSES_ENV = "HEADWATER_HOST_ADDRESSES"
+LOOPBACK = "127.0.0.1"
+
+
+def assign_addresses(hosts: list[str]) -> dict[str, str]:
+    """A free loopback port per host (``{"algo-1": "127.0.0.1:PORT"}``)."""
+    out: dict[str, str] = {}
+    socks = []
+    try:
+        for host in hosts:  # all held open at once, so no two hosts get the same port
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((LOOPBACK, 0))
+            socks.append(s)
+            out[host] = f"{LOOPBACK}:{s.getsockname()[1]}"
+    finally:
+        for s in socks:
+            s.close()
+    return out
+
+
+async def prepare_host(s3: S3Adapter, job: TrainingJob, root: Path, host: str, hosts: list[str],
+                       lazy: frozenset[str] = frozenset()) -> int:
+    """A clean tree for ``host``: config, its share of every channel, code, checkpoints.
+
+    Channels named in ``lazy`` (FastFile, mounted afterwards) are not downloaded.
+    Returns the number of checkpoint files restored.
+    """
+    if root.exists():  # a restarted attempt starts from a clean tree
+        await release_stale_mounts(root)  # a lost worker's mounts would refuse removal
+        await asyncio.to_thread(shutil.rmtree, root)
+    prepare_tree(root)
+    write_config(root, job, host, hosts)
+    shard = (hosts.index(host), len(hosts))
+    for ch in job.input_data_config or []:
+        if is_pipe(job, ch) or ch.channel_name in lazy:  # streamed or mounted once the tree is ready
+            continue
+        await download_channel(s3, ch, root / "input/data" / ch.channel_name, shard=shard)
+    await fetch_source(s3, job.hyper_parameters, root / "code")
+    if job.checkpoint_config is not None:
+        return await restore(s3, job.checkpoint_config, local_dir(root, job.checkpoint_config))
+    return 0
+
+
+@dataclass
+class HostRun:
+    """One host's running container, its log, metrics and checkpoint sync."""
+
+    host: str
+    root: Path
+    shipper: LogShipper
+    collector: MetricsCollector
+    container: RunningContainer | None = None
+    sync: CheckpointSync | None = None
+    code: int | None = None
+    waiter: asyncio.Task[int] | None = None
+    stopped_by_platform: bool = False  # its exit code is ours (a stop), not the host's own failure
+    pipes: PipeFeeds = field(default_factory=PipeFeeds)  # its Pipe-mode channels' FIFO writers
+    fast_files: FastFileMounts = field(default_factory=FastFileMounts)  # its FastFile channels' mounts
+    started: float = field(default_factory=time.monotonic)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _sync_done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @classmethod
+    def create(cls, logs: LogsAdapter, job_name: str, root: Path, host: str, collector: MetricsCollector,
+               stamp: int) -> HostRun:
+        """A host run whose log goes to stream ``<job>/<host>-<stamp>`` and ``<host>.log``."""
+        shipper = LogShipper(logs, TRAINING_LOG_GROUP, f"{job_name}/{host}-{stamp}", root.parent / f"{host}.log")
+        return cls(host=host, root=root, shipper=shipper, collector=collector)
+
+    def begin(self, container: RunningContainer, on_line, clock, s3: S3Adapter | None,  # noqa: ANN001
+              job: TrainingJob) -> None:
+        """Start pumping the container's lines (and syncing checkpoints)."""
+        self.container = container
+        self.started = time.monotonic()
+        self.waiter = asyncio.create_task(container.wait())  # one wait per container: the engine's removes it
+
+        async def pump() -> None:
+            async for line in container.lines():
+                self.shipper.add(line)
+                self.collector.feed(escape_control(line), clock())
+                if on_line:
+                    on_line(line)
+
+        self._tasks.append(asyncio.create_task(pump()))
+        if s3 is not None and job.checkpoint_config is not None:
+            self.sync = CheckpointSync(s3, job.checkpoint_config.s3_uri, local_dir(self.root, job.checkpoint_config))
+            self.sync.mark_restored()
+            self._tasks.append(asyncio.create_task(self.sync.run(self._sync_done)))
+
+    async def finish(self) -> None:
+        """Drain the log and run the last checkpoint sync (after the container exited)."""
+        self._sync_done.set()
+        await self.pipes.close()  # no FIFO writer outlives its container
+        for line in await self.fast_files.unmount():  # nor a mount; the log says what each one read
+            self.shipper.add(f"Headwater: {line}")
+        if self._tasks:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), timeout=30)
+
+    async def stop(self, grace: float) -> None:
+        """SIGTERM, then SIGKILL after ``grace`` seconds."""
+        if self.container is None or self.waiter is None or self.waiter.done():
+            return
+        self.stopped_by_platform = True
+        await self.container.terminate()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.waiter), timeout=grace)
+        except asyncio.TimeoutError:
+            await self.container.kill()
+            await self.waiter
+
+
+def addresses_env(addresses: dict[str, str]) -> dict[str, str]:
+    """The variable that tells every host where the others listen."""
+    return {ADDRESSES_ENV: json.dumps(addresses)} if addresses else {}
