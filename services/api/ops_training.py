@@ -6,8 +6,8 @@ from typing import Any
 
 from services.api.backends import SageMakerBackends
 from services.api.server import AwsJsonService
+from services.core.jobs import ListJobsQuery
 from services.core.models import parse_model
-from services.core.times import parse_time
 from services.training.models import CreateTrainingJobRequest
 
 
@@ -27,18 +27,7 @@ def register(api: AwsJsonService, services: SageMakerBackends) -> None:
 
     @api.operation("ListTrainingJobs")
     async def list_training_jobs(params: dict[str, Any]) -> dict[str, Any]:
-        jobs, token = await training.list_training_jobs(
-            status_equals=params.get("StatusEquals"),
-            name_contains=params.get("NameContains"),
-            creation_time_after=parse_time(params.get("CreationTimeAfter")),
-            creation_time_before=parse_time(params.get("CreationTimeBefore")),
-            last_modified_time_after=parse_time(params.get("LastModifiedTimeAfter")),
-            last_modified_time_before=parse_time(params.get("LastModifiedTimeBefore")),
-            sort_by=params.get("SortBy", "CreationTime"),
-            sort_order=params.get("SortOrder", "Ascending"),
-            max_results=int(params.get("MaxResults", 10)),
-            next_token=params.get("NextToken"),
-        )
+        jobs, token = await training.list_jobs(ListJobsQuery.from_params(params))
         out: dict[str, Any] = {"TrainingJobSummaries": [j.summary() for j in jobs]}
         if token:
             out["NextToken"] = token

@@ -6,6 +6,7 @@ from typing import Any
 
 from services.api.backends import SageMakerBackends
 from services.api.server import AwsJsonService
+from services.core.jobs import ListJobsQuery
 from services.core.models import parse_model
 from services.transform.models import CreateTransformJobRequest
 
@@ -25,7 +26,7 @@ def register(api: AwsJsonService, services: SageMakerBackends) -> None:
 
     @api.operation("ListTransformJobs")
     async def list_jobs(params: dict[str, Any]) -> dict[str, Any]:
-        jobs, token = await transform.list_transform_jobs(params)
+        jobs, token = await transform.list_jobs(ListJobsQuery.from_params(params))
         out: dict[str, Any] = {"TransformJobSummaries": [j.summary() for j in jobs]}
         if token:
             out["NextToken"] = token

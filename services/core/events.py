@@ -8,8 +8,11 @@ EventBridge adapter (:class:`services.aws.events.EventPublisher`) is one.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 
 class Publisher(Protocol):
@@ -32,3 +35,16 @@ def event_detail(doc: dict[str, Any]) -> dict[str, Any]:
         return v
 
     return conv(doc)
+
+
+async def publish_state_change(publisher: Publisher, detail_type: str, doc: dict[str, Any], resources: list[str],
+                               subject: str) -> None:
+    """Publish ``doc`` (a Describe* response) as a state change of ``subject``.
+
+    The store is the source of truth and the event a notification of it: a
+    publish that fails is logged, never raised into the change that caused it.
+    """
+    try:
+        await publisher.publish(detail_type, event_detail(doc), resources)
+    except Exception:  # noqa: BLE001 - any publish failure must not fail the change
+        log.exception("could not publish the state change of %s", subject)

@@ -114,6 +114,14 @@ class DocumentStore(Generic[M]):
         found = await self.backend.read(self.key(name))
         return None if found is None else self.model.model_validate(found[0])
 
+    async def find(self, name: str, name_of: Callable[[M], str]) -> M | None:
+        """The document ``name``, else the one whose name matches it case-insensitively (ARNs carry
+        names lower-cased), else ``None``."""
+        doc = await self.get(name)
+        if doc is None:
+            doc = next((d for d in await self.list() if name_of(d).lower() == name.lower()), None)
+        return doc
+
     async def require(self, name: str) -> M:
         """The document, or :class:`ResourceNotFound`."""
         doc = await self.get(name)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from services.core.exceptions import ResourceNotFound, ValidationException
+from services.core.store import DocumentStore
 
 Tags = list[dict[str, str]]
 _ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:(?P<type>[a-z-]+)/(?P<name>.+)$")
@@ -24,6 +26,26 @@ class TagAccess:
 
     get: Callable[[str], Awaitable[Tags]]
     update: Callable[[str, Callable[[Tags], Tags]], Awaitable[None]]
+
+
+def document_tags(store: DocumentStore[Any], find: Callable[[str], Awaitable[Any]],
+                  key_of: Callable[[Any], str]) -> TagAccess:
+    """Tags kept on a document's ``tags`` field: ``find`` resolves an ARN's name to the document
+    (or raises ``ResourceNotFound``), ``key_of`` gives the key it is stored under."""
+
+    async def get(name: str) -> Tags:
+        return list((await find(name)).tags or [])
+
+    async def update(name: str, change: Callable[[Tags], Tags]) -> None:
+        key = key_of(await find(name))
+
+        def mutate(doc: Any) -> Any:
+            doc.tags = change(list(doc.tags or []))
+            return doc
+
+        await store.update(key, mutate)
+
+    return TagAccess(get=get, update=update)
 
 
 class TagService:

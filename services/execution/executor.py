@@ -1,16 +1,21 @@
 """What a worker needs from each kind of job.
 
-A task names a job kind (``training``, and later ``transform``,
-``processing``, ``tuning``...) and a job name; the worker hands it to that
-kind's :class:`JobExecutor`. Claims, heartbeats and failure bookkeeping live
-with the job's own document, so each kind keeps its own statuses.
+A task names a job kind (``training``, ``processing``, ``transform``,
+``tuning``) and a job name; the worker hands it to that kind's
+:class:`JobExecutor`. Claims, heartbeats and failure bookkeeping live with
+the job's own document, so each kind keeps its own statuses; they are
+written once, in :class:`ClaimingExecutor`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from services.core.jobs import JobDocument, JobRuntime, JobService
+
+FAILURE_REASON_MAX = 1024  # SageMaker's FailureReason limit
 
 
 class HeldElsewhere(Exception):
@@ -43,28 +48,69 @@ class JobExecutor(Protocol):
         """Fail a job whose task cannot run any more; a no-op when it is finished."""
 
 
-async def claim_document(store: Any, name: str, worker_id: str, now: datetime, stale_after: timedelta,
-                         is_terminal: Callable[[Any], bool]) -> Any | None:
-    """The usual claim for a job document with a ``headwater: JobRuntime`` field.
+J = TypeVar("J", bound=JobDocument)
 
-    In one conditional update: refuse (``HeldElsewhere``) when a live worker
-    holds it, else record this worker, the attempt and a heartbeat. Returns
-    the claimed document, or ``None`` when it is gone or finished.
+
+class ClaimingExecutor(Generic[J]):
+    """The :class:`JobExecutor` bookkeeping every kind shares, on the job's own document.
+
+    A kind sets :attr:`kind`, names its :class:`JobService` as :attr:`jobs`
+    and writes :meth:`execute` and :meth:`fail`; a kind whose jobs resume in a
+    particular way when their worker died overrides :meth:`restart`.
     """
-    job = await store.get(name)
-    if job is None or is_terminal(job):
-        return None
 
-    def take(j: Any) -> Any:
-        if is_terminal(j):
-            return None
-        hb = j.headwater.heartbeat_at
-        if j.headwater.worker not in (None, worker_id) and hb is not None and now - hb < stale_after:
-            raise HeldElsewhere(j.headwater.worker)
-        j.headwater.worker = worker_id
-        j.headwater.attempts += 1
-        j.headwater.heartbeat_at = now
-        return j
+    kind: ClassVar[str]
 
-    _, after = await store.update(name, take)
-    return None if is_terminal(after) else after
+    @property
+    def jobs(self) -> JobService[J]:
+        """The kind's job service, whose documents hold the claims."""
+        raise NotImplementedError
+
+    async def claim(self, name: str, worker_id: str, now: datetime, stale_after: timedelta) -> bool:
+        """Take the job in one conditional write (see :meth:`JobExecutor.claim`)."""
+        job = await self.jobs.store.get(name)
+        if job is None or job.status.is_terminal:
+            return False
+
+        def take(runtime: JobRuntime) -> None:
+            hb = runtime.heartbeat_at
+            if runtime.worker not in (None, worker_id) and hb is not None and now - hb < stale_after:
+                raise HeldElsewhere(runtime.worker)
+            runtime.worker = worker_id
+            runtime.attempts += 1
+            runtime.heartbeat_at = now
+
+        if job.headwater.attempts > 0:
+            await self.restart(job, take)
+        else:
+            await self.jobs.update_runtime(name, take)
+        return True
+
+    async def restart(self, job: J, take: Callable[[JobRuntime], None]) -> None:
+        """Claim a job an earlier worker had taken and lost (``take`` records the claim); it runs again."""
+        await self.jobs.update_runtime(job.name, take)
+
+    async def beat(self, name: str, now: datetime) -> None:
+        """Record the claiming worker's heartbeat on the job."""
+        await self.jobs.update_runtime(name, lambda runtime: setattr(runtime, "heartbeat_at", now))
+
+    async def record_error(self, name: str, error: str) -> None:
+        """Keep the last platform error, for the reason if the job is given up."""
+        await self.jobs.update_runtime(name, lambda runtime: setattr(runtime, "last_error", error))
+
+    async def fail_lost(self, name: str, reason: str) -> None:
+        """Fail a job whose task cannot run any more (its workers kept dying), with its last error."""
+        job = await self.jobs.store.get(name)
+        if job is None or job.status.is_terminal:
+            return
+        if job.headwater.last_error:
+            reason += f" (last error: {job.headwater.last_error})"
+        await self.fail(name, reason)
+
+    async def fail(self, name: str, reason: str) -> Any:
+        """Fail the job with ``reason`` as its ``FailureReason``."""
+        raise NotImplementedError
+
+    async def execute(self, name: str) -> Any:
+        """Run the job to a terminal status."""
+        raise NotImplementedError

@@ -9,23 +9,20 @@ Change" with the Describe response as ``detail``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from services.core.events import Publisher, event_detail
+from services.core.events import Publisher, publish_state_change
 from services.core.exceptions import ResourceInUse, ResourceNotFound, ServiceError, ValidationException
 from services.core.paging import page
 from services.core.store import DocumentStore
-from services.core.tags import TagAccess
+from services.core.tags import TagAccess, document_tags
 from services.core.times import utcnow
 from services.hosting.models import Endpoint, EndpointConfig, EndpointStatus, Model
 from services.hosting.target_model import validate_modes
-
-log = logging.getLogger(__name__)
 
 DETAIL_TYPE = "SageMaker Endpoint State Change"
 D = TypeVar("D", bound=BaseModel)
@@ -252,26 +249,12 @@ class HostingService:
         """How ``AddTags`` / ``ListTags`` / ``DeleteTags`` reach one collection's tags."""
 
         async def find(name: str) -> Any:
-            doc = await store.get(name)
-            if doc is None:  # ARNs carry the name lower-cased
-                doc = next((d for d in await store.list() if self._name(d).lower() == name.lower()), None)
+            doc = await store.find(name, self._name)  # ARNs carry the name lower-cased
             if doc is None:
                 raise ResourceNotFound(f"Requested resource not found: {kind} {name} does not exist")
             return doc
 
-        async def get(name: str) -> list[dict[str, str]]:
-            return list((await find(name)).tags or [])
-
-        async def update(name: str, change: Callable[[list[dict[str, str]]], list[dict[str, str]]]) -> None:
-            real = self._name(await find(name))
-
-            def mutate(doc: Any) -> Any:
-                doc.tags = change(list(doc.tags or []))
-                return doc
-
-            await store.update(real, mutate)
-
-        return TagAccess(get=get, update=update)
+        return document_tags(store, find, self._name)
 
     @staticmethod
     def _name(doc: Any) -> str:
@@ -307,9 +290,7 @@ class HostingService:
         return before, after
 
     async def _publish(self, endpoint: Endpoint) -> None:
-        detail = event_detail(endpoint.describe())
-        detail["Tags"] = {t["Key"]: t.get("Value", "") for t in endpoint.tags or []}
-        try:
-            await self.publisher.publish(DETAIL_TYPE, detail, [endpoint.endpoint_arn])
-        except Exception:  # noqa: BLE001 - the store is the truth; a lost event is logged
-            log.exception("could not publish state change of endpoint %s", endpoint.endpoint_name)
+        # SageMaker's endpoint events carry the tags as a map.
+        doc = {**endpoint.describe(), "Tags": {t["Key"]: t.get("Value", "") for t in endpoint.tags or []}}
+        await publish_state_change(self.publisher, DETAIL_TYPE, doc, [endpoint.endpoint_arn],
+                                   f"endpoint {endpoint.endpoint_name}")

@@ -13,24 +13,21 @@ endpoint's captured data of its window; when it ends, its
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from services.aws.s3 import S3Adapter, parse_s3_uri
-from services.core.events import Publisher, event_detail
+from services.core.events import Publisher, publish_state_change
 from services.core.exceptions import PreconditionFailed, ResourceInUse, ResourceNotFound, ValidationException
 from services.core.paging import page
 from services.core.schedule_expressions import parse_schedule
 from services.core.store import DocumentStore
-from services.core.tags import TagAccess
+from services.core.tags import TagAccess, document_tags
 from services.core.times import utcnow
 from services.monitoring.execution_request import Definition, from_inline, from_job_definition, processing_request
 from services.monitoring.models import DEFINITION_KEYS, JobDefinition, MonitoringExecution, MonitoringSchedule
-
-log = logging.getLogger(__name__)
 
 EXECUTION_DETAIL_TYPE = "SageMaker Model Monitoring Execution Status Change"
 _DURATION = re.compile(r"^-P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$")
@@ -348,27 +345,16 @@ class MonitoringService:
                   "ViolationCount": execution.violations or 0}
         if execution.output_uri:
             detail["ViolationReportUri"] = f"{execution.output_uri}/constraint_violations.json"
-        try:
-            await self.publisher.publish(EXECUTION_DETAIL_TYPE, event_detail(detail),
-                                         [self._arn("monitoring-schedule", execution.schedule_name)])
-        except Exception:  # noqa: BLE001 - the store is the truth
-            log.exception("could not publish execution of %s", execution.schedule_name)
+        await publish_state_change(self.publisher, EXECUTION_DETAIL_TYPE, detail,
+                                   [self._arn("monitoring-schedule", execution.schedule_name)],
+                                   f"the execution of {execution.schedule_name}")
 
     def tag_access(self) -> TagAccess:
         """Tags of monitoring schedules."""
-
-        async def get(name: str) -> list[dict[str, str]]:
-            return list((await self._find(name)).tags or [])
-
-        async def update(name: str, change: Callable[[list[dict[str, str]]], list[dict[str, str]]]) -> None:
-            real = (await self._find(name)).name
-            await self.schedules.update(real, lambda s: setattr(s, "tags", change(list(s.tags or []))) or s)
-
-        return TagAccess(get=get, update=update)
+        return document_tags(self.schedules, self._find, lambda schedule: schedule.name)
 
     async def _find(self, name: str) -> MonitoringSchedule:
-        doc = await self.schedules.get(name) or next(
-            (s for s in await self.schedules.list() if s.name.lower() == name.lower()), None)
+        doc = await self.schedules.find(name, lambda schedule: schedule.name)
         if doc is None:
             raise ResourceNotFound(f"Monitoring schedule {name} does not exist")
         return doc

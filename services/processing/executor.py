@@ -18,7 +18,6 @@ import json
 import logging
 import shutil
 import time
-from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 
 from services.aws.cloudwatch import CloudWatchAdapter
@@ -26,8 +25,8 @@ from services.aws.logs import LogsAdapter
 from services.aws.s3 import S3Adapter
 from services.core.exceptions import JobFailed
 from services.core.settings import Settings
-from services.execution.executor import HeldElsewhere
-from services.execution.hosts import host_names
+from services.execution.executor import FAILURE_REASON_MAX, ClaimingExecutor
+from services.execution.hosts import exit_description, host_names
 from services.execution.log_shipper import LogShipper
 from services.execution.metric_files import publish_metric_files
 from services.execution.s3_sync import CheckpointSync
@@ -43,7 +42,6 @@ from services.runners.images import known_images, resolve_image
 log = logging.getLogger(__name__)
 
 LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
-FAILURE_REASON_MAX = 1024
 
 
 def input_channel(inp: ProcessingInput) -> Channel:
@@ -61,7 +59,7 @@ def host_path(root: Path, local_path: str) -> Path:
     return root.joinpath(*PurePosixPath(local_path).relative_to("/opt/ml").parts)
 
 
-class ProcessingJobExecutor:
+class ProcessingJobExecutor(ClaimingExecutor[ProcessingJob]):
     """Runs processing jobs end to end; the worker's ``processing`` kind."""
 
     kind = KIND
@@ -74,6 +72,11 @@ class ProcessingJobExecutor:
         self.s3 = s3
         self.logs = logs
         self.runner = runner
+
+    @property
+    def jobs(self) -> ProcessingService:
+        """The processing job service, whose documents this executor claims."""
+        return self.processing
 
     def job_root(self, name: str, host: str = "algo-1") -> Path:
         """``host``'s ``/opt/ml`` for job ``name``."""
@@ -101,7 +104,7 @@ class ProcessingJobExecutor:
         except JobFailed as err:
             for feeds in pipes:
                 await feeds.close()
-            return await self._fail(name, str(err))
+            return await self.fail(name, str(err))
         specs = [self._spec(job, image, h, hosts) for h in hosts]
         return await self._run(job, specs, pipes)
 
@@ -182,7 +185,7 @@ class ProcessingJobExecutor:
                     await c.kill()
                 for feeds in pipes:
                     await feeds.close()
-                return await self._fail(name, f"InternalServerError: could not start the container: {err}")
+                return await self.fail(name, f"InternalServerError: could not start the container: {err}")
             pumps = [asyncio.create_task(self._pump(c, s)) for c, s in zip(containers, shippers)]
             for spec in specs:
                 for out in outputs:
@@ -200,7 +203,7 @@ class ProcessingJobExecutor:
             tails = [list(s.tail) for s in shippers]
         pipe_error = next((f.error for f in pipes if f.error), None)
         if pipe_error is not None and outcome == "exited":  # the stream broke: that is the reason
-            return await self._fail(name, pipe_error)
+            return await self.fail(name, pipe_error)
         return await self._conclude(job, specs, outcome, codes, tails)
 
     @staticmethod
@@ -245,10 +248,10 @@ class ProcessingJobExecutor:
         failed = next((i for i, c in enumerate(codes) if c not in (None, 0)), None)
         if failed is not None and outcome == "exited":
             code = codes[failed] or 1
-            how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+            how = exit_description(code)
             last = " | ".join(line.strip() for line in tails[failed][-8:] if line.strip())
             host = f"{specs[failed].ml_root.name}: " if len(specs) > 1 else ""
-            return await self._fail(name, f"{host}AlgorithmError: the processing container failed ({how}). "
+            return await self.fail(name, f"{host}AlgorithmError: the processing container failed ({how}). "
                                           f"Last log lines: {last}", exit_message)
         if outcome == "exited":
             for spec in specs:
@@ -273,45 +276,11 @@ class ProcessingJobExecutor:
 
         return await self.processing.transition(name, ProcessingJobStatus.STOPPED, edit=stopped)
 
-    async def _fail(self, name: str, reason: str, exit_message: str | None = None) -> ProcessingJob:
+    async def fail(self, name: str, reason: str, exit_message: str | None = None) -> ProcessingJob:
+        """Fail the job with ``reason`` (and the container's exit message, when it wrote one)."""
+
         def edit(j: ProcessingJob) -> None:
             j.failure_reason = reason[:FAILURE_REASON_MAX]
             j.exit_message = exit_message
 
         return await self.processing.transition(name, ProcessingJobStatus.FAILED, edit=edit)
-
-    # --- the JobExecutor protocol (services.execution.executor) -------------------------------
-
-    async def claim(self, name: str, worker_id: str, now: datetime, stale_after: timedelta) -> bool:
-        """Take the job in one conditional write; a job a dead worker held runs again."""
-        job = await self.processing.store.get(name)
-        if job is None or job.processing_job_status.is_terminal:
-            return False
-
-        def take(j: ProcessingJob) -> None:
-            hb = j.headwater.heartbeat_at
-            if j.headwater.worker not in (None, worker_id) and hb is not None and now - hb < stale_after:
-                raise HeldElsewhere(j.headwater.worker)
-            j.headwater.worker = worker_id
-            j.headwater.attempts += 1
-            j.headwater.heartbeat_at = now
-
-        await self.processing.transition(name, edit=take)
-        return True
-
-    async def beat(self, name: str, now: datetime) -> None:
-        """Record the claiming worker's heartbeat."""
-        await self.processing.transition(name, edit=lambda j: setattr(j.headwater, "heartbeat_at", now))
-
-    async def record_error(self, name: str, error: str) -> None:
-        """Keep the last platform error, for the reason if the job is given up."""
-        await self.processing.transition(name, edit=lambda j: setattr(j.headwater, "last_error", error))
-
-    async def fail_lost(self, name: str, reason: str) -> None:
-        """Fail a job whose task cannot be run any more."""
-        job = await self.processing.store.get(name)
-        if job is None or job.processing_job_status.is_terminal:
-            return
-        if job.headwater.last_error:
-            reason += f" (last error: {job.headwater.last_error})"
-        await self._fail(name, reason)

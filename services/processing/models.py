@@ -127,6 +127,28 @@ class ProcessingJob(CreateProcessingJobRequest):
     last_modified_time: datetime
     headwater: JobRuntime = Field(default_factory=JobRuntime)
 
+    @property
+    def name(self) -> str:
+        """The job's name."""
+        return self.processing_job_name
+
+    @property
+    def arn(self) -> str:
+        """The job's ARN."""
+        return self.processing_job_arn
+
+    @property
+    def status(self) -> ProcessingJobStatus:
+        """The job's status."""
+        return self.processing_job_status
+
+    def enter(self, status: ProcessingJobStatus, now: datetime) -> None:
+        """Move to ``status``; a final status stamps the end time once."""
+        self.processing_job_status = status
+        self.last_modified_time = now
+        if status.is_terminal:
+            self.processing_end_time = self.processing_end_time or now
+
     def describe(self) -> dict[str, Any]:
         """The ``DescribeProcessingJob`` response."""
         doc = self.to_api()

@@ -10,21 +10,18 @@ hyperparameters).
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from services.core.events import Publisher, event_detail
+from services.core.events import Publisher, publish_state_change
 from services.core.exceptions import ConflictException, ValidationException
 from services.core.paging import page
 from services.core.store import DocumentStore
-from services.core.tags import TagAccess
+from services.core.tags import TagAccess, document_tags
 from services.core.times import parse_time, utcnow
 from services.registry.models import Lineage, ModelApprovalStatus, ModelPackage, ModelPackageGroup
-
-log = logging.getLogger(__name__)
 
 DETAIL_TYPE = "SageMaker Model Package State Change"
 _PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[^:]+:\d{12}:model-package/(?P<rest>.+)$")
@@ -242,30 +239,13 @@ class ModelRegistryService:
 
     def tag_access(self, kind: str) -> TagAccess:
         """Tags of groups (``model-package-group``) or packages (``model-package``)."""
-
-        async def get(name: str) -> list[dict[str, str]]:
-            doc = await (self.describe_model_package_group(name) if kind == "group" else self._resolve(name))
-            return list(doc.tags or [])
-
-        async def update(name: str, change: Callable[[list[dict[str, str]]], list[dict[str, str]]]) -> None:
-            def mutate(doc: Any) -> Any:
-                doc.tags = change(list(doc.tags or []))
-                return doc
-
-            if kind == "group":
-                group = await self.describe_model_package_group(name)
-                await self.groups.update(group.model_package_group_name, mutate)
-            else:
-                package = await self._resolve(name)
-                await self.packages.update(package.store_key, mutate)
-
-        return TagAccess(get=get, update=update)
+        if kind == "group":
+            return document_tags(self.groups, self.describe_model_package_group, lambda g: g.model_package_group_name)
+        return document_tags(self.packages, self._resolve, lambda p: p.store_key)
 
     async def _publish(self, package: ModelPackage) -> None:
-        try:
-            await self.publisher.publish(DETAIL_TYPE, event_detail(package.describe()), [package.model_package_arn])
-        except Exception:  # noqa: BLE001 - the store is the truth; a lost event is logged
-            log.exception("could not publish %s", package.model_package_arn)
+        await publish_state_change(self.publisher, DETAIL_TYPE, package.describe(), [package.model_package_arn],
+                                   package.model_package_arn)
 
 
 def _filter_by_time_and_name(items: list[Any], params: dict[str, Any], name: Callable[[Any], str]) -> list[Any]:

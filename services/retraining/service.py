@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.core.events import Publisher, event_detail
+from services.core.events import Publisher, publish_state_change
 from services.core.exceptions import ResourceInUse, ResourceNotFound, ValidationException
 from services.core.store import DocumentStore
 from services.core.times import utcnow
@@ -188,10 +188,7 @@ class RetrainingService:
             pass  # the policy was deleted while the run was in flight
 
     async def _publish(self, run: RetrainingRun) -> None:
-        try:
-            await self.publisher.publish(DETAIL_TYPE, event_detail(run.describe()), [])
-        except Exception:  # noqa: BLE001 - the store is the truth; the event is a notification
-            log.exception("could not publish the state of retraining run %s", run.run_name)
+        await publish_state_change(self.publisher, DETAIL_TYPE, run.describe(), [], f"retraining run {run.run_name}")
 
 
 def run_of(name: str) -> str | None:

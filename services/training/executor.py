@@ -24,16 +24,16 @@ import os
 import tarfile
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from pathlib import Path
 
 from services.aws.cloudwatch import CloudWatchAdapter
 from services.aws.logs import LogsAdapter
 from services.aws.s3 import S3Adapter, parse_s3_uri
 from services.core.exceptions import JobFailed
+from services.core.jobs import JobRuntime
 from services.core.settings import Settings
-from services.execution.executor import HeldElsewhere
-from services.execution.hosts import host_names
+from services.execution.executor import FAILURE_REASON_MAX, ClaimingExecutor
+from services.execution.hosts import exit_description, host_names
 from services.execution.log_shipper import TRAINING_LOG_GROUP
 from services.inputs.fastfile.mounts import FastFileMounts, mount_fast_files
 from services.inputs.pipe.feeds import PipeFeeds
@@ -50,7 +50,6 @@ from services.training.spot import billable_edit, lost_attempt_seconds
 
 log = logging.getLogger(__name__)
 
-FAILURE_REASON_MAX = 1024
 HOST = "algo-1"
 
 
@@ -64,8 +63,10 @@ class Outcome(enum.Enum):
     INTERRUPTED = "interrupted"
 
 
-class TrainingJobExecutor:
+class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
     """Runs training jobs end to end with a runner; one call per job attempt."""
+
+    kind = "training"
 
     def __init__(self, settings: Settings, training: TrainingService, s3: S3Adapter, logs: LogsAdapter,
                  runner: Runner, *, on_line: Callable[[str, str], None] | None = None,
@@ -83,6 +84,11 @@ class TrainingJobExecutor:
         self._pipes: dict[str, dict[str, PipeFeeds]] = {}
         # job -> host -> its FastFile channels' mounts, made while downloading, ended with the containers
         self._fast_files: dict[str, dict[str, FastFileMounts]] = {}
+
+    @property
+    def jobs(self) -> TrainingService:
+        """The training job service, whose documents this executor claims."""
+        return self.training
 
     def cpu_share(self) -> int:
         """CPUs one job may use: the machine's, divided among the worker's slots."""
@@ -115,7 +121,7 @@ class TrainingJobExecutor:
             except JobFailed as err:
                 await self._drop_pipes(name)
                 await self._drop_fast_files(name)
-                return await self._fail(name, str(err))
+                return await self.fail(name, str(err))
             outcome, runs = await self._train(job, hosts, image)
             if outcome is not Outcome.INTERRUPTED:
                 return await self._conclude(job, outcome, runs)
@@ -219,7 +225,7 @@ class TrainingJobExecutor:
                     await run.finish()
                 metrics_done.set()
                 await publisher
-                await self._fail(name, f"InternalServerError: could not start the container: {err}")
+                await self.fail(name, f"InternalServerError: could not start the container: {err}")
                 return Outcome.EXITED, []
             outcome = await self._supervise(job, runs)
             for run in runs:
@@ -307,7 +313,7 @@ class TrainingJobExecutor:
             await self.training.transition(name, edit=lambda j: setattr(j, "final_metric_data_list", final))
         pipe_error = next((r.pipes.error for r in runs if r.pipes.error), None)
         if pipe_error is not None and outcome is Outcome.EXITED:  # the stream broke: that is the reason
-            return await self._fail(name, pipe_error, billing)
+            return await self.fail(name, pipe_error, billing)
         failed = next((r for r in runs if r.code not in (None, 0) and not r.stopped_by_platform), None)
         if failed is not None and outcome is Outcome.EXITED:
             reason = failure_reason(failed.root, failed.code or 1, list(failed.shipper.tail))
@@ -315,7 +321,7 @@ class TrainingJobExecutor:
                 reason = f"{failed.fast_files.error}. The training container then failed: {reason}"
             if len(runs) > 1:
                 reason = f"{failed.host}: {reason}"
-            return await self._fail(name, reason, billing)
+            return await self.fail(name, reason, billing)
         await self.training.transition(name, secondary=SecondaryStatus.UPLOADING,
                                        message="Uploading generated training model")
         artifacts = await self._upload(job, runs[0].root)
@@ -363,8 +369,10 @@ class TrainingJobExecutor:
         for mounts in self._fast_files.pop(name, {}).values():
             await mounts.unmount()
 
-    async def _fail(self, name: str, reason: str,
+    async def fail(self, name: str, reason: str,
                     also: Callable[[TrainingJob], None] | None = None) -> TrainingJob:
+        """Fail the job with ``reason`` (and ``also`` applied), secondary status ``Failed``."""
+
         def edit(j: TrainingJob) -> None:
             j.failure_reason = reason[:FAILURE_REASON_MAX]
             if also:
@@ -377,67 +385,30 @@ class TrainingJobExecutor:
                               edit: Callable[[TrainingJob], None] | None = None) -> TrainingJob:
         return await self.training.transition(name, TrainingJobStatus.STOPPED, secondary, message, edit=edit)
 
-    # --- the JobExecutor protocol (services.execution.executor) -------------------------------
+    # --- how a job resumes when its worker died (the rest of the claim: ClaimingExecutor) ---------
 
-    kind = "training"
+    async def restart(self, job: TrainingJob, take: Callable[[JobRuntime], None]) -> None:
+        """Claim a job whose earlier worker died: it shows ``Restarting`` and resumes from its checkpoints.
 
-    async def claim(self, name: str, worker_id: str, now: datetime, stale_after: timedelta) -> bool:
-        """Take the job in one conditional write (see :class:`services.execution.executor.JobExecutor`).
-
-        A job an earlier worker had taken was interrupted by that worker's
-        death: a spot job shows ``Interrupted`` (its hosts' time so far counts
-        as billable) before ``Restarting``; it resumes from its checkpoints.
+        A spot job first shows ``Interrupted``, its hosts' time so far counted as billable.
         """
-        job = await self.training.store.get(name)
-        if job is None or job.training_job_status.is_terminal:
-            return False
-
-        def take(j: TrainingJob) -> None:
-            hb = j.headwater.heartbeat_at
-            if j.headwater.worker not in (None, worker_id) and hb is not None and now - hb < stale_after:
-                raise HeldElsewhere(j.headwater.worker)
-            j.headwater.worker = worker_id
-            j.headwater.attempts += 1
-            j.headwater.heartbeat_at = now
-
-        if job.headwater.attempts > 0:
-            if job.enable_managed_spot_training:
-                def lost(j: TrainingJob) -> None:
-                    ran = lost_attempt_seconds(j)  # before take() moves the heartbeat
-                    take(j)
-                    j.headwater.interruptions += 1
-                    j.headwater.billable_seconds += ran
-
-                await self.training.transition(
-                    name, secondary=SecondaryStatus.INTERRUPTED, edit=lost,
-                    message="Training job interrupted: its worker was lost; it resumes from its last checkpoint")
-                await self.training.transition(
-                    name, secondary=SecondaryStatus.RESTARTING,
-                    message=f"Restarting the job after its worker was lost (attempt {job.headwater.attempts + 1})")
-            else:
-                await self.training.transition(
-                    name, secondary=SecondaryStatus.RESTARTING, edit=take,
-                    message=f"Restarting the job after its worker was lost (attempt {job.headwater.attempts + 1})")
-        else:
-            await self.training.transition(name, edit=take)
-        return True
-
-    async def beat(self, name: str, now: datetime) -> None:
-        """Record the claiming worker's heartbeat on the job."""
-        await self.training.transition(name, edit=lambda j: setattr(j.headwater, "heartbeat_at", now))
-
-    async def record_error(self, name: str, error: str) -> None:
-        """Keep the last platform error, for the reason if the job is given up."""
-        await self.training.transition(name, edit=lambda j: setattr(j.headwater, "last_error", error))
-
-    async def fail_lost(self, name: str, reason: str) -> None:
-        """Fail a job whose task cannot be run any more (its workers kept dying)."""
-        job = await self.training.store.get(name)
-        if job is None or job.training_job_status.is_terminal:
+        name = job.training_job_name
+        restarting = f"Restarting the job after its worker was lost (attempt {job.headwater.attempts + 1})"
+        if not job.enable_managed_spot_training:
+            await self.training.transition(name, secondary=SecondaryStatus.RESTARTING, message=restarting,
+                                           edit=lambda j: take(j.headwater))
             return
-        if job.headwater.last_error:
-            reason += f" (last error: {job.headwater.last_error})"
-        await self._fail(name, reason)
+
+        def lost(j: TrainingJob) -> None:
+            ran = lost_attempt_seconds(j)  # before take() moves the heartbeat
+            take(j.headwater)
+            j.headwater.interruptions += 1
+            j.headwater.billable_seconds += ran
+
+        await self.training.transition(
+            name, secondary=SecondaryStatus.INTERRUPTED, edit=lost,
+            message="Training job interrupted: its worker was lost; it resumes from its last checkpoint")
+        await self.training.transition(name, secondary=SecondaryStatus.RESTARTING, message=restarting)
 
 
 def failure_reason(root: Path, code: int, tail: list[str]) -> str:
@@ -447,7 +418,7 @@ def failure_reason(root: Path, code: int, tail: list[str]) -> str:
         text = failure.read_text(encoding="utf-8", errors="replace").strip()
         if text:
             return text
-    how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+    how = exit_description(code)
     last = " | ".join(line.strip() for line in tail[-5:] if line.strip())
     return f"AlgorithmError: the training container failed ({how}). Last log lines: {last}"
 

@@ -166,6 +166,45 @@ class TrainingJob(CreateTrainingJobRequest):
     billable_time_in_seconds: int | None = None
     headwater: TrainingRuntime = Field(default_factory=TrainingRuntime)
 
+    @property
+    def name(self) -> str:
+        """``TrainingJobName``."""
+        return self.training_job_name
+
+    @property
+    def arn(self) -> str:
+        """``TrainingJobArn``."""
+        return self.training_job_arn
+
+    @property
+    def status(self) -> TrainingJobStatus:
+        """``TrainingJobStatus``."""
+        return self.training_job_status
+
+    def enter(self, status: TrainingJobStatus | None, now: datetime, secondary: SecondaryStatus | None = None,
+              message: str = "") -> None:
+        """Move to ``status`` and ``secondary`` (closing the open transition when the secondary status
+        moves); a final status stamps the end time and the training time once."""
+        self.last_modified_time = now
+        if status is not None:
+            self.training_job_status = status
+        transitions = self.secondary_status_transitions
+        if secondary is not None and (secondary != self.secondary_status or message):
+            if transitions and transitions[-1].end_time is None:
+                transitions[-1].end_time = now
+            self.secondary_status = secondary
+            transitions.append(SecondaryStatusTransition(status=secondary, start_time=now, status_message=message))
+        if self.training_job_status.is_terminal:
+            if transitions and transitions[-1].end_time is None:
+                transitions[-1].end_time = now
+            self.training_end_time = self.training_end_time or now
+            if self.training_start_time:
+                self.training_time_in_seconds = max(
+                    1, int((self.training_end_time - self.training_start_time).total_seconds()))
+                # Spot jobs bill only the time their hosts ran; the executor sets that.
+                if self.billable_time_in_seconds is None:
+                    self.billable_time_in_seconds = self.training_time_in_seconds
+
     def describe(self) -> dict[str, Any]:
         """The ``DescribeTrainingJob`` response."""
         doc = self.to_api()

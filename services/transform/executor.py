@@ -24,7 +24,6 @@ import uuid
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -33,7 +32,7 @@ from services.aws.logs import LogsAdapter
 from services.aws.s3 import S3Adapter
 from services.core.exceptions import JobFailed
 from services.core.settings import Settings
-from services.execution.executor import claim_document
+from services.execution.executor import FAILURE_REASON_MAX, ClaimingExecutor
 from services.inference.artifacts import ArtifactCache, extract_model
 from services.inference.instance import Answer, ContainerSpec, Instance, InstanceUnavailable
 from services.inference.model_code import fetch_model_code, serving_image
@@ -49,14 +48,13 @@ log = logging.getLogger(__name__)
 
 LOG_GROUP = "/aws/sagemaker/TransformJobs"
 DEFAULT_MAX_PAYLOAD_MB = 6
-FAILURE_REASON_MAX = 1024
 
 
 class _Stopped(Exception):
     """StopTransformJob arrived while the job ran."""
 
 
-class TransformJobExecutor:
+class TransformJobExecutor(ClaimingExecutor[TransformJob]):
     """The ``transform`` job kind, as workers run it (see :class:`services.execution.executor.JobExecutor`)."""
 
     kind = TASK_KIND
@@ -73,22 +71,10 @@ class TransformJobExecutor:
         self.root = (settings.state_dir / "transform").resolve()
         self.artifacts = ArtifactCache(s3, self.root / "artifacts")
 
-    # --- the JobExecutor protocol --------------------------------------------------------
-
-    async def claim(self, name: str, worker_id: str, now: datetime, stale_after: timedelta) -> bool:
-        """Claim the job in one conditional write."""
-        claimed = await claim_document(self.transform.store, name, worker_id, now, stale_after,
-                                       lambda j: j.transform_job_status.is_terminal)
-        return claimed is not None
-
-    async def beat(self, name: str, now: datetime) -> None:
-        await self.transform.transition(name, edit=lambda j: setattr(j.headwater, "heartbeat_at", now))
-
-    async def record_error(self, name: str, error: str) -> None:
-        await self.transform.transition(name, edit=lambda j: setattr(j.headwater, "last_error", error))
-
-    async def fail_lost(self, name: str, reason: str) -> None:
-        await self._fail(name, reason)
+    @property
+    def jobs(self) -> TransformService:
+        """The transform job service, whose documents this executor claims."""
+        return self.transform
 
     # --- running -----------------------------------------------------------------------
 
@@ -134,7 +120,7 @@ class TransformJobExecutor:
             await self.transform.transition(name, TransformJobStatus.STOPPED)
             return
         except (JobFailed, RecordError, DataProcessingError) as err:
-            await self._fail(name, str(err))
+            await self.fail(name, str(err))
             return
         finally:
             watcher.cancel()
@@ -318,7 +304,8 @@ class TransformJobExecutor:
             outputs = joined
         return b"\n".join(outputs) + b"\n"
 
-    async def _fail(self, name: str, reason: str) -> None:
+    async def fail(self, name: str, reason: str) -> None:
+        """Fail the job with ``reason``."""
         await self.transform.transition(
             name, TransformJobStatus.FAILED, edit=lambda j: setattr(j, "failure_reason", reason[:FAILURE_REASON_MAX]))
 

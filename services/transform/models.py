@@ -109,6 +109,28 @@ class TransformJob(CreateTransformJobRequest):
     transform_end_time: datetime | None = None
     headwater: JobRuntime = Field(default_factory=JobRuntime)
 
+    @property
+    def name(self) -> str:
+        """The job's name."""
+        return self.transform_job_name
+
+    @property
+    def arn(self) -> str:
+        """The job's ARN."""
+        return self.transform_job_arn
+
+    @property
+    def status(self) -> TransformJobStatus:
+        """The job's status."""
+        return self.transform_job_status
+
+    def enter(self, status: TransformJobStatus, now: datetime) -> None:
+        """Move to ``status``; a final status stamps the end time once."""
+        self.transform_job_status = status
+        self.last_modified_time = now
+        if status.is_terminal:
+            self.transform_end_time = self.transform_end_time or now
+
     def describe(self) -> dict[str, Any]:
         """The ``DescribeTransformJob`` response."""
         doc = self.to_api()

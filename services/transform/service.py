@@ -1,51 +1,46 @@
 """The transform job service: create, describe, list, stop, and statuses.
 
-Every status change publishes "SageMaker Transform Job State Change" with the
-Describe response as ``detail``; a new job is handed to the workers as a
-``transform`` task.
+The job skeleton (:class:`services.core.jobs.JobService`) publishes "SageMaker
+Transform Job State Change" with the Describe response as ``detail`` for
+every status change and hands a new job to the workers as a ``transform``
+task; this adds the request checks (the model must exist) and SageMaker's
+stop, which leaves a finished job as it is.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
+import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
 
 from services.aws.s3 import parse_s3_uri
-from services.core.events import Publisher, event_detail
+from services.core.events import Publisher
 from services.core.exceptions import ResourceNotFound, ValidationException
-from services.core.paging import page
+from services.core.jobs import JobService
 from services.core.store import DocumentStore
-from services.core.tags import TagAccess
-from services.core.tasks import Task, TaskQueue
+from services.core.tasks import TaskQueue
 from services.core.times import utcnow
 from services.transform.dataproc import DataProcessingError, parse_path
 from services.transform.models import CreateTransformJobRequest, TransformJob, TransformJobStatus
-
-log = logging.getLogger(__name__)
 
 DETAIL_TYPE = "SageMaker Transform Job State Change"
 TASK_KIND = "transform"
 
 
-class TransformService:
+class TransformService(JobService[TransformJob]):
     """``CreateTransformJob`` and friends."""
 
-    def __init__(self, store: DocumentStore[TransformJob], tasks: TaskQueue, publisher: Publisher,
-                 model_exists: Callable[[str], Any], *, region: str, account_id: str,
-                 clock: Callable[[], datetime] = utcnow) -> None:
-        self.store = store
-        self.tasks = tasks
-        self.publisher = publisher
-        self.model_exists = model_exists  # async (name) -> bool
-        self.region = region
-        self.account_id = account_id
-        self.clock = clock
+    resource_type = "transform-job"
+    label = "transform job"
+    detail_type = DETAIL_TYPE
+    task_kind = TASK_KIND
+    status_type = TransformJobStatus
 
-    def arn(self, name: str) -> str:
-        """The job's ARN."""
-        return f"arn:aws:sagemaker:{self.region}:{self.account_id}:transform-job/{name.lower()}"
+    def __init__(self, store: DocumentStore[TransformJob], tasks: TaskQueue, publisher: Publisher,
+                 model_exists: Callable[[str], Awaitable[bool]], *, region: str, account_id: str,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        super().__init__(store, tasks, publisher, region=region, account_id=account_id, clock=clock)
+        self.model_exists = model_exists
 
     async def create_transform_job(self, request: CreateTransformJobRequest) -> TransformJob:
         """Record a job and enqueue it."""
@@ -54,10 +49,7 @@ class TransformService:
         job = TransformJob(**request.model_dump(by_alias=True, exclude_none=True),
                            TransformJobArn=self.arn(request.transform_job_name), CreationTime=now,
                            LastModifiedTime=now)
-        await self.store.create(job.transform_job_name, job)
-        await self._publish(job)
-        await self.tasks.enqueue(Task(kind=TASK_KIND, name=job.transform_job_name))
-        return job
+        return await self.submit(job)
 
     async def _check(self, request: CreateTransformJobRequest) -> None:
         if not await self.model_exists(request.model_name):
@@ -81,94 +73,8 @@ class TransformService:
             raise ResourceNotFound(f"Could not find job to update with name {name}")
         return job
 
-    async def list_transform_jobs(self, params: dict[str, Any]) -> tuple[list[TransformJob], str | None]:
-        """Filter, sort and page as ``ListTransformJobs``."""
-        from services.core.times import parse_time
-
-        jobs = await self.store.list()
-        bounds = {k: parse_time(params.get(k)) for k in ("CreationTimeAfter", "CreationTimeBefore",
-                                                          "LastModifiedTimeAfter", "LastModifiedTimeBefore")}
-        contains = (params.get("NameContains") or "").lower()
-        jobs = [j for j in jobs
-                if contains in j.transform_job_name.lower()
-                and (not params.get("StatusEquals") or j.transform_job_status.value == params["StatusEquals"])
-                and (bounds["CreationTimeAfter"] is None or j.creation_time > bounds["CreationTimeAfter"])
-                and (bounds["CreationTimeBefore"] is None or j.creation_time < bounds["CreationTimeBefore"])
-                and (bounds["LastModifiedTimeAfter"] is None or j.last_modified_time > bounds["LastModifiedTimeAfter"])
-                and (bounds["LastModifiedTimeBefore"] is None
-                     or j.last_modified_time < bounds["LastModifiedTimeBefore"])]
-        keys: dict[str, Callable[[TransformJob], Any]] = {
-            "Name": lambda j: j.transform_job_name,
-            "CreationTime": lambda j: (j.creation_time, j.transform_job_name),
-            "Status": lambda j: (j.transform_job_status.value, j.creation_time),
-        }
-        jobs.sort(key=keys[params.get("SortBy", "CreationTime")], reverse=params.get("SortOrder") == "Descending")
-        return page(jobs, int(params.get("MaxResults", 10)), params.get("NextToken"))
-
     async def stop_transform_job(self, name: str) -> None:
-        """Ask the job's worker to stop it."""
+        """Ask the job's worker to stop it; stopping a finished job is a no-op, as SageMaker's is."""
         await self.describe_transform_job(name)
-
-        def mark(job: TransformJob) -> TransformJob | None:
-            if job.transform_job_status is not TransformJobStatus.IN_PROGRESS:
-                return None  # stopping a finished job is a no-op, as SageMaker's is
-            job.headwater.stop_requested = True
-            job.transform_job_status = TransformJobStatus.STOPPING
-            job.last_modified_time = self.clock()
-            return job
-
-        before, after = await self.store.update(name, mark)
-        if after is not before:
-            await self._publish(after)
-
-    async def transition(self, name: str, status: TransformJobStatus | None = None,
-                         edit: Callable[[TransformJob], None] | None = None) -> TransformJob:
-        """Apply a change; publish when the status moved; terminal jobs never change."""
-
-        def mutate(job: TransformJob) -> TransformJob | None:
-            if job.transform_job_status.is_terminal:
-                return None
-            if edit:
-                edit(job)
-            now = self.clock()
-            job.last_modified_time = now
-            if status is not None:
-                job.transform_job_status = status
-                if status.is_terminal:
-                    job.transform_end_time = now
-            return job
-
-        before, after = await self.store.update(name, mutate)
-        if before.transform_job_status != after.transform_job_status:
-            await self._publish(after)
-        return after
-
-    def tag_access(self) -> TagAccess:
-        """Tags by (ARN) name."""
-
-        async def find(name: str) -> TransformJob:
-            job = await self.store.get(name) or next(
-                (j for j in await self.store.list() if j.transform_job_name.lower() == name.lower()), None)
-            if job is None:
-                raise ResourceNotFound(f"Transform job {name} does not exist")
-            return job
-
-        async def get(name: str) -> list[dict[str, str]]:
-            return list((await find(name)).tags or [])
-
-        async def update(name: str, change: Callable[[list[dict[str, str]]], list[dict[str, str]]]) -> None:
-            real = (await find(name)).transform_job_name
-
-            def mutate(job: TransformJob) -> TransformJob:
-                job.tags = change(list(job.tags or []))
-                return job
-
-            await self.store.update(real, mutate)
-
-        return TagAccess(get=get, update=update)
-
-    async def _publish(self, job: TransformJob) -> None:
-        try:
-            await self.publisher.publish(DETAIL_TYPE, event_detail(job.describe()), [job.transform_job_arn])
-        except Exception:  # noqa: BLE001 - the store is the truth; a lost event is logged
-            log.exception("could not publish state change of %s", job.transform_job_name)
+        with contextlib.suppress(ValidationException):  # raised for a finished job only
+            await self.request_stop(name)

@@ -263,6 +263,18 @@ class TuningJob(CreateTuningJobRequest):
         """``HyperParameterTuningJobStatus``."""
         return self.hyper_parameter_tuning_job_status
 
+    @property
+    def arn(self) -> str:
+        """``HyperParameterTuningJobArn``."""
+        return self.hyper_parameter_tuning_job_arn
+
+    def enter(self, status: TuningJobStatus, now: datetime) -> None:
+        """Move to ``status``; a final status stamps the end time once."""
+        self.hyper_parameter_tuning_job_status = status
+        self.last_modified_time = now
+        if status.is_terminal:
+            self.hyper_parameter_tuning_end_time = self.hyper_parameter_tuning_end_time or now
+
     def objective(self, definition_name: str | None = None) -> Objective:
         """The objective of a definition (its own, else the config's)."""
         for d in self.definitions():

@@ -9,17 +9,16 @@ Tuning Job State Change" on every status change.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from services.core.events import Publisher, event_detail
+from services.core.events import Publisher
 from services.core.exceptions import ResourceNotFound, ValidationException
+from services.core.jobs import JobService
 from services.core.paging import page
 from services.core.store import DocumentStore
-from services.core.tags import TagAccess
-from services.core.tasks import Task, TaskQueue
+from services.core.tasks import TaskQueue
 from services.core.times import utcnow
 from services.runners.images import resolve_image
 from services.training.metrics import definitions_for
@@ -31,30 +30,25 @@ from services.tuning.trials import trial_summary
 from services.tuning.validation import check_request
 from services.tuning.warm_start import parent_trials
 
-log = logging.getLogger(__name__)
-
 DETAIL_TYPE = "SageMaker HyperParameter Tuning Job State Change"
 TASK_KIND = "tuning"
 TUNING_OBJECTIVE_KEY = "_tuning_objective_metric"
 
 
-class TuningService:
+class TuningService(JobService[TuningJob]):
     """``CreateHyperParameterTuningJob`` and friends, over a store, a queue and a bus."""
+
+    resource_type = "hyper-parameter-tuning-job"
+    label = "hyperparameter tuning job"
+    detail_type = DETAIL_TYPE
+    task_kind = TASK_KIND
+    status_type = TuningJobStatus
 
     def __init__(self, store: DocumentStore[TuningJob], training: TrainingService, tasks: TaskQueue,
                  publisher: Publisher, *, region: str, account_id: str,
                  clock: Callable[[], datetime] = utcnow) -> None:
-        self.store = store
-        self.training = training
-        self.tasks = tasks  # the orchestration queue
-        self.publisher = publisher
-        self.region = region
-        self.account_id = account_id
-        self.clock = clock
-
-    def arn(self, name: str) -> str:
-        """The tuning job's ARN (SageMaker lower-cases the name in ARNs)."""
-        return f"arn:aws:sagemaker:{self.region}:{self.account_id}:hyper-parameter-tuning-job/{name.lower()}"
+        super().__init__(store, tasks, publisher, region=region, account_id=account_id, clock=clock)
+        self.training = training  # the children's service; ``tasks`` is the orchestration queue
 
     async def create_tuning_job(self, request: CreateTuningJobRequest) -> TuningJob:
         """Record a new tuning job and enqueue its orchestration; :class:`ResourceInUse` if the name exists."""
@@ -78,46 +72,11 @@ class TuningService:
                 d.resource_config = ResourceConfig.model_validate(
                     {k: v for k, v in hpo.items() if k in ("InstanceType", "InstanceCount", "VolumeSizeInGB")})
         job.headwater.parent_trials = parents
-        await self.store.create(job.name, job)
-        await self._publish(job)
-        await self.tasks.enqueue(Task(kind=TASK_KIND, name=job.name))
-        return job
+        return await self.submit(job)
 
     async def describe_tuning_job(self, name: str) -> TuningJob:
         """The tuning job, or :class:`ResourceNotFound`."""
         return await self.store.require(name)
-
-    async def list_tuning_jobs(self, *, status_equals: str | None = None, name_contains: str | None = None,
-                               creation_time_after: datetime | None = None,
-                               creation_time_before: datetime | None = None,
-                               last_modified_time_after: datetime | None = None,
-                               last_modified_time_before: datetime | None = None,
-                               sort_by: str = "CreationTime", sort_order: str = "Ascending",
-                               max_results: int = 10, next_token: str | None = None
-                               ) -> tuple[list[TuningJob], str | None]:
-        """Filter, sort and page tuning jobs as ``ListHyperParameterTuningJobs`` does."""
-        jobs = await self.store.list()
-        checks: list[Callable[[TuningJob], bool]] = []
-        if status_equals:
-            checks.append(lambda j: j.status.value == status_equals)
-        if name_contains:
-            checks.append(lambda j: name_contains.lower() in j.name.lower())
-        if creation_time_after:
-            checks.append(lambda j: j.creation_time > creation_time_after)
-        if creation_time_before:
-            checks.append(lambda j: j.creation_time < creation_time_before)
-        if last_modified_time_after:
-            checks.append(lambda j: j.last_modified_time > last_modified_time_after)
-        if last_modified_time_before:
-            checks.append(lambda j: j.last_modified_time < last_modified_time_before)
-        jobs = [j for j in jobs if all(c(j) for c in checks)]
-        keys: dict[str, Callable[[TuningJob], Any]] = {
-            "Name": lambda j: j.name,
-            "CreationTime": lambda j: (j.creation_time, j.name),
-            "Status": lambda j: (j.status.value, j.creation_time),
-        }
-        jobs.sort(key=keys[sort_by], reverse=sort_order == "Descending")
-        return page(jobs, max_results, next_token)
 
     async def list_training_jobs_for_tuning_job(
             self, name: str, *, status_equals: str | None = None, sort_by: str = "Name",
@@ -161,23 +120,10 @@ class TuningService:
 
     async def stop_tuning_job(self, name: str) -> None:
         """Mark the job Stopping and stop its running children; the orchestrator finishes it as Stopped."""
-
-        def mark(job: TuningJob) -> TuningJob | None:
-            if job.status is TuningJobStatus.STOPPING:
-                return None
-            if job.status.is_terminal:
-                raise ValidationException(f"The request was rejected because the hyperparameter tuning job is in "
-                                          f"status {job.status.value}.")
-            job.headwater.stop_requested = True
-            job.hyper_parameter_tuning_job_status = TuningJobStatus.STOPPING
-            job.last_modified_time = self.clock()
-            return job
-
-        before, after = await self.store.update(name, mark)
-        if after is before:
+        stopping = await self.request_stop(name)
+        if stopping is None:
             return
-        await self._publish(after)
-        for t in after.headwater.trials:
+        for t in stopping.headwater.trials:
             if t.created and not t.status.is_terminal:
                 try:
                     await self.training.stop_training_job(t.name)
@@ -186,42 +132,8 @@ class TuningService:
 
     async def update(self, name: str, mutate: Callable[[TuningJob], TuningJob | None]) -> TuningJob:
         """Read-modify-write the job; publish when its status changed."""
-        before, after = await self.store.update(name, mutate)
-        if before.status != after.status:
-            await self._publish(after)
-        return after
+        return await self.modify(name, mutate)
 
-    async def find(self, name: str) -> TuningJob:
-        """The job by name, or by the lower-cased name an ARN carries."""
-        job = await self.store.get(name)
-        if job is None:
-            job = next((j for j in await self.store.list() if j.name.lower() == name.lower()), None)
-        if job is None:
-            raise ResourceNotFound(f"Requested resource not found: Hyperparameter tuning job {name} does not exist")
-        return job
-
-    def tag_access(self) -> TagAccess:
-        """How ``AddTags`` / ``ListTags`` / ``DeleteTags`` reach a tuning job's tags."""
-
-        async def get(name: str) -> list[dict[str, str]]:
-            return list((await self.find(name)).tags or [])
-
-        async def update(name: str, change: Callable[[list[dict[str, str]]], list[dict[str, str]]]) -> None:
-            real = (await self.find(name)).name
-
-            def mutate(job: TuningJob) -> TuningJob:
-                job.tags = change(list(job.tags or []))
-                return job
-
-            await self.store.update(real, mutate)
-
-        return TagAccess(get=get, update=update)
-
-    async def _publish(self, job: TuningJob) -> None:
-        # The store is the source of truth; a lost event is logged, not fatal.
-        try:
-            await self.publisher.publish(DETAIL_TYPE, event_detail(views.describe(job)),
-                                         [job.hyper_parameter_tuning_job_arn])
-        except Exception:  # noqa: BLE001 - any publish failure must not fail the job
-            log.exception("could not publish state change of %s", job.name)
-
+    def describe(self, job: TuningJob) -> dict[str, Any]:
+        """``DescribeHyperParameterTuningJob``, which is also the event's ``detail``."""
+        return views.describe(job)
