@@ -127,6 +127,22 @@ def _check_feature(feature: dict[str, Any], profile: ColumnProfile, settings: Fe
             )
 
 
+@dataclass(frozen=True)
+class _Drift:
+    """One feature's drift against its baseline: the figure compared, the verdict, the report."""
+
+    distance: float
+    threshold: float
+    drifted: bool
+    # What ``headwater_drift`` holds for the feature in statistics.json.
+    report: dict[str, Any]
+    # PSI and the test statistic quoted beside the distance in a violation.
+    side: str
+    # The compared figure is a chi-square p-value (drift below the threshold),
+    # not a distance (drift above it).
+    is_p_value: bool = False
+
+
 def _check_drift(
     feature: dict[str, Any],
     stats: dict[str, Any] | None,
@@ -136,69 +152,104 @@ def _check_drift(
     check: bool,
     out: Evaluation,
 ) -> None:
+    """Record a feature's non-null and drift metrics, its drift report and any baseline_drift_check violation."""
     name = feature["name"]
     if profile.num_present:
         out.metrics.append((f"feature_non_null_{name}", profile.completeness))
     if stats is None:
         return
+    found = _measure_drift(stats, profile, sketch, settings)
+    if found is None:
+        return
+    out.drift[name] = found.report
+    out.metrics.append((f"feature_baseline_drift_{name}", float(found.distance)))
+    if check and settings.perform_comparison and found.drifted:
+        out.add(name, BASELINE_DRIFT, _drift_description(found, settings))
+
+
+def _measure_drift(
+    stats: dict[str, Any], profile: ColumnProfile, sketch: KllSketch | None, settings: FeatureSettings
+) -> _Drift | None:
+    """The drift of whichever distribution the baseline has and the window can match; None if neither."""
     numeric = (stats.get("numerical_statistics") or {}).get("distribution", {}).get("kll", {}).get("sketch")
     categorical = (stats.get("string_statistics") or {}).get("distribution", {}).get("categorical", {}).get("buckets")
     if numeric is not None and sketch is not None and sketch.n:
-        d = drift.numeric_drift(KllSketch.from_json(numeric), sketch)
-        distance = d.linf_simple if settings.comparison_method == drift.SIMPLE else d.linf_robust
-        threshold = settings.comparison_threshold
-        drifted = distance > threshold
-        report = {
-            "baseline_drift_check": {
-                "distance": distance,
-                "threshold": threshold,
-                "comparison_method": settings.comparison_method,
-                "linf_simple": d.linf_simple,
-                "linf_robust": d.linf_robust,
-                "violation": drifted,
-            },
-            "psi": d.psi,
-            "ks": {"statistic": d.ks_statistic, "p_value": d.ks_p_value},
-            "n_baseline": d.n_baseline,
-            "n_current": d.n_current,
-        }
-        side = f"PSI {d.psi:.4f}, KS D={d.ks_statistic:.4f} p={d.ks_p_value:.3g}"
-    elif categorical is not None and profile.categories and (stats.get("inferred_type") == STRING):
-        base_counts = {str(b["value"]): int(b["count"]) for b in categorical}
-        d = drift.categorical_drift(base_counts, profile.categories)
-        if settings.categorical_drift_method == "ChiSquared":
-            # The p-value is the reported value: drift when it falls below the threshold.
-            distance = d.chi_square_p_value
-            threshold = settings.categorical_comparison_threshold
-            drifted = distance == distance and distance < threshold
-        else:
-            distance = d.linf_simple if settings.comparison_method == drift.SIMPLE else d.linf_robust
-            threshold = settings.categorical_comparison_threshold
-            drifted = distance > threshold
-        report = {
-            "baseline_drift_check": {
-                "distance": distance,
-                "threshold": threshold,
-                "comparison_method": settings.comparison_method,
-                "categorical_drift_method": settings.categorical_drift_method,
-                "linf_simple": d.linf_simple,
-                "linf_robust": d.linf_robust,
-                "violation": drifted,
-            },
-            "psi": d.psi,
-            "chi_square": {"statistic": d.chi_square_statistic, "p_value": d.chi_square_p_value},
-            "n_baseline": d.n_baseline,
-            "n_current": d.n_current,
-        }
-        side = f"PSI {d.psi:.4f}, chi-square {d.chi_square_statistic:.4g} p={d.chi_square_p_value:.3g}"
+        return _numeric_drift(numeric, sketch, settings)
+    if categorical is not None and profile.categories and (stats.get("inferred_type") == STRING):
+        return _categorical_drift(categorical, profile, settings)
+    return None
+
+
+def _linf(d: drift.NumericDrift | drift.CategoricalDrift, settings: FeatureSettings) -> float:
+    """The L-infinity distance ``comparison_method`` asks for."""
+    return d.linf_simple if settings.comparison_method == drift.SIMPLE else d.linf_robust
+
+
+def _numeric_drift(baseline: dict[str, Any], sketch: KllSketch, settings: FeatureSettings) -> _Drift:
+    """Drift of the window's sketch from the baseline's KLL sketch (its JSON form)."""
+    d = drift.numeric_drift(KllSketch.from_json(baseline), sketch)
+    distance = _linf(d, settings)
+    threshold = settings.comparison_threshold
+    drifted = distance > threshold
+    report = {
+        "baseline_drift_check": {
+            "distance": distance,
+            "threshold": threshold,
+            "comparison_method": settings.comparison_method,
+            "linf_simple": d.linf_simple,
+            "linf_robust": d.linf_robust,
+            "violation": drifted,
+        },
+        "psi": d.psi,
+        "ks": {"statistic": d.ks_statistic, "p_value": d.ks_p_value},
+        "n_baseline": d.n_baseline,
+        "n_current": d.n_current,
+    }
+    side = f"PSI {d.psi:.4f}, KS D={d.ks_statistic:.4f} p={d.ks_p_value:.3g}"
+    return _Drift(distance, threshold, drifted, report, side)
+
+
+def _categorical_verdict(d: drift.CategoricalDrift, settings: FeatureSettings) -> tuple[float, float, bool]:
+    """(figure compared, threshold, drifted) under ``categorical_drift_method``."""
+    threshold = settings.categorical_comparison_threshold
+    if settings.categorical_drift_method == "ChiSquared":
+        # The p-value is the reported value: drift when it falls below the threshold.
+        # A NaN p-value (no test possible) never counts as drift.
+        p_value = d.chi_square_p_value
+        return p_value, threshold, p_value == p_value and p_value < threshold
+    distance = _linf(d, settings)
+    return distance, threshold, distance > threshold
+
+
+def _categorical_drift(buckets: list[dict[str, Any]], profile: ColumnProfile, settings: FeatureSettings) -> _Drift:
+    """Drift of the window's category counts from the baseline's buckets."""
+    base_counts = {str(b["value"]): int(b["count"]) for b in buckets}
+    d = drift.categorical_drift(base_counts, profile.categories)
+    distance, threshold, drifted = _categorical_verdict(d, settings)
+    report = {
+        "baseline_drift_check": {
+            "distance": distance,
+            "threshold": threshold,
+            "comparison_method": settings.comparison_method,
+            "categorical_drift_method": settings.categorical_drift_method,
+            "linf_simple": d.linf_simple,
+            "linf_robust": d.linf_robust,
+            "violation": drifted,
+        },
+        "psi": d.psi,
+        "chi_square": {"statistic": d.chi_square_statistic, "p_value": d.chi_square_p_value},
+        "n_baseline": d.n_baseline,
+        "n_current": d.n_current,
+    }
+    side = f"PSI {d.psi:.4f}, chi-square {d.chi_square_statistic:.4g} p={d.chi_square_p_value:.3g}"
+    chi_squared = settings.categorical_drift_method == "ChiSquared"
+    return _Drift(distance, threshold, drifted, report, side, is_p_value=chi_squared)
+
+
+def _drift_description(found: _Drift, settings: FeatureSettings) -> str:
+    """The ``baseline_drift_check`` violation's text."""
+    if found.is_p_value:
+        lead = f"Chi-square p-value: {found.distance:.6g} is below threshold: {found.threshold}"
     else:
-        return
-    out.drift[name] = report
-    out.metrics.append((f"feature_baseline_drift_{name}", float(distance)))
-    if not (check and settings.perform_comparison and drifted):
-        return
-    if settings.categorical_drift_method == "ChiSquared" and "chi_square" in report:
-        lead = f"Chi-square p-value: {distance:.6g} is below threshold: {threshold}"
-    else:
-        lead = f"Baseline drift distance: {distance:.6g} exceeds threshold: {threshold}"
-    out.add(name, BASELINE_DRIFT, f"{lead} ({settings.comparison_method}; side by side: {side}).")
+        lead = f"Baseline drift distance: {found.distance:.6g} exceeds threshold: {found.threshold}"
+    return f"{lead} ({settings.comparison_method}; side by side: {found.side})."

@@ -9,6 +9,7 @@ from services.api.server import AwsJsonService
 from services.core.models import parse_model
 from services.core.times import parse_time
 from services.hosting.models import EndpointConfig, Model
+from services.hosting.service import HostingService
 
 
 def _listing(params: dict[str, Any]) -> dict[str, Any]:
@@ -29,6 +30,13 @@ def _page(key: str, items: list[dict[str, Any]], token: str | None) -> dict[str,
 def register(api: AwsJsonService, services: SageMakerBackends) -> None:
     """Register the model, endpoint config and endpoint operations."""
     hosting = services.hosting
+    _register_models(api, hosting)
+    _register_endpoint_configs(api, hosting)
+    _register_endpoints(api, hosting)
+
+
+def _register_models(api: AwsJsonService, hosting: HostingService) -> None:
+    """CreateModel, DescribeModel, ListModels, DeleteModel."""
 
     @api.operation("CreateModel")
     async def create_model(params: dict[str, Any]) -> dict[str, Any]:
@@ -50,6 +58,10 @@ def register(api: AwsJsonService, services: SageMakerBackends) -> None:
         await hosting.delete_model(params["ModelName"])
         return {}
 
+
+def _register_endpoint_configs(api: AwsJsonService, hosting: HostingService) -> None:
+    """CreateEndpointConfig, DescribeEndpointConfig, ListEndpointConfigs, DeleteEndpointConfig."""
+
     @api.operation("CreateEndpointConfig")
     async def create_endpoint_config(params: dict[str, Any]) -> dict[str, Any]:
         config = await hosting.create_endpoint_config(parse_model(EndpointConfig, params))
@@ -70,6 +82,11 @@ def register(api: AwsJsonService, services: SageMakerBackends) -> None:
     async def delete_endpoint_config(params: dict[str, Any]) -> dict[str, Any]:
         await hosting.delete_endpoint_config(params["EndpointConfigName"])
         return {}
+
+
+def _register_endpoints(api: AwsJsonService, hosting: HostingService) -> None:
+    """CreateEndpoint, DescribeEndpoint, ListEndpoints, UpdateEndpoint, UpdateEndpointWeightsAndCapacities,
+    DeleteEndpoint."""
 
     @api.operation("CreateEndpoint")
     async def create_endpoint(params: dict[str, Any]) -> dict[str, Any]:
