@@ -23,7 +23,7 @@ import logging
 import os
 import tarfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from services.aws.cloudwatch import CloudWatchAdapter
@@ -179,6 +179,8 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
 
     async def _train(self, job: TrainingJob, hosts: list[str], image: ContainerImage
                      ) -> tuple[Outcome, list[HostRun]]:
+        """Run one container per host to the end of the attempt; the outcome and the hosts' runs
+        (none when a container could not start: the job is failed already)."""
         name = job.training_job_name
         stamp = int(time.time())
 
@@ -188,8 +190,28 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
         await self.training.transition(name, secondary=SecondaryStatus.TRAINING,
                                        message="Training image download completed. Training in progress.",
                                        edit=started)
-        # One host too: a script may init torch.distributed with a world of one.
-        addresses = assign_addresses(hosts)
+        runs = self._host_runs(job, hosts, image, stamp)
+        async with contextlib.AsyncExitStack() as stack:
+            for run in runs:
+                await stack.enter_async_context(run.shipper)
+                for note in run.fast_files.notes:  # mounted, or why a FastFile channel was downloaded
+                    run.shipper.add(f"Headwater: {note}")
+            async with self._metrics_published(name, runs):
+                error = await self._start_hosts(job, image, hosts, runs)
+                outcome = Outcome.EXITED if error else await self._supervise(job, runs)
+                for run in runs:
+                    if error:
+                        await run.stop(self.settings.stop_grace_seconds)
+                    await run.finish()
+            if error:
+                await self.fail(name, f"InternalServerError: could not start the container: {error}")
+                return Outcome.EXITED, []
+        return outcome, runs
+
+    def _host_runs(self, job: TrainingJob, hosts: list[str], image: ContainerImage, stamp: int) -> list[HostRun]:
+        """One run per host, with the Pipe feeds and FastFile mounts its download planned, and the
+        metric listeners (tuning's early stopping) on ``algo-1``."""
+        name = job.training_job_name
         definitions = definitions_for(image.name, job.algorithm_specification.metric_definitions)
         runs = [HostRun.create(self.logs, name, self.job_root(name, h), h, MetricsCollector(definitions), stamp)
                 for h in hosts]
@@ -200,39 +222,40 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
             run.fast_files = fast_files.get(run.host) or run.fast_files
         for listener in self.metric_listeners:
             runs[0].collector.listeners.append(lambda obs, f=listener: f(name, obs))
+        return runs
+
+    async def _start_hosts(self, job: TrainingJob, image: ContainerImage, hosts: list[str],
+                           runs: list[HostRun]) -> Exception | None:
+        """Start every host's container, its Pipe feeds first; the error that stopped a start, else ``None``."""
+        name = job.training_job_name
+        # One host too: a script may init torch.distributed with a world of one.
+        addresses = assign_addresses(hosts)
+        line_hook = (lambda line: self.on_line(name, line)) if self.on_line else None
+        try:
+            for run in runs:
+                run.pipes.start()  # each writer waits for the container to open its FIFO
+                container = await self.runner.start(self._spec(job, image, run.host, hosts, addresses))
+                run.shipper.add(f"Headwater: started {image.module} ({container.ident}) for {name}"
+                                + (f" as {run.host} of {len(hosts)}" if len(hosts) > 1 else ""))
+                run.begin(container, line_hook, self.training.clock, self.s3, job)
+        except Exception as err:  # noqa: BLE001 - reported as the job's reason
+            return err
+        return None
+
+    @contextlib.asynccontextmanager
+    async def _metrics_published(self, name: str, runs: list[HostRun]) -> AsyncIterator[None]:
+        """Every host's metric points put to CloudWatch about once a second while the block runs,
+        and what is left once it ends."""
         pending: list[tuple[str, Observation]] = []
         for run in runs:
             run.collector.listeners.append(lambda obs, h=run.host: pending.append((h, obs)))
-        metrics_done = asyncio.Event()
-        publisher = asyncio.create_task(self._publish_metrics(name, pending, metrics_done))
-        outcome = Outcome.EXITED
-        async with contextlib.AsyncExitStack() as stack:
-            for run in runs:
-                await stack.enter_async_context(run.shipper)
-                for note in run.fast_files.notes:  # mounted, or why a FastFile channel was downloaded
-                    run.shipper.add(f"Headwater: {note}")
-            try:
-                for run in runs:
-                    run.pipes.start()  # each writer waits for the container to open its FIFO
-                    container = await self.runner.start(self._spec(job, image, run.host, hosts, addresses))
-                    run.shipper.add(f"Headwater: started {image.module} ({container.ident}) for {name}"
-                                    + (f" as {run.host} of {len(hosts)}" if len(hosts) > 1 else ""))
-                    line_hook = (lambda line, n=name: self.on_line(n, line)) if self.on_line else None
-                    run.begin(container, line_hook, self.training.clock, self.s3, job)
-            except Exception as err:  # noqa: BLE001 - reported as the job's reason
-                for run in runs:
-                    await run.stop(self.settings.stop_grace_seconds)
-                    await run.finish()
-                metrics_done.set()
-                await publisher
-                await self.fail(name, f"InternalServerError: could not start the container: {err}")
-                return Outcome.EXITED, []
-            outcome = await self._supervise(job, runs)
-            for run in runs:
-                await run.finish()
-            metrics_done.set()
+        done = asyncio.Event()
+        publisher = asyncio.create_task(self._publish_metrics(name, pending, done))
+        try:
+            yield
+        finally:
+            done.set()
             await publisher
-        return outcome, runs
 
     async def _publish_metrics(self, name: str, pending: list[tuple[str, Observation]], done: asyncio.Event) -> None:
         # Stopped by an event, never cancelled: a cancelled put would lose its batch.

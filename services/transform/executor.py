@@ -22,7 +22,7 @@ import os
 import time
 import uuid
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,45 +88,62 @@ class TransformJobExecutor(ClaimingExecutor[TransformJob]):
             return
         await self.transform.transition(
             name, edit=lambda j: setattr(j, "transform_start_time", j.transform_start_time or self.transform.clock()))
-        stop = asyncio.Event()
-        watcher = asyncio.create_task(self._watch_stop(name, stop))
-        instances: list[Instance] = []
         try:
-            async with aiohttp.ClientSession() as session:
-                starting: asyncio.Task[list[Instance]] | None = None
-                try:
-                    inputs = await list_inputs(self.s3, job)
-                    started = time.perf_counter()
-                    # The instances start while the first object is read and split, for as many
-                    # slots as the containers will likely take (a wrong guess costs only balance).
-                    starting = asyncio.create_task(self._start(job, session))
-                    first = asyncio.create_task(self._prepare(job, inputs[0], _likely_slots(job)))
-                    try:
-                        instances = await starting
-                    finally:
-                        if not starting.done() or starting.exception() is not None:
-                            first.cancel()
-                    ready = time.perf_counter()
-                    await self._run(job, inputs, first, instances, session, stop)
-                    log.info("transform %s: %d instance(s) ready in %.2f s; %d object(s) transformed in %.2f s",
-                             name, len(instances), ready - started, len(inputs), time.perf_counter() - ready)
-                finally:
-                    if starting is not None and not starting.done():
-                        with contextlib.suppress(Exception):
-                            instances = await starting
-                    await asyncio.gather(*(i.stop(self.settings.stop_grace_seconds) for i in instances),
-                                         return_exceptions=True)
+            async with self._stop_watched(name) as stop, aiohttp.ClientSession() as session:
+                await self._transform(job, session, stop)
         except _Stopped:
             await self.transform.transition(name, TransformJobStatus.STOPPED)
             return
         except (JobFailed, RecordError, DataProcessingError) as err:
             await self.fail(name, str(err))
             return
+        await self.transform.transition(name, TransformJobStatus.COMPLETED)
+
+    async def _transform(self, job: TransformJob, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
+        """Start the job's instances and send every input object through them."""
+        inputs = await list_inputs(self.s3, job)
+        started = time.perf_counter()
+        # The first object is read and split while the instances start, for as many slots as the
+        # containers will likely take (a wrong guess costs only balance).
+        first = asyncio.create_task(self._prepare(job, inputs[0], _likely_slots(job)))
+        async with self._instances_started(job, session, first) as instances:
+            ready = time.perf_counter()
+            await self._run(job, inputs, first, instances, session, stop)
+            log.info("transform %s: %d instance(s) ready in %.2f s; %d object(s) transformed in %.2f s",
+                     job.transform_job_name, len(instances), ready - started, len(inputs), time.perf_counter() - ready)
+
+    @contextlib.asynccontextmanager
+    async def _stop_watched(self, name: str) -> AsyncIterator[asyncio.Event]:
+        """An event set once ``StopTransformJob`` arrives, watched while the block runs."""
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(self._watch_stop(name, stop))
+        try:
+            yield stop
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-        await self.transform.transition(name, TransformJobStatus.COMPLETED)
+
+    @contextlib.asynccontextmanager
+    async def _instances_started(self, job: TransformJob, session: aiohttp.ClientSession,
+                                 first: asyncio.Task[_Prepared]) -> AsyncIterator[list[Instance]]:
+        """The job's instances, started (``first``, the first object's preparation, is cancelled when
+        they cannot start); every one is stopped when the block ends, however it ends."""
+        starting = asyncio.create_task(self._start(job, session))
+        instances: list[Instance] = []
+        try:
+            try:
+                instances = await starting
+            except BaseException:
+                first.cancel()
+                raise
+            yield instances
+        finally:
+            if not starting.done():
+                with contextlib.suppress(Exception):
+                    instances = await starting
+            await asyncio.gather(*(i.stop(self.settings.stop_grace_seconds) for i in instances),
+                                 return_exceptions=True)
 
     async def _watch_stop(self, name: str, stop: asyncio.Event) -> None:
         while not stop.is_set():
