@@ -6,12 +6,13 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from containers.model_monitor import params
 from containers.model_monitor.errors import MonitorInputError
+from containers.shared.capture import parse_instant
 
 CAPTURE_FORMAT = "sagemakerCaptureJson"
 _DEFAULT_CAPTURE_INDEXES = ("endpointInput", "endpointOutput")
@@ -74,14 +75,10 @@ def _truthy(value: Any) -> bool:
 
 def parse_time(value: str | None, name: str) -> datetime | None:
     """An ISO-8601 instant from the contract (the docs' examples carry stray spaces)."""
-    if not value:
-        return None
-    text = value.replace(" ", "").replace("Z", "+00:00")
     try:
-        moment = datetime.fromisoformat(text)
+        return parse_instant(value)
     except ValueError:
         raise MonitorInputError(f"{name} is not an ISO-8601 time: {value!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)

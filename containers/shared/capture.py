@@ -88,7 +88,11 @@ def parse_line(line: str, path: str, number: int) -> CapturedEvent:
     metadata = document.get("eventMetadata") or {}
     if not isinstance(metadata, dict):
         raise CaptureLineError("eventMetadata is not an object")
-    moment = _parse_time(metadata.get("inferenceTime"), "eventMetadata.inferenceTime")
+    try:
+        moment = parse_instant(metadata.get("inferenceTime"))
+    except ValueError:
+        raise CaptureLineError(f"eventMetadata.inferenceTime is not an ISO-8601 time: "
+                               f"{metadata.get('inferenceTime')!r}") from None
     return CapturedEvent(
         event_id=metadata.get("eventId"),
         inference_id=metadata.get("inferenceId"),
@@ -101,13 +105,10 @@ def parse_line(line: str, path: str, number: int) -> CapturedEvent:
     )
 
 
-def _parse_time(value: str | None, name: str) -> datetime | None:
-    """An ISO-8601 instant (SageMaker's examples carry stray spaces)."""
+def parse_instant(value: str | None) -> datetime | None:
+    """An ISO-8601 instant as the capture and monitoring contracts write them (SageMaker's examples carry
+    stray spaces), UTC when it names no zone; ``None`` for none. ``ValueError`` when it is not one."""
     if not value:
         return None
-    text = value.replace(" ", "").replace("Z", "+00:00")
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise CaptureLineError(f"{name} is not an ISO-8601 time: {value!r}") from None
+    moment = datetime.fromisoformat(value.replace(" ", "").replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

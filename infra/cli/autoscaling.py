@@ -2,34 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
-from aiobotocore.session import get_session
-
-from infra.cli.commands import sagemaker_client
-from infra.cli.endpoints import settings_for_client
-from services.aws.session import client_kwargs
+from infra.cli.client import node_client, print_table, sagemaker_client
 from services.core.settings import Settings
 
 NS = "sagemaker"
-
-
-@contextlib.asynccontextmanager
-async def autoscaling_client(settings: Settings) -> AsyncIterator[Any]:
-    """An aiobotocore ``application-autoscaling`` client for the node under ``settings.state_dir``."""
-    settings, endpoints = settings_for_client(settings.state_dir, settings.aws_endpoint)
-    kwargs = client_kwargs(settings, "application-autoscaling")
-    kwargs["endpoint_url"] = endpoints["autoscaling"]
-    async with get_session().create_client("application-autoscaling", **kwargs) as client:
-        yield client
-
-
-def _table(rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
 def _policy_text(p: dict[str, Any]) -> str:
@@ -53,7 +31,7 @@ async def _current(sm: Any, resource_id: str) -> str:
 
 async def print_autoscaling(settings: Settings, activities: int = 10) -> int:
     """Print every scalable target with its policies, then the latest ``activities`` activities."""
-    async with autoscaling_client(settings) as aas, sagemaker_client(settings) as sm:
+    async with node_client(settings, "application-autoscaling", "autoscaling") as aas, sagemaker_client(settings) as sm:
         targets = [t async for page in aas.get_paginator("describe_scalable_targets").paginate(ServiceNamespace=NS)
                    for t in page["ScalableTargets"]]
         policies = [p async for page in aas.get_paginator("describe_scaling_policies").paginate(ServiceNamespace=NS)
@@ -66,12 +44,12 @@ async def print_autoscaling(settings: Settings, activities: int = 10) -> int:
             rows.append((t["ResourceId"], str(t["MinCapacity"]), str(t["MaxCapacity"]),
                          await _current(sm, t["ResourceId"]), "; ".join(own) or "-"))
     if targets:
-        _table(rows)
+        print_table(rows)
     else:
         print("(no scalable targets)")
     if latest:
         print()
-        _table([("STARTED", "STATUS", "TARGET", "ACTIVITY", "CAUSE")] + [
+        print_table([("STARTED", "STATUS", "TARGET", "ACTIVITY", "CAUSE")] + [
             (a["StartTime"].astimezone().strftime("%Y-%m-%d %H:%M:%S"), a["StatusCode"], a["ResourceId"],
              a["Description"], a["Cause"]) for a in latest])
     return 0

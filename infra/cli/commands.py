@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
-from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
 
-from aiobotocore.session import get_session
-
+from infra.cli.client import print_table, sagemaker_client
 from infra.cli.endpoints import settings_for_client
 from services.aws.logs import LogsAdapter
-from services.aws.session import AwsClients, client_kwargs
+from services.aws.session import AwsClients
 from services.core.settings import Settings
 from services.execution.log_shipper import TRAINING_LOG_GROUP
 
 TERMINAL = {"Completed", "Failed", "Stopped"}
-
-
-@contextlib.asynccontextmanager
-async def sagemaker_client(settings: Settings) -> AsyncIterator[Any]:
-    """An aiobotocore ``sagemaker`` client for the node under ``settings.state_dir``."""
-    settings, endpoints = settings_for_client(settings.state_dir, settings.aws_endpoint)
-    kwargs = client_kwargs(settings, "sagemaker")
-    kwargs["endpoint_url"] = endpoints["sagemaker"]
-    async with get_session().create_client("sagemaker", **kwargs) as client:
-        yield client
 
 
 def _duration(job: dict[str, Any]) -> str:
@@ -50,9 +37,7 @@ async def print_jobs(settings: Settings, status: str | None = None, limit: int =
     for j in jobs:
         rows.append((j["TrainingJobName"], j["TrainingJobStatus"], j.get("SecondaryStatus", "-"), _duration(j),
                      j["CreationTime"].astimezone().strftime("%Y-%m-%d %H:%M:%S")))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    print_table(rows)
     if not jobs:
         print("(no training jobs)")
     return 0
@@ -181,9 +166,7 @@ async def print_models(settings: Settings, group: str) -> int:
                 data = " ".join(c["DataSource"]["S3DataSource"]["S3Uri"] for c in t.get("InputDataConfig", []))
             rows.append((str(d["ModelPackageVersion"]), d.get("ModelApprovalStatus", "-"),
                          d["CreationTime"].astimezone().strftime("%Y-%m-%d %H:%M:%S"), metrics or "-", job, data))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    print_table(rows)
     if not arns:
         print(f"(no model packages in {group})")
     return 0

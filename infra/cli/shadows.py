@@ -7,6 +7,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from infra.cli.client import print_table
 from infra.cli.endpoints import settings_for_client
 from services.core.settings import Settings
 
@@ -28,7 +29,5 @@ def print_shadow_agreement(settings: Settings, endpoint: str) -> int:
     for variant, c in sorted(report.items()):
         share = "-" if c["agreement"] is None else f"{100 * c['agreement']:.1f}%"
         rows.append((variant, str(c["requests"]), str(c["errors"]), str(c["agreed"]), share))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+    print_table(rows)
     return 0

@@ -6,7 +6,7 @@ import asyncio
 import sys
 from typing import Any
 
-from infra.cli.commands import sagemaker_client
+from infra.cli.client import sagemaker_client
 from services.core.settings import Settings
 
 TERMINAL = {"Completed", "Failed", "Stopped"}

@@ -99,7 +99,8 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
                                     training.store.list, **where)
     tags.register("model-package-group", registry.tag_access("group"))
     tags.register("model-package", registry.tag_access("package"))
-    hosting = HostingService(store("models", Model, "Model"), store("endpoint-configs", EndpointConfig, "Endpoint config"),
+    hosting = HostingService(store("models", Model, "Model"),
+                             store("endpoint-configs", EndpointConfig, "Endpoint config"),
                              store("endpoints", Endpoint, "Endpoint"), publisher, **where)
     tags.register("model", hosting.tag_access(hosting.models, "Model"))
     tags.register("endpoint-config", hosting.tag_access(hosting.configs, "Endpoint config"))

@@ -9,15 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.api.protocol import page_response
 from services.api.server import AwsJsonService
 from services.autoscaling.service import AutoScalingService
 
-
-def _page(key: str, items: list[dict[str, Any]], token: str | None) -> dict[str, Any]:
-    out: dict[str, Any] = {key: items}
-    if token:
-        out["NextToken"] = token
-    return out
 
 
 def register(api: AwsJsonService, service: AutoScalingService) -> None:
@@ -31,7 +26,7 @@ def register(api: AwsJsonService, service: AutoScalingService) -> None:
     @api.operation("DescribeScalableTargets")
     async def describe_scalable_targets(params: dict[str, Any]) -> dict[str, Any]:
         targets, token = await service.describe_scalable_targets(params)
-        return _page("ScalableTargets", [t.describe() for t in targets], token)
+        return page_response("ScalableTargets", [t.describe() for t in targets], token)
 
     @api.operation("DeregisterScalableTarget")
     async def deregister_scalable_target(params: dict[str, Any]) -> dict[str, Any]:
@@ -47,7 +42,7 @@ def register(api: AwsJsonService, service: AutoScalingService) -> None:
     @api.operation("DescribeScalingPolicies")
     async def describe_scaling_policies(params: dict[str, Any]) -> dict[str, Any]:
         policies, token = await service.describe_scaling_policies(params)
-        return _page("ScalingPolicies", [p.describe() for p in policies], token)
+        return page_response("ScalingPolicies", [p.describe() for p in policies], token)
 
     @api.operation("DeleteScalingPolicy")
     async def delete_scaling_policy(params: dict[str, Any]) -> dict[str, Any]:
@@ -58,7 +53,7 @@ def register(api: AwsJsonService, service: AutoScalingService) -> None:
     @api.operation("DescribeScalingActivities")
     async def describe_scaling_activities(params: dict[str, Any]) -> dict[str, Any]:
         activities, token = await service.describe_scaling_activities(params)
-        return _page("ScalingActivities", [a.describe() for a in activities], token)
+        return page_response("ScalingActivities", [a.describe() for a in activities], token)
 
 
 def build_autoscaling_api(service: AutoScalingService) -> AwsJsonService:

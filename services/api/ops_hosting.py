@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.api.backends import SageMakerBackends
+from services.api.protocol import page_response
 from services.api.server import AwsJsonService
 from services.core.models import parse_model
 from services.core.times import parse_time
@@ -19,12 +20,6 @@ def _listing(params: dict[str, Any]) -> dict[str, Any]:
                 sort_by=params.get("SortBy", "CreationTime"), sort_order=params.get("SortOrder", "Descending"),
                 max_results=int(params.get("MaxResults", 10)), next_token=params.get("NextToken"))
 
-
-def _page(key: str, items: list[dict[str, Any]], token: str | None) -> dict[str, Any]:
-    out: dict[str, Any] = {key: items}
-    if token:
-        out["NextToken"] = token
-    return out
 
 
 def register(api: AwsJsonService, services: SageMakerBackends) -> None:
@@ -50,8 +45,8 @@ def _register_models(api: AwsJsonService, hosting: HostingService) -> None:
     @api.operation("ListModels")
     async def list_models(params: dict[str, Any]) -> dict[str, Any]:
         models, token = await hosting.list(hosting.models, name_attr="model_name", **_listing(params))
-        return _page("Models", [{"ModelName": m.model_name, "ModelArn": m.model_arn, "CreationTime": m.creation_time}
-                                for m in models], token)
+        return page_response("Models", [{"ModelName": m.model_name, "ModelArn": m.model_arn,
+                                         "CreationTime": m.creation_time} for m in models], token)
 
     @api.operation("DeleteModel")
     async def delete_model(params: dict[str, Any]) -> dict[str, Any]:
@@ -74,9 +69,9 @@ def _register_endpoint_configs(api: AwsJsonService, hosting: HostingService) -> 
     @api.operation("ListEndpointConfigs")
     async def list_endpoint_configs(params: dict[str, Any]) -> dict[str, Any]:
         configs, token = await hosting.list(hosting.configs, name_attr="endpoint_config_name", **_listing(params))
-        return _page("EndpointConfigs", [{"EndpointConfigName": c.endpoint_config_name,
-                                          "EndpointConfigArn": c.endpoint_config_arn,
-                                          "CreationTime": c.creation_time} for c in configs], token)
+        return page_response("EndpointConfigs", [{"EndpointConfigName": c.endpoint_config_name,
+                                                  "EndpointConfigArn": c.endpoint_config_arn,
+                                                  "CreationTime": c.creation_time} for c in configs], token)
 
     @api.operation("DeleteEndpointConfig")
     async def delete_endpoint_config(params: dict[str, Any]) -> dict[str, Any]:
@@ -104,7 +99,7 @@ def _register_endpoints(api: AwsJsonService, hosting: HostingService) -> None:
             hosting.endpoints, name_attr="endpoint_name", status_equals=params.get("StatusEquals"),
             last_modified_time_after=parse_time(params.get("LastModifiedTimeAfter")),
             last_modified_time_before=parse_time(params.get("LastModifiedTimeBefore")), **_listing(params))
-        return _page("Endpoints", [e.summary() for e in endpoints], token)
+        return page_response("Endpoints", [e.summary() for e in endpoints], token)
 
     @api.operation("UpdateEndpoint")
     async def update_endpoint(params: dict[str, Any]) -> dict[str, Any]:

@@ -5,14 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from services.api.backends import SageMakerBackends
+from services.api.protocol import page_response
 from services.api.server import AwsJsonService
 
-
-def _page(items: list[Any], token: str | None, key: str, render: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {key: [render(i) for i in items]}
-    if token:
-        out["NextToken"] = token
-    return out
 
 
 def register(api: AwsJsonService, services: SageMakerBackends) -> None:
@@ -33,7 +28,7 @@ def register(api: AwsJsonService, services: SageMakerBackends) -> None:
             @api.operation(f"List{kind}JobDefinitions")
             async def list_defs(params: dict[str, Any]) -> dict[str, Any]:
                 docs, token = await monitoring.list_job_definitions(kind, params)
-                return _page(docs, token, "JobDefinitionSummaries", lambda d: d.summary(d.endpoint_name()))
+                return page_response("JobDefinitionSummaries", [d.summary(d.endpoint_name()) for d in docs], token)
 
             @api.operation(f"Delete{kind}JobDefinition")
             async def delete(params: dict[str, Any]) -> dict[str, Any]:
@@ -53,7 +48,7 @@ def register(api: AwsJsonService, services: SageMakerBackends) -> None:
     @api.operation("ListMonitoringSchedules")
     async def list_schedules(params: dict[str, Any]) -> dict[str, Any]:
         docs, token = await monitoring.list_monitoring_schedules(params)
-        return _page(docs, token, "MonitoringScheduleSummaries", lambda s: s.summary())
+        return page_response("MonitoringScheduleSummaries", [d.summary() for d in docs], token)
 
     @api.operation("StopMonitoringSchedule")
     async def stop_schedule(params: dict[str, Any]) -> dict[str, Any]:
@@ -73,4 +68,4 @@ def register(api: AwsJsonService, services: SageMakerBackends) -> None:
     @api.operation("ListMonitoringExecutions")
     async def list_executions(params: dict[str, Any]) -> dict[str, Any]:
         docs, token = await monitoring.list_monitoring_executions(params)
-        return _page(docs, token, "MonitoringExecutionSummaries", lambda e: e.summary())
+        return page_response("MonitoringExecutionSummaries", [d.summary() for d in docs], token)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from services.api.backends import SageMakerBackends
+from services.api.protocol import page_response
 from services.api.server import AwsJsonService
-from services.core.jobs import ListJobsQuery
+from services.core.job_service import ListJobsQuery
 from services.core.models import parse_model
 from services.processing.models import CreateProcessingJobRequest
 
@@ -29,10 +30,7 @@ def register(api: AwsJsonService, services: SageMakerBackends) -> None:
     @api.operation("ListProcessingJobs")
     async def list_processing_jobs(params: dict[str, Any]) -> dict[str, Any]:
         jobs, token = await processing.list_jobs(ListJobsQuery.from_params(params))
-        out: dict[str, Any] = {"ProcessingJobSummaries": [j.summary() for j in jobs]}
-        if token:
-            out["NextToken"] = token
-        return out
+        return page_response("ProcessingJobSummaries", [j.summary() for j in jobs], token)
 
     @api.operation("StopProcessingJob")
     async def stop_processing_job(params: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.api.backends import SageMakerBackends
+from services.api.protocol import page_response
 from services.api.server import AwsJsonService
 
 
@@ -24,10 +25,7 @@ def register(api: AwsJsonService, services: SageMakerBackends) -> None:
     @api.operation("ListModelPackageGroups")
     async def list_groups(params: dict[str, Any]) -> dict[str, Any]:
         groups, token = await registry.list_model_package_groups(params)
-        out: dict[str, Any] = {"ModelPackageGroupSummaryList": [g.summary() for g in groups]}
-        if token:
-            out["NextToken"] = token
-        return out
+        return page_response("ModelPackageGroupSummaryList", [g.summary() for g in groups], token)
 
     @api.operation("DeleteModelPackageGroup")
     async def delete_group(params: dict[str, Any]) -> dict[str, Any]:
@@ -46,10 +44,7 @@ def register(api: AwsJsonService, services: SageMakerBackends) -> None:
     @api.operation("ListModelPackages")
     async def list_packages(params: dict[str, Any]) -> dict[str, Any]:
         packages, token = await registry.list_model_packages(params)
-        out: dict[str, Any] = {"ModelPackageSummaryList": [p.summary() for p in packages]}
-        if token:
-            out["NextToken"] = token
-        return out
+        return page_response("ModelPackageSummaryList", [p.summary() for p in packages], token)
 
     @api.operation("UpdateModelPackage")
     async def update_package(params: dict[str, Any]) -> dict[str, Any]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from services.api.backends import SageMakerBackends
+from services.api.protocol import page_response
 from services.api.server import AwsJsonService
-from services.core.jobs import ListJobsQuery
+from services.core.job_service import ListJobsQuery
 from services.core.models import parse_model
 from services.transform.models import CreateTransformJobRequest
 
@@ -27,10 +28,7 @@ def register(api: AwsJsonService, services: SageMakerBackends) -> None:
     @api.operation("ListTransformJobs")
     async def list_jobs(params: dict[str, Any]) -> dict[str, Any]:
         jobs, token = await transform.list_jobs(ListJobsQuery.from_params(params))
-        out: dict[str, Any] = {"TransformJobSummaries": [j.summary() for j in jobs]}
-        if token:
-            out["NextToken"] = token
-        return out
+        return page_response("TransformJobSummaries", [j.summary() for j in jobs], token)
 
     @api.operation("StopTransformJob")
     async def stop(params: dict[str, Any]) -> dict[str, Any]:

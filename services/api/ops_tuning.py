@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from services.api.backends import SageMakerBackends
+from services.api.protocol import page_response
 from services.api.server import AwsJsonService
-from services.core.jobs import ListJobsQuery
+from services.core.job_service import ListJobsQuery
 from services.core.models import parse_model
 from services.tuning import views
 from services.tuning.models import CreateTuningJobRequest
@@ -30,10 +31,7 @@ def register(api: AwsJsonService, services: SageMakerBackends) -> None:
     @api.operation("ListHyperParameterTuningJobs")
     async def list_tuning_jobs(params: dict[str, Any]) -> dict[str, Any]:
         jobs, token = await tuning.list_jobs(ListJobsQuery.from_params(params))
-        out: dict[str, Any] = {"HyperParameterTuningJobSummaries": [views.summary(j) for j in jobs]}
-        if token:
-            out["NextToken"] = token
-        return out
+        return page_response("HyperParameterTuningJobSummaries", [views.summary(j) for j in jobs], token)
 
     @api.operation("StopHyperParameterTuningJob")
     async def stop_tuning_job(params: dict[str, Any]) -> dict[str, Any]:
@@ -51,7 +49,4 @@ def register(api: AwsJsonService, services: SageMakerBackends) -> None:
             max_results=int(params.get("MaxResults", 10)),
             next_token=params.get("NextToken"),
         )
-        out: dict[str, Any] = {"TrainingJobSummaries": summaries}
-        if token:
-            out["NextToken"] = token
-        return out
+        return page_response("TrainingJobSummaries", summaries, token)

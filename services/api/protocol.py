@@ -157,3 +157,11 @@ def error_response(error: ServiceError, *, request_id: str) -> web.Response:
         content_type=CONTENT_TYPE,
         headers={REQUEST_ID_HEADER: request_id, ERROR_TYPE_HEADER: error.code},
     )
+
+
+def page_response(key: str, items: list[Any], token: str | None) -> dict[str, Any]:
+    """A ``List*`` response: the page's ``items`` under ``key``, and ``NextToken`` when more follow."""
+    out: dict[str, Any] = {key: items}
+    if token:
+        out["NextToken"] = token
+    return out

@@ -23,10 +23,8 @@ from services.api import (
 from services.api.backends import SageMakerBackends
 from services.api.server import AwsJsonService
 
-OPERATION_MODULES = [ops_monitoring, ops_transform, ops_training, ops_tags, ops_registry]
-OPERATION_MODULES.append(ops_processing)
-OPERATION_MODULES.append(ops_hosting)
-OPERATION_MODULES.append(ops_tuning)
+OPERATION_MODULES = [ops_monitoring, ops_transform, ops_training, ops_tags, ops_registry, ops_processing, ops_hosting,
+                     ops_tuning]
 
 
 def build_sagemaker_service(services: SageMakerBackends) -> AwsJsonService:

@@ -1,31 +1,14 @@
-"""What every job kind shares: the job document's shape, its bookkeeping, and the service skeleton.
-
-Training, processing, transform and tuning jobs live the same life: a
-``Create*`` request becomes a document, created once (a conditional write, so
-a name is used once and a duplicate event never starts a second job), its
-"SageMaker ... State Change" event published, and a task enqueued for a
-worker. ``List*`` filters, sorts and pages the documents; tags are read and
-written on the document; every status change is published again.
-:class:`JobService` holds that skeleton once; each kind adds its own
-request checks and the steps of its own statuses.
+"""What every job document shares: its statuses, the bookkeeping a claiming worker keeps on it, and
+the surface :mod:`services.core.job_service` and the executors read, whatever a kind names its fields.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol
 
-from services.core.events import Publisher, publish_state_change
-from services.core.exceptions import ResourceNotFound, ValidationException
 from services.core.models import ApiModel
-from services.core.paging import page
-from services.core.store import DocumentStore
-from services.core.tags import TagAccess, document_tags
-from services.core.tasks import Task, TaskQueue
-from services.core.times import parse_time, utcnow
 
 
 class JobRuntime(ApiModel):
@@ -43,18 +26,24 @@ class JobRuntime(ApiModel):
     last_error: str | None = None
 
 
-class JobStatus(Protocol):
-    """A kind's status enum (``TrainingJobStatus``...): SageMaker's value, and whether it is final."""
+class JobStatus(str, Enum):
+    """A job's status: ``TrainingJobStatus``, ``ProcessingJobStatus``, ``TransformJobStatus`` and
+    ``HyperParameterTuningJobStatus`` take the same values."""
+
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
 
     @property
-    def value(self) -> str: ...
-
-    @property
-    def is_terminal(self) -> bool: ...
+    def is_terminal(self) -> bool:
+        """True once the job can no longer change."""
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.STOPPED)
 
 
 class JobDocument(Protocol):
-    """What every job document offers, whatever its kind's field names."""
+    """What every job document offers, whatever its kind's field names (:class:`JobFields`)."""
 
     creation_time: datetime
     last_modified_time: datetime
@@ -62,196 +51,50 @@ class JobDocument(Protocol):
     headwater: JobRuntime
 
     @property
+    def name(self) -> str: ...
+
+    @property
+    def arn(self) -> str: ...
+
+    @property
+    def status(self) -> JobStatus: ...
+
+    def enter(self, status: JobStatus, now: datetime) -> None: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+class JobFields:
+    """The shared surface of a job document, over the names its kind gives its fields.
+
+    A document class names them (``name_field = "training_job_name"`` and so
+    on); :class:`JobService` and the executors then read every kind alike.
+    """
+
+    name_field: ClassVar[str]
+    arn_field: ClassVar[str]
+    status_field: ClassVar[str]
+    end_time_field: ClassVar[str]
+    last_modified_time: datetime
+
+    @property
     def name(self) -> str:
         """The job's name (``TrainingJobName``...)."""
-        ...
+        return str(getattr(self, self.name_field))
 
     @property
     def arn(self) -> str:
         """The job's ARN."""
-        ...
+        return str(getattr(self, self.arn_field))
 
     @property
-    def status(self) -> Any:
-        """The job's status (a :class:`JobStatus`)."""
-        ...
+    def status(self) -> JobStatus:
+        """The job's status."""
+        return JobStatus(getattr(self, self.status_field))
 
-    def enter(self, status: Any, now: datetime) -> None:
-        """Move to ``status``; a final status also stamps the job's end time (once)."""
-        ...
-
-
-J = TypeVar("J", bound=JobDocument)
-
-
-@dataclass(frozen=True)
-class ListJobsQuery:
-    """The filters, order and page of a ``List*Jobs`` request (every job kind takes the same)."""
-
-    status_equals: str | None = None
-    name_contains: str | None = None
-    creation_time_after: datetime | None = None
-    creation_time_before: datetime | None = None
-    last_modified_time_after: datetime | None = None
-    last_modified_time_before: datetime | None = None
-    sort_by: str = "CreationTime"
-    sort_order: str = "Ascending"
-    max_results: int = 10
-    next_token: str | None = None
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> ListJobsQuery:
-        """The query a request's parameters (already validated against the service model) describe."""
-        return cls(status_equals=params.get("StatusEquals"), name_contains=params.get("NameContains"),
-                   creation_time_after=parse_time(params.get("CreationTimeAfter")),
-                   creation_time_before=parse_time(params.get("CreationTimeBefore")),
-                   last_modified_time_after=parse_time(params.get("LastModifiedTimeAfter")),
-                   last_modified_time_before=parse_time(params.get("LastModifiedTimeBefore")),
-                   sort_by=params.get("SortBy", "CreationTime"), sort_order=params.get("SortOrder", "Ascending"),
-                   max_results=int(params.get("MaxResults", 10)), next_token=params.get("NextToken"))
-
-    def matches(self, job: JobDocument) -> bool:
-        """Whether ``job`` passes every filter (bounds are exclusive, as SageMaker's)."""
-        return ((not self.status_equals or job.status.value == self.status_equals)
-                and (not self.name_contains or self.name_contains.lower() in job.name.lower())
-                and (self.creation_time_after is None or job.creation_time > self.creation_time_after)
-                and (self.creation_time_before is None or job.creation_time < self.creation_time_before)
-                and (self.last_modified_time_after is None or job.last_modified_time > self.last_modified_time_after)
-                and (self.last_modified_time_before is None
-                     or job.last_modified_time < self.last_modified_time_before))
-
-    def sort_key(self) -> Callable[[JobDocument], Any]:
-        """``SortBy``: ``Name``, ``CreationTime`` (ties by name) or ``Status`` (ties by creation)."""
-        keys: dict[str, Callable[[JobDocument], Any]] = {
-            "Name": lambda j: j.name,
-            "CreationTime": lambda j: (j.creation_time, j.name),
-            "Status": lambda j: (j.status.value, j.creation_time),
-        }
-        return keys[self.sort_by]
-
-
-class JobService(Generic[J]):
-    """The skeleton of a job kind's service, over a store, a task queue and a bus.
-
-    A kind names its ARN resource type, its event's ``detail-type``, its
-    task kind and its status enum, and (where it must) overrides the hooks:
-    how a document is described in its events, what marking it ``Stopping``
-    does, and when a change is worth an event.
-    """
-
-    resource_type: ClassVar[str]  # in ARNs and tags: "training-job"
-    label: ClassVar[str]  # in SageMaker's messages: "training job"
-    detail_type: ClassVar[str]  # "SageMaker Training Job State Change"
-    task_kind: ClassVar[str]  # the worker's executor kind
-    status_type: ClassVar[type[Enum]]
-
-    def __init__(self, store: DocumentStore[J], tasks: TaskQueue, publisher: Publisher, *, region: str,
-                 account_id: str, clock: Callable[[], datetime] = utcnow) -> None:
-        self.store = store
-        self.tasks = tasks
-        self.publisher = publisher
-        self.region = region
-        self.account_id = account_id
-        self.clock = clock
-
-    def arn(self, name: str) -> str:
-        """The job's ARN (SageMaker lower-cases the name in ARNs)."""
-        return f"arn:aws:sagemaker:{self.region}:{self.account_id}:{self.resource_type}/{name.lower()}"
-
-    async def submit(self, job: J) -> J:
-        """Create the document once (:class:`ResourceInUse` if the name exists), publish it, enqueue its task."""
-        await self.store.create(job.name, job)
-        await self.publish(job)
-        await self.tasks.enqueue(Task(kind=self.task_kind, name=job.name))
-        return job
-
-    async def find(self, name: str) -> J:
-        """The job by name, or by the lower-cased name an ARN carries; else :class:`ResourceNotFound`."""
-        job = await self.store.find(name, lambda j: j.name)
-        if job is None:
-            raise ResourceNotFound(f"Requested resource not found: {self.store.kind} {name} does not exist")
-        return job
-
-    async def list_jobs(self, query: ListJobsQuery) -> tuple[list[J], str | None]:
-        """Filter, sort and page the jobs as ``List*Jobs`` does."""
-        jobs = [j for j in await self.store.list() if query.matches(j)]
-        jobs.sort(key=query.sort_key(), reverse=query.sort_order == "Descending")
-        return page(jobs, query.max_results, query.next_token)
-
-    def tag_access(self) -> TagAccess:
-        """How ``AddTags`` / ``ListTags`` / ``DeleteTags`` reach a job's tags."""
-        return document_tags(self.store, self.find, lambda j: j.name)
-
-    async def request_stop(self, name: str) -> J | None:
-        """Mark the job ``Stopping`` for its executor to stop; a job already stopping is left as it is, a
-        finished one refused with SageMaker's message. Returns the job as marked, or ``None``."""
-        stopping = self.status_type("Stopping")
-
-        def mark(job: J) -> J | None:
-            if job.status == stopping:
-                return None
-            if job.status.is_terminal:
-                raise ValidationException(f"The request was rejected because the {self.label} is in status "
-                                          f"{job.status.value}.")
-            job.headwater.stop_requested = True
-            self.mark_stopping(job, self.clock())
-            return job
-
-        before, after = await self.store.update(name, mark)
-        if after is before:
-            return None
-        await self.publish(after)
-        return after
-
-    def mark_stopping(self, job: J, now: datetime) -> None:
-        """What ``Stopping`` looks like on the document (a kind adds its secondary status)."""
-        job.enter(self.status_type("Stopping"), now)
-
-    async def transition(self, name: str, status: Any = None, edit: Callable[[J], None] | None = None) -> J:
-        """Apply ``edit`` and enter ``status``; publish when the status changed. Finished jobs never change."""
-
-        def mutate(job: J) -> J | None:
-            if job.status.is_terminal:
-                return None
-            if edit:
-                edit(job)
-            now = self.clock()
-            job.last_modified_time = now
-            if status is not None:
-                job.enter(status, now)
-            return job
-
-        return await self.modify(name, mutate)
-
-    async def update_runtime(self, name: str, edit: Callable[[JobRuntime], None]) -> J:
-        """Change the job's bookkeeping (claims, heartbeats, errors) alone: never a finished job's, and
-        neither its status nor ``LastModifiedTime``, which tell the user what the job did."""
-
-        def mutate(job: J) -> J | None:
-            if job.status.is_terminal:
-                return None
-            edit(job.headwater)
-            return job
-
-        _, after = await self.store.update(name, mutate)
-        return after
-
-    async def modify(self, name: str, mutate: Callable[[J], J | None]) -> J:
-        """Read-modify-write the document (``mutate`` may return ``None``: no change); publish when
-        :meth:`changed` says so."""
-        before, after = await self.store.update(name, mutate)
-        if self.changed(before, after):
-            await self.publish(after)
-        return after
-
-    def changed(self, before: J, after: J) -> bool:
-        """Whether a write is worth an event: the status moved."""
-        return before.status != after.status
-
-    def describe(self, job: J) -> dict[str, Any]:
-        """The Describe* response, which is also the event's ``detail``."""
-        return job.describe()  # type: ignore[attr-defined, no-any-return]
-
-    async def publish(self, job: J) -> None:
-        """Publish the job's state change; the store is the source of truth, so a lost event is logged."""
-        await publish_state_change(self.publisher, self.detail_type, self.describe(job), [job.arn], job.name)
+    def enter(self, status: JobStatus, now: datetime) -> None:
+        """Move to ``status``; a final status stamps the end time, once."""
+        setattr(self, self.status_field, status)
+        self.last_modified_time = now
+        if status.is_terminal and getattr(self, self.end_time_field) is None:
+            setattr(self, self.end_time_field, now)

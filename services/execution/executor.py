@@ -13,7 +13,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from services.core.jobs import JobDocument, JobRuntime, JobService
+from services.core.job_service import JobService
+from services.core.jobs import JobDocument, JobRuntime
 
 FAILURE_REASON_MAX = 1024  # SageMaker's FailureReason limit
 

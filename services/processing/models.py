@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
-from services.core.jobs import JobRuntime
+from services.core.jobs import JobFields, JobRuntime, JobStatus
 from services.core.models import ApiModel
 
-
-class ProcessingJobStatus(str, Enum):
-    """``ProcessingJobStatus``."""
-
-    IN_PROGRESS = "InProgress"
-    COMPLETED = "Completed"
-    FAILED = "Failed"
-    STOPPING = "Stopping"
-    STOPPED = "Stopped"
-
-    @property
-    def is_terminal(self) -> bool:
-        """True once the job can no longer change."""
-        return self in (ProcessingJobStatus.COMPLETED, ProcessingJobStatus.FAILED, ProcessingJobStatus.STOPPED)
+# ``ProcessingJobStatus``: the values every job kind shares.
+ProcessingJobStatus = JobStatus
 
 
 class ProcessingS3Input(ApiModel):
@@ -114,8 +101,13 @@ class CreateProcessingJobRequest(ApiModel):
 _NOT_DESCRIBED = {"Tags", "Headwater"}
 
 
-class ProcessingJob(CreateProcessingJobRequest):
+class ProcessingJob(JobFields, CreateProcessingJobRequest):
     """The job document: what ``DescribeProcessingJob`` returns, plus bookkeeping."""
+
+    name_field: ClassVar[str] = "processing_job_name"
+    arn_field: ClassVar[str] = "processing_job_arn"
+    status_field: ClassVar[str] = "processing_job_status"
+    end_time_field: ClassVar[str] = "processing_end_time"
 
     processing_job_arn: str
     processing_job_status: ProcessingJobStatus = ProcessingJobStatus.IN_PROGRESS
@@ -126,28 +118,6 @@ class ProcessingJob(CreateProcessingJobRequest):
     processing_end_time: datetime | None = None
     last_modified_time: datetime
     headwater: JobRuntime = Field(default_factory=JobRuntime)
-
-    @property
-    def name(self) -> str:
-        """The job's name."""
-        return self.processing_job_name
-
-    @property
-    def arn(self) -> str:
-        """The job's ARN."""
-        return self.processing_job_arn
-
-    @property
-    def status(self) -> ProcessingJobStatus:
-        """The job's status."""
-        return self.processing_job_status
-
-    def enter(self, status: ProcessingJobStatus, now: datetime) -> None:
-        """Move to ``status``; a final status stamps the end time once."""
-        self.processing_job_status = status
-        self.last_modified_time = now
-        if status.is_terminal:
-            self.processing_end_time = self.processing_end_time or now
 
     def describe(self) -> dict[str, Any]:
         """The ``DescribeProcessingJob`` response."""

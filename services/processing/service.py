@@ -1,6 +1,6 @@
 """The processing job service: ``CreateProcessingJob`` and friends.
 
-The job skeleton (:class:`services.core.jobs.JobService`) creates documents
+The job skeleton (:class:`services.core.job_service.JobService`) creates documents
 conditionally (a name is used once), publishes "SageMaker Processing Job
 State Change" for every status change and hands new jobs to the workers as
 ``processing`` tasks; this adds the request checks.
@@ -12,8 +12,8 @@ from pathlib import PurePosixPath
 
 from services.aws.s3 import parse_s3_uri
 from services.core.exceptions import ValidationException
-from services.core.jobs import JobService
-from services.processing.models import CreateProcessingJobRequest, ProcessingJob, ProcessingJobStatus
+from services.core.job_service import JobService
+from services.processing.models import CreateProcessingJobRequest, ProcessingJob
 
 DETAIL_TYPE = "SageMaker Processing Job State Change"
 KIND = "processing"
@@ -36,7 +36,6 @@ class ProcessingService(JobService[ProcessingJob]):
     label = "processing job"
     detail_type = DETAIL_TYPE
     task_kind = KIND
-    status_type = ProcessingJobStatus
 
     async def create_processing_job(self, request: CreateProcessingJobRequest) -> ProcessingJob:
         """Record a new job and enqueue it; :class:`ResourceInUse` if the name exists."""

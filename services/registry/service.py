@@ -77,12 +77,7 @@ class ModelRegistryService:
 
     async def _find_group(self, name_or_arn: str) -> ModelPackageGroup | None:
         m = _GROUP_ARN.match(name_or_arn)
-        name = m["name"] if m else name_or_arn
-        group = await self.groups.get(name)
-        if group is None:
-            group = next((g for g in await self.groups.list()
-                          if g.model_package_group_name.lower() == name.lower()), None)
-        return group
+        return await self.groups.find(m["name"] if m else name_or_arn, lambda g: g.model_package_group_name)
 
     async def describe_model_package_group(self, name_or_arn: str) -> ModelPackageGroup:
         """The group, or ``ResourceNotFound``."""

@@ -4,28 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
-from services.core.jobs import JobRuntime
+from services.core.jobs import JobFields, JobRuntime, JobStatus
 from services.core.models import ApiModel
 from services.inputs.models import Channel
 
-
-class TrainingJobStatus(str, Enum):
-    """``TrainingJobStatus``."""
-
-    IN_PROGRESS = "InProgress"
-    COMPLETED = "Completed"
-    FAILED = "Failed"
-    STOPPING = "Stopping"
-    STOPPED = "Stopped"
-
-    @property
-    def is_terminal(self) -> bool:
-        """True once the job can no longer change."""
-        return self in (TrainingJobStatus.COMPLETED, TrainingJobStatus.FAILED, TrainingJobStatus.STOPPED)
+# ``TrainingJobStatus``: the values every job kind shares.
+TrainingJobStatus = JobStatus
 
 
 class SecondaryStatus(str, Enum):
@@ -148,8 +136,13 @@ class TrainingRuntime(JobRuntime):
 _NOT_DESCRIBED = {"Tags", "Headwater"}
 
 
-class TrainingJob(CreateTrainingJobRequest):
+class TrainingJob(JobFields, CreateTrainingJobRequest):
     """The job document: what ``DescribeTrainingJob`` returns, plus bookkeeping."""
+
+    name_field: ClassVar[str] = "training_job_name"
+    arn_field: ClassVar[str] = "training_job_arn"
+    status_field: ClassVar[str] = "training_job_status"
+    end_time_field: ClassVar[str] = "training_end_time"
 
     training_job_arn: str
     training_job_status: TrainingJobStatus = TrainingJobStatus.IN_PROGRESS
@@ -165,21 +158,6 @@ class TrainingJob(CreateTrainingJobRequest):
     training_time_in_seconds: int | None = None
     billable_time_in_seconds: int | None = None
     headwater: TrainingRuntime = Field(default_factory=TrainingRuntime)
-
-    @property
-    def name(self) -> str:
-        """``TrainingJobName``."""
-        return self.training_job_name
-
-    @property
-    def arn(self) -> str:
-        """``TrainingJobArn``."""
-        return self.training_job_arn
-
-    @property
-    def status(self) -> TrainingJobStatus:
-        """``TrainingJobStatus``."""
-        return self.training_job_status
 
     def enter(self, status: TrainingJobStatus | None, now: datetime, secondary: SecondaryStatus | None = None,
               message: str = "") -> None:

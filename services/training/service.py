@@ -1,6 +1,6 @@
 """The training job service: the domain logic behind the SageMaker API.
 
-The job skeleton (:class:`services.core.jobs.JobService`) creates documents
+The job skeleton (:class:`services.core.job_service.JobService`) creates documents
 (conditionally: a name is used once), publishes a "SageMaker Training Job
 State Change" event for every change and hands new jobs to the workers;
 this adds the request checks and ``SecondaryStatusTransitions``.
@@ -14,7 +14,7 @@ from typing import Any
 
 from services.aws.s3 import parse_s3_uri
 from services.core.exceptions import ValidationException
-from services.core.jobs import JobService, ListJobsQuery
+from services.core.job_service import JobService, ListJobsQuery
 from services.inputs.models import Channel
 from services.training.models import (
     CreateTrainingJobRequest,
@@ -34,7 +34,6 @@ class TrainingService(JobService[TrainingJob]):
     label = "training job"
     detail_type = DETAIL_TYPE
     task_kind = "training"
-    status_type = TrainingJobStatus
 
     async def create_training_job(self, request: CreateTrainingJobRequest) -> TrainingJob:
         """Record a new job and enqueue it; :class:`ResourceInUse` if the name exists."""

@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
-from services.core.jobs import JobRuntime
+from services.core.jobs import JobFields, JobRuntime, JobStatus
 from services.core.models import ApiModel
 
-
-class TransformJobStatus(str, Enum):
-    """``TransformJobStatus``."""
-
-    IN_PROGRESS = "InProgress"
-    COMPLETED = "Completed"
-    FAILED = "Failed"
-    STOPPING = "Stopping"
-    STOPPED = "Stopped"
-
-    @property
-    def is_terminal(self) -> bool:
-        """True once the job can no longer change."""
-        return self in (TransformJobStatus.COMPLETED, TransformJobStatus.FAILED, TransformJobStatus.STOPPED)
+# ``TransformJobStatus``: the values every job kind shares.
+TransformJobStatus = JobStatus
 
 
 class TransformS3DataSource(ApiModel):
@@ -97,8 +84,13 @@ class CreateTransformJobRequest(ApiModel):
     tags: list[dict[str, str]] | None = None
 
 
-class TransformJob(CreateTransformJobRequest):
+class TransformJob(JobFields, CreateTransformJobRequest):
     """The job document: ``DescribeTransformJob`` plus bookkeeping."""
+
+    name_field: ClassVar[str] = "transform_job_name"
+    arn_field: ClassVar[str] = "transform_job_arn"
+    status_field: ClassVar[str] = "transform_job_status"
+    end_time_field: ClassVar[str] = "transform_end_time"
 
     transform_job_arn: str
     transform_job_status: TransformJobStatus = TransformJobStatus.IN_PROGRESS
@@ -108,28 +100,6 @@ class TransformJob(CreateTransformJobRequest):
     transform_start_time: datetime | None = None
     transform_end_time: datetime | None = None
     headwater: JobRuntime = Field(default_factory=JobRuntime)
-
-    @property
-    def name(self) -> str:
-        """The job's name."""
-        return self.transform_job_name
-
-    @property
-    def arn(self) -> str:
-        """The job's ARN."""
-        return self.transform_job_arn
-
-    @property
-    def status(self) -> TransformJobStatus:
-        """The job's status."""
-        return self.transform_job_status
-
-    def enter(self, status: TransformJobStatus, now: datetime) -> None:
-        """Move to ``status``; a final status stamps the end time once."""
-        self.transform_job_status = status
-        self.last_modified_time = now
-        if status.is_terminal:
-            self.transform_end_time = self.transform_end_time or now
 
     def describe(self) -> dict[str, Any]:
         """The ``DescribeTransformJob`` response."""

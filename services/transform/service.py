@@ -1,6 +1,6 @@
 """The transform job service: create, describe, list, stop, and statuses.
 
-The job skeleton (:class:`services.core.jobs.JobService`) publishes "SageMaker
+The job skeleton (:class:`services.core.job_service.JobService`) publishes "SageMaker
 Transform Job State Change" with the Describe response as ``detail`` for
 every status change and hands a new job to the workers as a ``transform``
 task; this adds the request checks (the model must exist) and SageMaker's
@@ -16,12 +16,12 @@ from datetime import datetime
 from services.aws.s3 import parse_s3_uri
 from services.core.events import Publisher
 from services.core.exceptions import ResourceNotFound, ValidationException
-from services.core.jobs import JobService
+from services.core.job_service import JobService
 from services.core.store import DocumentStore
 from services.core.tasks import TaskQueue
 from services.core.times import utcnow
 from services.transform.dataproc import DataProcessingError, parse_path
-from services.transform.models import CreateTransformJobRequest, TransformJob, TransformJobStatus
+from services.transform.models import CreateTransformJobRequest, TransformJob
 
 DETAIL_TYPE = "SageMaker Transform Job State Change"
 TASK_KIND = "transform"
@@ -34,7 +34,6 @@ class TransformService(JobService[TransformJob]):
     label = "transform job"
     detail_type = DETAIL_TYPE
     task_kind = TASK_KIND
-    status_type = TransformJobStatus
 
     def __init__(self, store: DocumentStore[TransformJob], tasks: TaskQueue, publisher: Publisher,
                  model_exists: Callable[[str], Awaitable[bool]], *, region: str, account_id: str,

@@ -4,29 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
-from services.core.jobs import JobRuntime
+from services.core.jobs import JobFields, JobRuntime, JobStatus
 from services.core.models import ApiModel
 from services.inputs.models import Channel
 from services.training.models import AlgorithmSpecification, OutputDataConfig, ResourceConfig, StoppingCondition
 
-
-class TuningJobStatus(str, Enum):
-    """``HyperParameterTuningJobStatus``."""
-
-    IN_PROGRESS = "InProgress"
-    COMPLETED = "Completed"
-    FAILED = "Failed"
-    STOPPING = "Stopping"
-    STOPPED = "Stopped"
-
-    @property
-    def is_terminal(self) -> bool:
-        """True once the tuning job can no longer change."""
-        return self in (TuningJobStatus.COMPLETED, TuningJobStatus.FAILED, TuningJobStatus.STOPPED)
+# ``HyperParameterTuningJobStatus``: the values every job kind shares.
+TuningJobStatus = JobStatus
 
 
 class Strategy(str, Enum):
@@ -240,8 +228,13 @@ class TuningRuntime(JobRuntime):
     finishing: str | None = None  # why no more trials are launched
 
 
-class TuningJob(CreateTuningJobRequest):
+class TuningJob(JobFields, CreateTuningJobRequest):
     """The tuning job document: what ``DescribeHyperParameterTuningJob`` returns, plus bookkeeping."""
+
+    name_field: ClassVar[str] = "hyper_parameter_tuning_job_name"
+    arn_field: ClassVar[str] = "hyper_parameter_tuning_job_arn"
+    status_field: ClassVar[str] = "hyper_parameter_tuning_job_status"
+    end_time_field: ClassVar[str] = "hyper_parameter_tuning_end_time"
 
     hyper_parameter_tuning_job_arn: str
     hyper_parameter_tuning_job_status: TuningJobStatus = TuningJobStatus.IN_PROGRESS
@@ -252,28 +245,6 @@ class TuningJob(CreateTuningJobRequest):
     tuning_job_completion_details: dict[str, Any] | None = None
     consumed_resources: dict[str, Any] | None = None
     headwater: TuningRuntime = Field(default_factory=TuningRuntime)
-
-    @property
-    def name(self) -> str:
-        """``HyperParameterTuningJobName``."""
-        return self.hyper_parameter_tuning_job_name
-
-    @property
-    def status(self) -> TuningJobStatus:
-        """``HyperParameterTuningJobStatus``."""
-        return self.hyper_parameter_tuning_job_status
-
-    @property
-    def arn(self) -> str:
-        """``HyperParameterTuningJobArn``."""
-        return self.hyper_parameter_tuning_job_arn
-
-    def enter(self, status: TuningJobStatus, now: datetime) -> None:
-        """Move to ``status``; a final status stamps the end time once."""
-        self.hyper_parameter_tuning_job_status = status
-        self.last_modified_time = now
-        if status.is_terminal:
-            self.hyper_parameter_tuning_end_time = self.hyper_parameter_tuning_end_time or now
 
     def objective(self, definition_name: str | None = None) -> Objective:
         """The objective of a definition (its own, else the config's)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from services.core.events import Publisher
 from services.core.exceptions import ResourceNotFound, ValidationException
-from services.core.jobs import JobService
+from services.core.job_service import JobService
 from services.core.paging import page
 from services.core.store import DocumentStore
 from services.core.tasks import TaskQueue
@@ -25,7 +25,7 @@ from services.training.metrics import definitions_for
 from services.training.models import ResourceConfig
 from services.training.service import TrainingService
 from services.tuning import views
-from services.tuning.models import CreateTuningJobRequest, Trial, TrialStatus, TuningJob, TuningJobStatus
+from services.tuning.models import CreateTuningJobRequest, Trial, TrialStatus, TuningJob
 from services.tuning.trials import trial_summary
 from services.tuning.validation import check_request
 from services.tuning.warm_start import parent_trials
@@ -42,7 +42,6 @@ class TuningService(JobService[TuningJob]):
     label = "hyperparameter tuning job"
     detail_type = DETAIL_TYPE
     task_kind = TASK_KIND
-    status_type = TuningJobStatus
 
     def __init__(self, store: DocumentStore[TuningJob], training: TrainingService, tasks: TaskQueue,
                  publisher: Publisher, *, region: str, account_id: str,

@@ -17,16 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.integration.hosting_support import (
-    IMAGE,
-    ROLE,
-    csv_row,
-    deploy,
-    expected,
-    model_archive,
-    put_model,
-    train_booster,
-    variant,
-    wait_status,
+    IMAGE, ROLE, csv_row, deploy, expected, model_archive, put_model, train_booster, variant, wait_status,
 )
 from tests.support import NodeThread, wait_for
 

@@ -40,15 +40,7 @@ from botocore.exceptions import ClientError
 from sklearn.preprocessing import StandardScaler
 
 from tests.integration.hosting_support import (
-    IMAGE,
-    ROLE,
-    csv_row,
-    deploy,
-    expected,
-    model_archive,
-    put_model,
-    train_booster,
-    variant,
+    IMAGE, ROLE, csv_row, deploy, expected, model_archive, put_model, train_booster, variant,
 )
 from tests.support import NodeThread, wait_for
 

@@ -27,15 +27,7 @@ from botocore.exceptions import ClientError
 from services.hosting.target_model import container_model_name
 from services.inference.instance import Instance
 from tests.integration.hosting_support import (
-    IMAGE,
-    ROLE,
-    csv_row,
-    deploy,
-    expected,
-    model_archive,
-    put_model,
-    train_booster,
-    variant,
+    IMAGE, ROLE, csv_row, deploy, expected, model_archive, put_model, train_booster, variant,
 )
 from tests.sdk_env import sdk_environment, sdk_session
 from tests.support import NodeThread, free_port_settings, wait_for

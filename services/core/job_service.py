@@ -1,0 +1,200 @@
+"""The skeleton every job kind's service shares.
+
+Training, processing, transform and tuning jobs live the same life: a
+``Create*`` request becomes a document, created once (a conditional write, so
+a name is used once and a duplicate event never starts a second job), its
+"SageMaker ... State Change" event published, and a task enqueued for a
+worker. ``List*`` filters, sorts and pages the documents; tags are read and
+written on the document; every status change is published again.
+:class:`JobService` holds that skeleton once; each kind adds its own
+request checks and the steps of its own statuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+from services.core.events import Publisher, publish_state_change
+from services.core.exceptions import ResourceNotFound, ValidationException
+from services.core.jobs import JobDocument, JobRuntime, JobStatus
+from services.core.paging import page
+from services.core.store import DocumentStore
+from services.core.tags import TagAccess, document_tags
+from services.core.tasks import Task, TaskQueue
+from services.core.times import parse_time, utcnow
+
+J = TypeVar("J", bound=JobDocument)
+
+
+@dataclass(frozen=True)
+class ListJobsQuery:
+    """The filters, order and page of a ``List*Jobs`` request (every job kind takes the same)."""
+
+    status_equals: str | None = None
+    name_contains: str | None = None
+    creation_time_after: datetime | None = None
+    creation_time_before: datetime | None = None
+    last_modified_time_after: datetime | None = None
+    last_modified_time_before: datetime | None = None
+    sort_by: str = "CreationTime"
+    sort_order: str = "Ascending"
+    max_results: int = 10
+    next_token: str | None = None
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> ListJobsQuery:
+        """The query a request's parameters (already validated against the service model) describe."""
+        return cls(status_equals=params.get("StatusEquals"), name_contains=params.get("NameContains"),
+                   creation_time_after=parse_time(params.get("CreationTimeAfter")),
+                   creation_time_before=parse_time(params.get("CreationTimeBefore")),
+                   last_modified_time_after=parse_time(params.get("LastModifiedTimeAfter")),
+                   last_modified_time_before=parse_time(params.get("LastModifiedTimeBefore")),
+                   sort_by=params.get("SortBy", "CreationTime"), sort_order=params.get("SortOrder", "Ascending"),
+                   max_results=int(params.get("MaxResults", 10)), next_token=params.get("NextToken"))
+
+    def matches(self, job: JobDocument) -> bool:
+        """Whether ``job`` passes every filter (bounds are exclusive, as SageMaker's)."""
+        return ((not self.status_equals or job.status.value == self.status_equals)
+                and (not self.name_contains or self.name_contains.lower() in job.name.lower())
+                and (self.creation_time_after is None or job.creation_time > self.creation_time_after)
+                and (self.creation_time_before is None or job.creation_time < self.creation_time_before)
+                and (self.last_modified_time_after is None or job.last_modified_time > self.last_modified_time_after)
+                and (self.last_modified_time_before is None
+                     or job.last_modified_time < self.last_modified_time_before))
+
+    def sort_key(self) -> Callable[[JobDocument], Any]:
+        """``SortBy``: ``Name``, ``CreationTime`` (ties by name) or ``Status`` (ties by creation)."""
+        keys: dict[str, Callable[[JobDocument], Any]] = {
+            "Name": lambda j: j.name,
+            "CreationTime": lambda j: (j.creation_time, j.name),
+            "Status": lambda j: (j.status.value, j.creation_time),
+        }
+        return keys[self.sort_by]
+
+
+class JobService(Generic[J]):
+    """The skeleton of a job kind's service, over a store, a task queue and a bus.
+
+    A kind names its ARN resource type, its event's ``detail-type`` and its
+    task kind, and (where it must) overrides the hooks:
+    how a document is described in its events, what marking it ``Stopping``
+    does, and when a change is worth an event.
+    """
+
+    resource_type: ClassVar[str]  # in ARNs and tags: "training-job"
+    label: ClassVar[str]  # in SageMaker's messages: "training job"
+    detail_type: ClassVar[str]  # "SageMaker Training Job State Change"
+    task_kind: ClassVar[str]  # the worker's executor kind
+
+    def __init__(self, store: DocumentStore[J], tasks: TaskQueue, publisher: Publisher, *, region: str,
+                 account_id: str, clock: Callable[[], datetime] = utcnow) -> None:
+        self.store = store
+        self.tasks = tasks
+        self.publisher = publisher
+        self.region = region
+        self.account_id = account_id
+        self.clock = clock
+
+    def arn(self, name: str) -> str:
+        """The job's ARN (SageMaker lower-cases the name in ARNs)."""
+        return f"arn:aws:sagemaker:{self.region}:{self.account_id}:{self.resource_type}/{name.lower()}"
+
+    async def submit(self, job: J) -> J:
+        """Create the document once (:class:`ResourceInUse` if the name exists), publish it, enqueue its task."""
+        await self.store.create(job.name, job)
+        await self.publish(job)
+        await self.tasks.enqueue(Task(kind=self.task_kind, name=job.name))
+        return job
+
+    async def find(self, name: str) -> J:
+        """The job by name, or by the lower-cased name an ARN carries; else :class:`ResourceNotFound`."""
+        job = await self.store.find(name, lambda j: j.name)
+        if job is None:
+            raise ResourceNotFound(f"Requested resource not found: {self.store.kind} {name} does not exist")
+        return job
+
+    async def list_jobs(self, query: ListJobsQuery) -> tuple[list[J], str | None]:
+        """Filter, sort and page the jobs as ``List*Jobs`` does."""
+        jobs = [j for j in await self.store.list() if query.matches(j)]
+        jobs.sort(key=query.sort_key(), reverse=query.sort_order == "Descending")
+        return page(jobs, query.max_results, query.next_token)
+
+    def tag_access(self) -> TagAccess:
+        """How ``AddTags`` / ``ListTags`` / ``DeleteTags`` reach a job's tags."""
+        return document_tags(self.store, self.find, lambda j: j.name)
+
+    async def request_stop(self, name: str) -> J | None:
+        """Mark the job ``Stopping`` for its executor to stop; a job already stopping is left as it is, a
+        finished one refused with SageMaker's message. Returns the job as marked, or ``None``."""
+        def mark(job: J) -> J | None:
+            if job.status is JobStatus.STOPPING:
+                return None
+            if job.status.is_terminal:
+                raise ValidationException(f"The request was rejected because the {self.label} is in status "
+                                          f"{job.status.value}.")
+            job.headwater.stop_requested = True
+            self.mark_stopping(job, self.clock())
+            return job
+
+        before, after = await self.store.update(name, mark)
+        if after is before:
+            return None
+        await self.publish(after)
+        return after
+
+    def mark_stopping(self, job: J, now: datetime) -> None:
+        """What ``Stopping`` looks like on the document (a kind adds its secondary status)."""
+        job.enter(JobStatus.STOPPING, now)
+
+    async def transition(self, name: str, status: JobStatus | None = None,
+                         edit: Callable[[J], None] | None = None) -> J:
+        """Apply ``edit`` and enter ``status``; publish when the status changed. Finished jobs never change."""
+
+        def mutate(job: J) -> J | None:
+            if job.status.is_terminal:
+                return None
+            if edit:
+                edit(job)
+            now = self.clock()
+            job.last_modified_time = now
+            if status is not None:
+                job.enter(status, now)
+            return job
+
+        return await self.modify(name, mutate)
+
+    async def update_runtime(self, name: str, edit: Callable[[JobRuntime], None]) -> J:
+        """Change the job's bookkeeping (claims, heartbeats, errors) alone: never a finished job's, and
+        neither its status nor ``LastModifiedTime``, which tell the user what the job did."""
+
+        def mutate(job: J) -> J | None:
+            if job.status.is_terminal:
+                return None
+            edit(job.headwater)
+            return job
+
+        _, after = await self.store.update(name, mutate)
+        return after
+
+    async def modify(self, name: str, mutate: Callable[[J], J | None]) -> J:
+        """Read-modify-write the document (``mutate`` may return ``None``: no change); publish when
+        :meth:`changed` says so."""
+        before, after = await self.store.update(name, mutate)
+        if self.changed(before, after):
+            await self.publish(after)
+        return after
+
+    def changed(self, before: J, after: J) -> bool:
+        """Whether a write is worth an event: the status moved."""
+        return before.status != after.status
+
+    def describe(self, job: J) -> dict[str, Any]:
+        """The Describe* response, which is also the event's ``detail``."""
+        return job.describe()
+
+    async def publish(self, job: J) -> None:
+        """Publish the job's state change; the store is the source of truth, so a lost event is logged."""
+        await publish_state_change(self.publisher, self.detail_type, self.describe(job), [job.arn], job.name)
