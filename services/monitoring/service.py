@@ -25,9 +25,10 @@ from services.core.paging import page
 from services.core.schedule_expressions import parse_schedule
 from services.core.store import DocumentStore
 from services.core.tags import TagAccess, document_tags
-from services.core.times import utcnow
+from services.core.times import parse_time, utcnow
 from services.monitoring.execution_request import Definition, from_inline, from_job_definition, processing_request
 from services.monitoring.models import DEFINITION_KEYS, JobDefinition, MonitoringExecution, MonitoringSchedule
+from services.processing.models import CreateProcessingJobRequest
 
 EXECUTION_DETAIL_TYPE = "SageMaker Model Monitoring Execution Status Change"
 _DURATION = re.compile(r"^-P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$")
@@ -213,8 +214,6 @@ class MonitoringService:
     async def list_monitoring_executions(self, params: dict[str, Any]
                                          ) -> tuple[list[MonitoringExecution], str | None]:
         """Filter, sort and page executions."""
-        from services.core.times import parse_time
-
         b = {k: parse_time(params.get(k)) for k in ("ScheduledTimeBefore", "ScheduledTimeAfter",
                                                      "CreationTimeBefore", "CreationTimeAfter")}
         docs = [e for e in await self.executions.list()
@@ -284,8 +283,6 @@ class MonitoringService:
             end = scheduled + parse_offset(definition.endpoint_input.get("EndTimeOffset"), timedelta(0))
             request = processing_request(job_name, schedule.name, definition, capture, endpoint, start, end,
                                          scheduled)
-            from services.processing.models import CreateProcessingJobRequest
-
             job = await self.processing.create_processing_job(CreateProcessingJobRequest.model_validate(request))
             execution.processing_job_arn = job.processing_job_arn
             execution.output_uri = request["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
