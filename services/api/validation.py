@@ -47,12 +47,11 @@ import decimal
 import functools
 import logging
 import math
-import re
-import unicodedata
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import botocore.session
+import regex
 from botocore.model import ListShape, MapShape, ServiceModel, Shape, StructureShape
 
 from services.core.exceptions import SerializationException, ValidationException
@@ -231,14 +230,13 @@ def _check_type(kind: str, value: Any) -> None:
 
     Messages are those AWS's Jackson-based deserializer produces.
     """
-    if kind == "structure":
-        if not isinstance(value, dict):
-            raise SerializationException(
-                "Start of list found where not expected"
-                if isinstance(value, list)
-                else "Expected null"
-            )
-        return
+    if kind in ("structure", "list", "map"):
+        _check_container_type(kind, value)
+    else:
+        _check_scalar_type(kind, value)
+
+
+def _check_container_type(kind: str, value: Any) -> None:
     if kind == "list":
         if not isinstance(value, list):
             raise SerializationException(
@@ -246,16 +244,15 @@ def _check_type(kind: str, value: Any) -> None:
                 if isinstance(value, dict)
                 else "Expected list or null"
             )
-        return
-    if kind == "map":
-        if not isinstance(value, dict):
-            raise SerializationException(
-                "Start of list found where not expected"
-                if isinstance(value, list)
-                else "Expected map or null"
-            )
-        return
-    # A scalar is expected from here on.
+    elif not isinstance(value, dict):  # a structure or a map
+        if isinstance(value, list):
+            raise SerializationException("Start of list found where not expected")
+        raise SerializationException(
+            "Expected null" if kind == "structure" else "Expected map or null"
+        )
+
+
+def _check_scalar_type(kind: str, value: Any) -> None:
     if isinstance(value, list):
         raise SerializationException("Start of list found where not expected")
     if isinstance(value, dict):
@@ -464,6 +461,15 @@ def _lower_first(name: str) -> str:
 
 
 # --------------------------------------------------------------------------- patterns
+#
+# Models' ``pattern`` constraints are Java regexes, which AWS checks with
+# Matcher.matches(). The third-party ``regex`` module reads most of Java's
+# dialect as it is: Unicode categories (\p{L}, \pL, \P{Lu}, also inside
+# classes), possessive quantifiers, atomic groups, lookbehinds of varying
+# length, quantified anchors such as ``${1,128}``, a leading ']' in a class,
+# \z, \R and \N{..}. The translation below rewrites only what it reads
+# differently, and refuses what neither can say with Java's meaning, so that
+# such a pattern is logged and skipped rather than misapplied.
 
 
 def _pattern_matches(pattern: str, value: str) -> bool:
@@ -475,16 +481,20 @@ def _pattern_matches(pattern: str, value: str) -> bool:
 
 
 @functools.cache
-def _compile_pattern(pattern: str) -> re.Pattern[str] | None:
+def _compile_pattern(pattern: str) -> regex.Pattern[str] | None:
     try:
-        # Java's \d, \w, \s and \b are ASCII-only; Python's are Unicode-aware.
-        return re.compile(_java_to_python_regex(pattern), re.ASCII)
-    except (re.error, ValueError) as exc:
+        # Java's \d, \w, \s, \b and (?i) are ASCII-only, as under regex.ASCII;
+        # the translation scopes Unicode properties back to Unicode. V0 is
+        # named because another library may change regex's default version.
+        return regex.compile(_java_to_python_regex(pattern), regex.ASCII | regex.V0)
+    except (regex.error, ValueError) as exc:
         logger.warning("pattern %r is not enforced: cannot translate it (%s)", pattern, exc)
         return None
 
 
-# Java POSIX classes are ASCII-only by default.
+# Java's POSIX classes are ASCII-only by default. regex's namesakes are
+# Unicode, and even under regex.ASCII its Punct lacks $+<=>^`|~ and its
+# Lower and Upper turn Unicode under (?i), so they are spelled out.
 _POSIX = {
     "Lower": "a-z",
     "Upper": "A-Z",
@@ -500,157 +510,189 @@ _POSIX = {
     "XDigit": "0-9a-fA-F",
     "Space": " \\t\\n\\x0B\\f\\r",
 }
-_ANCHORS = ("^", "$")
+# A general category, with Java's optional "Is" that regex does not accept.
+_CATEGORY = regex.compile(r"(?:Is)?([LMNPSZC][a-z]?)")
+# Java's '.' stops at every line terminator, regex's only at '\n'.
 _JAVA_DOT = "[^\\n\\r\\u0085\\u2028\\u2029]"
+# Java's '$' and \Z: the end, or before a final line terminator of any kind
+# (never between its '\r' and '\n'); regex's allow only a final '\n'.
+_JAVA_END = "(?:(?=(?:\\r\\n|[\\n\\r\\u0085\\u2028\\u2029])?\\z)(?!(?<=\\r)\\n))"
+# Escapes regex reads otherwise (\v is only \x0B there, \h misses \xA0 and
+# more), as character-class bodies.
+_JAVA_CLASSES = {
+    "v": "\\n\\x0B\\f\\r\\x85\\u2028\\u2029",
+    "h": " \\t\\xA0\\u1680\\u180E\\u2000-\\u200A\\u202F\\u205F\\u3000",
+}
+# regex compiles these, but not with Java's meaning (\X splits "\r\n").
+_UNLIKE_JAVA = ("\\X", "\\b{")
+
+# One token of a Java pattern; the last group that matched names its kind.
+_TOKEN = regex.compile(
+    r"""
+      \\Q (?P<quoted> .*? ) (?: \\E | \Z )
+    | \\ (?P<prop> [pP] ) (?: \{ (?P<name> [^}]* ) \} | (?P<letter> . ) )
+    | \\u (?P<high> [dD][89abAB][0-9a-fA-F]{2} ) \\u (?P<low> [dD][c-fC-F][0-9a-fA-F]{2} )
+    | \\x\{ (?P<hex> [0-9a-fA-F]+ ) \}
+    | \\0 (?P<octal> [0-3][0-7]{2} | [0-7]{1,2} )
+    | \\ (?P<escape> . )
+    | (?P<open> \[ \^? \]? )
+    | \( \? (?P<flags> [a-zA-Z-]+ ) [:)]
+    | (?P<char> . )
+    """,
+    regex.VERBOSE | regex.DOTALL | regex.V0,
+)
 
 
 def _java_to_python_regex(pattern: str) -> str:
-    """Translate the Java regex dialect of AWS models into Python's ``re``.
+    """Rewrite a Java regex of an AWS model into ``regex`` syntax.
 
-    Handles what the models use: ``\\p{..}`` Unicode categories and POSIX
-    classes, surrogate-pair ``\\uD800\\uDC00`` escapes, ``\\x{..}``, ``\\z``
-    and quantified anchors such as ``${1,128}``. Raises ``ValueError`` for
-    constructs it does not know.
+    Handles Java's ASCII POSIX classes, Unicode categories (``\\p{L}``,
+    ``\\p{IsL}``, ``\\P{Lu}``), surrogate-pair ``\\uD800\\uDC00`` escapes,
+    ``\\x{..}``, octal ``\\0..``, ``\\Q..\\E``, ``\\v``, ``\\h``, and the line
+    terminators of ``.``, ``$`` and ``\\Z``. Raises ``ValueError`` for
+    constructs it cannot render with Java's meaning.
     """
-    out: list[str] = []
-    in_class = False
-    i = 0
-    n = len(pattern)
-    while i < n:
-        char = pattern[i]
-        if char == "\\" and i + 1 < n:
-            nxt = pattern[i + 1]
-            if nxt in "pP":
-                name, i = _read_property_name(pattern, i + 2)
-                ranges = _property_ranges(name)
-                if nxt == "P":
-                    if in_class:
-                        raise ValueError("negated property inside a character class")
-                    out.append(f"[^{ranges}]")
-                else:
-                    out.append(ranges if in_class else f"[{ranges}]")
-                continue
-            if nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", pattern[i + 2 : i + 6]):
-                high = int(pattern[i + 2 : i + 6], 16)
-                low_match = re.match(r"\\u([0-9a-fA-F]{4})", pattern[i + 6 :])
-                if (
-                    0xD800 <= high <= 0xDBFF
-                    and low_match
-                    and 0xDC00 <= int(low_match.group(1), 16) <= 0xDFFF
-                ):
-                    low = int(low_match.group(1), 16)
-                    point = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
-                    out.append(f"\\U{point:08X}")
-                    i += 12
-                else:
-                    out.append(f"\\u{high:04X}")
-                    i += 6
-                continue
-            if nxt == "x" and i + 2 < n and pattern[i + 2] == "{":
-                end = pattern.index("}", i + 3)
-                out.append(f"\\U{int(pattern[i + 3 : end], 16):08X}")
-                i = end + 1
-                continue
-            if nxt == "z":
-                out.append("\\Z")
-                i += 2
-                continue
-            if nxt == "Z":
-                out.append("(?=\\n?\\Z)")
-                i += 2
-                continue
-            if nxt == "Q":
-                end = pattern.find("\\E", i + 2)
-                end = n if end < 0 else end
-                out.append(re.escape(pattern[i + 2 : end]))
-                i = end + 2
-                continue
-            out.append(pattern[i : i + 2])
-            i += 2
-            continue
-        if in_class:
-            if char == "[":
-                raise ValueError("nested character classes are not supported")
+    return _JavaTranslation(pattern).run()
+
+
+class _JavaTranslation:
+    """One left-to-right pass over a Java pattern, writing ``regex`` syntax."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self.out: list[str] = []
+        self.class_start: int | None = None  # index in out of the open class's '['
+        self.class_properties: list[str] = []  # Unicode properties of the open class
+        self.dotall = False  # a leading (?s): '.' matches every character
+        self.case_insensitive = False  # an inline i flag somewhere
+        self.unicode = False  # a Unicode property somewhere
+
+    def run(self) -> str:
+        handlers = {
+            "quoted": self._quoted,
+            "name": self._property,
+            "letter": self._property,
+            "low": self._code_point,
+            "hex": self._code_point,
+            "octal": self._code_point,
+            "escape": self._escape,
+            "open": self._open_class,
+            "flags": self._flags,
+            "char": self._char,
+        }
+        for token in _TOKEN.finditer(self.pattern):
+            handlers[token.lastgroup or "char"](token)
+        if self.case_insensitive and self.unicode:
+            # Under IGNORECASE regex loses the (?u:) scope of a property that
+            # shares a class or an alternation, narrowing it to ASCII.
+            raise ValueError("a Unicode property in a case-insensitive pattern")
+        return "".join(self.out)
+
+    @property
+    def in_class(self) -> bool:
+        return self.class_start is not None
+
+    def _quoted(self, token: regex.Match[str]) -> None:
+        self.out.append(regex.escape(token["quoted"]))
+
+    def _property(self, token: regex.Match[str]) -> None:
+        name = token[token.lastgroup or "name"]
+        negated = token["prop"] == "P"
+        if name in _POSIX:
+            if negated and self.in_class:
+                raise ValueError("negated POSIX class inside a character class")
+            body = _POSIX[name]
+            self.out.append(body if self.in_class else f"[{'^' if negated else ''}{body}]")
+            return
+        category = _CATEGORY.fullmatch(name)
+        if category is None:
+            raise ValueError(f"unsupported property \\p{{{name}}}")
+        # regex.ASCII narrows \p{..} to ASCII; a (?u:) scope widens it back.
+        prop = f"(?u:\\{token['prop']}{{{category[1]}}})"
+        self.unicode = True
+        if self.in_class:
+            self.class_properties.append(prop)
+        else:
+            self.out.append(prop)
+
+    def _code_point(self, token: regex.Match[str]) -> None:
+        if token.lastgroup == "low":
+            # Java patterns are UTF-16: a surrogate pair is one astral code point.
+            high, low = int(token["high"], 16), int(token["low"], 16)
+            point = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+        elif token.lastgroup == "hex":
+            point = int(token["hex"], 16)
+        else:
+            # Java's \0 takes up to three octal digits, regex's only two more.
+            point = int(token["octal"], 8)
+        if point > 0x10FFFF:
+            raise ValueError(f"code point {point:#x} is out of range")
+        self.out.append(f"\\U{point:08X}")
+
+    def _escape(self, token: regex.Match[str]) -> None:
+        letter = token["escape"]
+        if letter in _JAVA_CLASSES:
+            body = _JAVA_CLASSES[letter]
+            self.out.append(body if self.in_class else f"[{body}]")
+        elif letter == "Z" and not self.in_class:
+            self.out.append(_JAVA_END)
+        elif self.pattern.startswith(_UNLIKE_JAVA, token.start()):
+            raise ValueError(f"unsupported escape {token.group()}")
+        else:
+            self.out.append(token.group())
+
+    def _open_class(self, token: regex.Match[str]) -> None:
+        if self.in_class:
+            raise ValueError("nested character classes are not supported")
+        self.class_start, self.class_properties = len(self.out), []
+        self.out.append(token.group())  # a leading ']' is a literal in both dialects
+
+    def _close_class(self) -> None:
+        start, self.class_start = self.class_start, None
+        if not self.class_properties:
+            self.out.append("]")
+            return
+        # A (?u:) scope around a whole class would also widen its \d, \w and
+        # \s, and regex drops it under (?i); so a class with Unicode
+        # properties becomes alternatives: each property, then the rest.
+        assert start is not None
+        opening, rest = self.out[start], "".join(self.out[start + 1 :])
+        negated = opening.startswith("[^")
+        leading = opening.removeprefix("[^" if negated else "[")  # a literal ']'
+        if not leading and rest.startswith("^"):
+            rest = "\\" + rest  # no longer first, so no longer a negation
+        choices = self.class_properties + ([f"[{leading}{rest}]"] if leading or rest else [])
+        either = "|".join(choices)
+        # A negated class takes any one character that none of them matches.
+        self.out[start:] = [f"(?:(?!{either})(?s:.))" if negated else f"(?:{either})"]
+
+    def _flags(self, token: regex.Match[str]) -> None:
+        if self.in_class:
+            self.out.append(token.group())  # literal characters there
+            return
+        flags = token["flags"]
+        # (?s) is followed only where it covers the whole pattern; m and x
+        # would change what the rewritten '$' and classes mean, and d, u and
+        # U have no regex counterpart.
+        whole = token.start() == 0 and token.group().endswith(")") and "-" not in flags
+        if set(flags) - set("is-") or ("s" in flags and not whole):
+            raise ValueError(f"unsupported inline flags {token.group()}")
+        self.dotall = self.dotall or "s" in flags
+        self.case_insensitive = self.case_insensitive or "i" in flags
+        self.out.append(token.group())
+
+    def _char(self, token: regex.Match[str]) -> None:
+        char = token.group()
+        if self.in_class:
             if char == "]":
-                in_class = False
-            out.append(char)
-            i += 1
-            continue
-        if char == "[":
-            in_class = True
-            out.append(char)
-            # A leading ']' (or '^]') is a literal in both dialects.
-            j = i + 1
-            if pattern[j : j + 1] == "^":
-                out.append("^")
-                j += 1
-            if pattern[j : j + 1] == "]":
-                out.append("\\]")
-                j += 1
-            i = j
-            continue
-        if char == ".":
-            # Java's '.' stops at every line terminator, Python's only at '\n'.
-            out.append(_JAVA_DOT)
-            i += 1
-            continue
-        if char in _ANCHORS and i + 1 < n and pattern[i + 1] in "*+?{":
-            # Java lets an anchor be quantified (``${1,128}``); Python needs a group.
-            out.append(f"(?:{char})")
-            i += 1
-            continue
-        out.append(char)
-        i += 1
-    return "".join(out)
-
-
-def _read_property_name(pattern: str, start: int) -> tuple[str, int]:
-    if pattern[start : start + 1] == "{":
-        end = pattern.index("}", start)
-        return pattern[start + 1 : end], end + 1
-    return pattern[start : start + 1], start + 1
-
-
-@functools.cache
-def _property_ranges(name: str) -> str:
-    """Character-class body (no brackets) for a Java ``\\p{name}``."""
-    if name in _POSIX:
-        return _POSIX[name]
-    category = name[2:] if name.startswith("Is") and len(name) <= 4 else name
-    if category in ("L", "M", "N", "P", "S", "Z", "C") or (
-        len(category) == 2 and category[0] in "LMNPSZC"
-    ):
-        return _category_ranges(category)
-    raise ValueError(f"unsupported property \\p{{{name}}}")
-
-
-def _category_ranges(category: str) -> str:
-    spans = _category_spans()
-    return "".join(
-        _range(start, end)
-        for start, end in sorted(
-            span for name, items in spans.items() if name.startswith(category) for span in items
-        )
-    )
-
-
-@functools.lru_cache(maxsize=1)
-def _category_spans() -> dict[str, list[tuple[int, int]]]:
-    """Contiguous code point spans of every two-letter Unicode category.
-
-    One sweep over all code points (a fraction of a second), done once and
-    only if some pattern uses ``\\p{..}``.
-    """
-    spans: dict[str, list[tuple[int, int]]] = {}
-    current, start = None, 0
-    for point in range(0x110001):
-        name = unicodedata.category(chr(point)) if point < 0x110000 else None
-        if name != current:
-            if current is not None:
-                spans.setdefault(current, []).append((start, point - 1))
-            current, start = name, point
-    return spans
-
-
-def _range(start: int, end: int) -> str:
-    return f"\\U{start:08X}" if start == end else f"\\U{start:08X}-\\U{end:08X}"
+                self._close_class()
+            elif char == "&" and self.pattern.startswith("&", token.end()):
+                raise ValueError("character class intersection is not supported")
+            else:
+                self.out.append(char)
+        elif char == ".":
+            self.out.append("." if self.dotall else _JAVA_DOT)
+        elif char == "$":
+            self.out.append(_JAVA_END)
+        else:
+            self.out.append(char)
