@@ -14,7 +14,6 @@ from services.api.server import AwsJsonService
 from services.autoscaling.service import AutoScalingService
 
 
-
 def register(api: AwsJsonService, service: AutoScalingService) -> None:
     """Register the scalable target, scaling policy and scaling activity operations."""
 

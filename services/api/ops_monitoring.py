@@ -9,7 +9,6 @@ from services.api.protocol import page_response
 from services.api.server import AwsJsonService
 
 
-
 def register(api: AwsJsonService, services: SageMakerBackends) -> None:
     """Register the monitoring operations."""
     monitoring = services.monitoring
