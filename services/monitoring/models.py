@@ -114,8 +114,15 @@ class MonitoringExecution(BaseModel):
 
     @property
     def key(self) -> str:
-        """Store name: schedule and scheduled time sort together."""
-        return f"{self.schedule_name}/{self.scheduled_time.strftime('%Y%m%dT%H%M%S')}"
+        """Store name: schedule and scheduled time sort together.
+
+        Firings fall on whole seconds; an on-demand run is scheduled at the
+        millisecond it was asked for, which the key keeps, so that a firing
+        in the same second does not take the run's key (or lose its own).
+        """
+        when = self.scheduled_time.strftime("%Y%m%dT%H%M%S")
+        millis = self.scheduled_time.microsecond // 1000
+        return f"{self.schedule_name}/{when}" + (f".{millis:03d}" if millis else "")
 
     @property
     def terminal(self) -> bool:

@@ -161,3 +161,21 @@ def test_the_node_clock_fires_due_schedules_once(node: NodeThread, monitored: di
     sm.start_monitoring_schedule(MonitoringScheduleName="mon-sched")
     assert sm.describe_monitoring_schedule(MonitoringScheduleName="mon-sched")["MonitoringScheduleStatus"] == "Scheduled"
     assert len(fired()) == 1 and d["MonitoringScheduleStatus"] == "Scheduled"
+
+
+def test_a_firing_in_the_second_of_an_on_demand_run_is_not_lost(node: NodeThread, monitored: dict[str, Any]) -> None:
+    # An on-demand run half a second into a whole second, then the schedule due at that second: they used
+    # to share a store key, so the firing failed to be recorded, and was lost.
+    assert node.node is not None and node.node.services is not None
+    monitoring = node.node.services.monitoring
+    second = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=2)
+    on_demand = node.run(monitoring.run_execution("mon-sched", second + timedelta(milliseconds=500)))
+    node.run(monitoring.schedules.update("mon-sched", lambda s: setattr(s, "next_run", second) or s))
+    sm = node.client("sagemaker")
+
+    def scheduled_at(moment: datetime) -> list[dict[str, Any]]:
+        return [e for e in sm.list_monitoring_executions(MonitoringScheduleName="mon-sched", MaxResults=100)[
+            "MonitoringExecutionSummaries"] if e["ScheduledTime"] == moment]
+
+    wait_for(lambda: scheduled_at(second), timeout=30, what="the firing in the on-demand run's second")
+    assert len(scheduled_at(on_demand.scheduled_time)) == 1
