@@ -79,9 +79,10 @@ class JobService(Generic[J]):
     """The skeleton of a job kind's service, over a store, a task queue and a bus.
 
     A kind names its ARN resource type, its event's ``detail-type`` and its
-    task kind, and (where it must) overrides the hooks:
-    how a document is described in its events, what marking it ``Stopping``
-    does, and when a change is worth an event.
+    task kind, and where it must, overrides the hooks: how a document is
+    described in its events (:meth:`describe`), what marking it ``Stopping``
+    does (:meth:`mark_stopping`), and when a change is worth an event
+    (:meth:`changed`).
     """
 
     resource_type: ClassVar[str]  # in ARNs and tags: "training-job"
@@ -129,6 +130,7 @@ class JobService(Generic[J]):
     async def request_stop(self, name: str) -> J | None:
         """Mark the job ``Stopping`` for its executor to stop; a job already stopping is left as it is, a
         finished one refused with SageMaker's message. Returns the job as marked, or ``None``."""
+
         def mark(job: J) -> J | None:
             if job.status is JobStatus.STOPPING:
                 return None

@@ -145,8 +145,8 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
             log.info("%s: restored %d checkpoint file(s) per host", job.training_job_name, max(restored))
         # Filled as mounts go live, so a mount that fails the job leaves the others to be unmounted.
         mounts = self._fast_files[job.training_job_name] = {}
-        await mount_fast_files(self.s3, fast_file_channels(job), {h: self.job_root(job.training_job_name, h) for h in hosts},
-                               self.settings, mounts)
+        roots = {h: self.job_root(job.training_job_name, h) for h in hosts}
+        await mount_fast_files(self.s3, fast_file_channels(job), roots, self.settings, mounts)
         self._pipes[job.training_job_name] = {
             h: await plan_training_pipes(self.s3, job, self.job_root(job.training_job_name, h), h, hosts)
             for h in hosts}
