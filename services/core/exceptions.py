@@ -88,6 +88,11 @@ class PreconditionFailed(PlatformError):
     """A conditional write lost a race (``If-None-Match`` / ``If-Match``)."""
 
 
+class ClaimLost(PlatformError):
+    """The attempt's worker no longer holds the job: another worker took it over (this one stalled past
+    its heartbeat). The attempt stops and writes nothing more; the job's new holder runs it."""
+
+
 class TaskLost(PlatformError):
     """A task's worker stopped heartbeating and its retries are spent."""
 

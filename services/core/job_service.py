@@ -12,13 +12,15 @@ request checks and the steps of its own statuses.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 from services.core.events import Publisher, publish_state_change
-from services.core.exceptions import ResourceNotFound, ValidationException
+from services.core.exceptions import ClaimLost, ResourceNotFound, ValidationException
 from services.core.jobs import JobDocument, JobRuntime, JobStatus
 from services.core.paging import page
 from services.core.store import DocumentStore
@@ -27,6 +29,44 @@ from services.core.tasks import Task, TaskQueue
 from services.core.times import parse_time, utcnow
 
 J = TypeVar("J", bound=JobDocument)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One worker's hold on one job: the attempt it runs.
+
+    Every write the attempt makes to that job checks the job still names this
+    worker and this attempt (:func:`acting_for`), so a worker that stalled and
+    was taken over can neither report the job's outcome nor overwrite the new
+    attempt's progress.
+    """
+
+    kind: str  # the job kind (a JobService's task_kind)
+    name: str
+    worker: str
+    attempt: int
+
+    def holds(self, runtime: JobRuntime) -> bool:
+        """Whether the job's bookkeeping still names this attempt."""
+        return runtime.worker == self.worker and runtime.attempts == self.attempt
+
+    def lost(self, runtime: JobRuntime) -> ClaimLost:
+        """The error that stops this attempt, naming who holds the job now."""
+        return ClaimLost(f"{self.kind} job {self.name}: worker {self.worker} no longer holds attempt "
+                         f"{self.attempt}; worker {runtime.worker} runs attempt {runtime.attempts}")
+
+
+_ACTING_FOR: ContextVar[Claim | None] = ContextVar("headwater_claim", default=None)
+
+
+@contextlib.contextmanager
+def acting_for(claim: Claim) -> Iterator[None]:
+    """Run the block (and the tasks it starts) as ``claim``'s attempt: its writes to that job are fenced."""
+    token = _ACTING_FOR.set(claim)
+    try:
+        yield
+    finally:
+        _ACTING_FOR.reset(token)
 
 
 @dataclass(frozen=True)
@@ -173,6 +213,7 @@ class JobService(Generic[J]):
         neither its status nor ``LastModifiedTime``, which tell the user what the job did."""
 
         def mutate(job: J) -> J | None:
+            self.check_fence(name, job)
             if job.status.is_terminal:
                 return None
             edit(job.headwater)
@@ -184,10 +225,20 @@ class JobService(Generic[J]):
     async def modify(self, name: str, mutate: Callable[[J], J | None]) -> J:
         """Read-modify-write the document (``mutate`` may return ``None``: no change); publish when
         :meth:`changed` says so."""
-        before, after = await self.store.update(name, mutate)
+        def fenced(job: J) -> J | None:
+            self.check_fence(name, job)
+            return mutate(job)
+
+        before, after = await self.store.update(name, fenced)
         if self.changed(before, after):
             await self.publish(after)
         return after
+
+    def check_fence(self, name: str, job: J) -> None:
+        """Refuse a write on behalf of an attempt that no longer holds ``job`` (:class:`ClaimLost`)."""
+        claim = _ACTING_FOR.get()
+        if claim is not None and claim.kind == self.task_kind and claim.name == name and not claim.holds(job.headwater):
+            raise claim.lost(job.headwater)
 
     def changed(self, before: J, after: J) -> bool:
         """Whether a write is worth an event: the status moved."""

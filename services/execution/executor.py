@@ -4,7 +4,10 @@ A task names a job kind (``training``, ``processing``, ``transform``,
 ``tuning``) and a job name; the worker hands it to that kind's
 :class:`JobExecutor`. Claims, heartbeats and failure bookkeeping live with
 the job's own document, so each kind keeps its own statuses; they are
-written once, in :class:`ClaimingExecutor`.
+written once, in :class:`ClaimingExecutor`. A claim is fenced: the worker
+runs the attempt as its :class:`~services.core.job_service.Claim`, and a
+worker that stalled and was taken over finds out at its next heartbeat or
+write (:class:`~services.core.exceptions.ClaimLost`) and stops.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from services.core.job_service import JobService
+from services.core.job_service import Claim, JobService
 from services.core.jobs import JobDocument, JobRuntime
 
 FAILURE_REASON_MAX = 1024  # SageMaker's FailureReason limit
@@ -28,22 +31,22 @@ class JobExecutor(Protocol):
 
     kind: str
 
-    async def claim(self, name: str, worker_id: str, now: datetime, stale_after: timedelta) -> bool:
-        """Take the job for ``worker_id`` in one conditional write.
+    async def claim(self, name: str, worker_id: str, now: datetime, stale_after: timedelta) -> Claim | None:
+        """Take the job for ``worker_id`` in one conditional write; the attempt it may now run.
 
-        Returns False when the job is gone or finished; raises
+        Returns ``None`` when the job is gone or finished; raises
         :class:`HeldElsewhere` when a live worker holds it. A claim of a job
         an earlier worker had taken marks it as restarting.
         """
 
     async def execute(self, name: str) -> None:
-        """Run the job to a terminal status."""
+        """Run the job to a terminal status (as its claim's attempt: see ``acting_for``)."""
 
-    async def beat(self, name: str, now: datetime) -> None:
-        """Record that the claiming worker is alive."""
+    async def beat(self, claim: Claim, now: datetime) -> None:
+        """Record that the claiming worker is alive; :class:`ClaimLost` once another worker holds the job."""
 
-    async def record_error(self, name: str, error: str) -> None:
-        """Note a platform error on the job (it will be retried)."""
+    async def record_error(self, name: str, error: str, claim: Claim | None = None) -> None:
+        """Note a platform error on the job (it will be retried), unless ``claim`` no longer holds it."""
 
     async def fail_lost(self, name: str, reason: str) -> None:
         """Fail a job whose task cannot run any more; a no-op when it is finished."""
@@ -67,11 +70,11 @@ class ClaimingExecutor(Generic[J]):
         """The kind's job service, whose documents hold the claims."""
         raise NotImplementedError
 
-    async def claim(self, name: str, worker_id: str, now: datetime, stale_after: timedelta) -> bool:
+    async def claim(self, name: str, worker_id: str, now: datetime, stale_after: timedelta) -> Claim | None:
         """Take the job in one conditional write (see :meth:`JobExecutor.claim`)."""
         job = await self.jobs.store.get(name)
         if job is None or job.status.is_terminal:
-            return False
+            return None
 
         def take(runtime: JobRuntime) -> None:
             hb = runtime.heartbeat_at
@@ -82,22 +85,36 @@ class ClaimingExecutor(Generic[J]):
             runtime.heartbeat_at = now
 
         if job.headwater.attempts > 0:
-            await self.restart(job, take)
+            claimed = await self.restart(job, take)
         else:
-            await self.jobs.update_runtime(name, take)
-        return True
+            claimed = await self.jobs.update_runtime(name, take)
+        if claimed.status.is_terminal or claimed.headwater.worker != worker_id:
+            return None  # it finished meanwhile
+        return Claim(self.kind, name, worker_id, claimed.headwater.attempts)
 
-    async def restart(self, job: J, take: Callable[[JobRuntime], None]) -> None:
+    async def restart(self, job: J, take: Callable[[JobRuntime], None]) -> J:
         """Claim a job an earlier worker had taken and lost (``take`` records the claim); it runs again."""
-        await self.jobs.update_runtime(job.name, take)
+        return await self.jobs.update_runtime(job.name, take)
 
-    async def beat(self, name: str, now: datetime) -> None:
-        """Record the claiming worker's heartbeat on the job."""
-        await self.jobs.update_runtime(name, lambda runtime: setattr(runtime, "heartbeat_at", now))
+    async def beat(self, claim: Claim, now: datetime) -> None:
+        """Record the claiming worker's heartbeat; :class:`ClaimLost` when another worker took the job over."""
 
-    async def record_error(self, name: str, error: str) -> None:
-        """Keep the last platform error, for the reason if the job is given up."""
-        await self.jobs.update_runtime(name, lambda runtime: setattr(runtime, "last_error", error))
+        def mark(runtime: JobRuntime) -> None:
+            if not claim.holds(runtime):
+                raise claim.lost(runtime)
+            runtime.heartbeat_at = now
+
+        await self.jobs.update_runtime(claim.name, mark)
+
+    async def record_error(self, name: str, error: str, claim: Claim | None = None) -> None:
+        """Keep the last platform error, for the reason if the job is given up; not on a job the attempt
+        no longer holds."""
+
+        def mark(runtime: JobRuntime) -> None:
+            if claim is None or claim.holds(runtime):
+                runtime.last_error = error
+
+        await self.jobs.update_runtime(name, mark)
 
     async def fail_lost(self, name: str, reason: str) -> None:
         """Fail a job whose task cannot run any more (its workers kept dying), with its last error."""

@@ -30,6 +30,8 @@ from services.core.queues import QueueMessage
 from services.core.settings import Settings
 from services.core.tasks import Task, TaskQueue
 from services.core.times import utcnow
+from services.core.exceptions import ClaimLost
+from services.core.job_service import Claim, acting_for
 from services.execution.executor import HeldElsewhere, JobExecutor
 
 log = logging.getLogger(__name__)
@@ -97,47 +99,68 @@ class Worker:
             log.error("worker %s: no executor for task kind %r (%s); leaving it to be dead-lettered",
                       self.worker_id, task.kind, task.name)
             return
-        heart = asyncio.create_task(self._heartbeat(executor, task, msg, queue))
-        try:
-            if await self._claim(executor, task, msg):
-                self.running.add((task.kind, task.name))
-                await executor.execute(task.name)
+        if (task.kind, task.name) in self.running:
+            # A second task for a job this worker runs (a repeated event): running it too would restart it.
+            log.info("task %s: already running in this worker; dropping a duplicate", task.name)
             await queue.done(msg)
+            return
+        attempt = _Attempt()
+        heart = asyncio.create_task(self._heartbeat(executor, task, msg, queue, attempt))
+        try:
+            attempt.claim = await self._claim(executor, task, msg)
+            if attempt.claim is not None:
+                self.running.add((task.kind, task.name))
+                attempt.run = asyncio.create_task(self._execute(executor, attempt.claim))
+                await attempt.finished()
+            if attempt.lost is None:
+                await queue.done(msg)
+            else:  # its message belongs to the job's new holder now
+                log.warning("worker %s: stopped %s task %s: %s", self.worker_id, task.kind, task.name, attempt.lost)
+        except ClaimLost as lost:  # a write of the attempt found the job taken over
+            log.warning("worker %s: stopped %s task %s: %s", self.worker_id, task.kind, task.name, lost)
         except Exception as err:  # noqa: BLE001 - a platform error: leave the message to be retried
             log.exception("worker %s: %s task %s failed (attempt %d)", self.worker_id, task.kind, task.name,
                           msg.receive_count)
             with contextlib.suppress(Exception):
-                await executor.record_error(task.name, f"{type(err).__name__}: {err}"[:500])
+                await executor.record_error(task.name, f"{type(err).__name__}: {err}"[:500], attempt.claim)
         finally:
             self.running.discard((task.kind, task.name))
             heart.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heart
 
-    async def _claim(self, executor: JobExecutor, task: Task, msg: QueueMessage) -> bool:
-        """Take the job for this worker; False when it is not ours to run."""
+    @staticmethod
+    async def _execute(executor: JobExecutor, claim: Claim) -> None:
+        # Every write the attempt makes, in this task and the ones it starts, is fenced by its claim.
+        with acting_for(claim):
+            await executor.execute(claim.name)
+
+    async def _claim(self, executor: JobExecutor, task: Task, msg: QueueMessage) -> Claim | None:
+        """Take the job for this worker; ``None`` when it is not ours to run."""
         if msg.receive_count > self.settings.task_max_attempts:
             await executor.fail_lost(task.name, (
                 f"InternalServerError: the job's worker was lost {msg.receive_count - 1} times; "
                 f"giving up after {self.settings.task_max_attempts} attempts"))
-            return False
+            return None
         # A live worker beats every heartbeat_seconds; two missed beats mean it is gone.
         stale_after = timedelta(seconds=2 * self.settings.heartbeat_seconds)
         try:
             return await executor.claim(task.name, self.worker_id, self.clock(), stale_after)
         except HeldElsewhere as held:
             log.info("task %s: already run by %s; dropping a duplicate", task.name, held)
-            return False
+            return None
 
-    async def _heartbeat(self, executor: JobExecutor, task: Task, msg: QueueMessage,
-                         queue: TaskQueue | None = None) -> None:
-        queue = queue or self.tasks
+    async def _heartbeat(self, executor: JobExecutor, task: Task, msg: QueueMessage, queue: TaskQueue,
+                         attempt: _Attempt) -> None:
         while True:
             await asyncio.sleep(self.settings.heartbeat_seconds)
             try:
                 await queue.heartbeat(msg, self.settings.visibility_timeout)
-                if (task.kind, task.name) in self.running:
-                    await executor.beat(task.name, self.clock())
+                if attempt.claim is not None:
+                    await executor.beat(attempt.claim, self.clock())
+            except ClaimLost as lost:
+                attempt.give_up(lost)  # another worker runs the job now: this attempt stops
+                return
             except Exception:  # noqa: BLE001 - a missed beat is retried at the next one
                 log.warning("worker %s: heartbeat of %s failed", self.worker_id, task.name, exc_info=True)
 
@@ -160,3 +183,27 @@ class Worker:
                     reaped += 1
                     await queue.done(msg, dead=True)
         return reaped
+
+
+class _Attempt:
+    """One claimed run of a task's job in this worker, and how it ended if it was taken over."""
+
+    def __init__(self) -> None:
+        self.claim: Claim | None = None
+        self.run: asyncio.Task[None] | None = None
+        self.lost: ClaimLost | None = None
+
+    def give_up(self, lost: ClaimLost) -> None:
+        """Another worker holds the job: stop the run (its executor stops its containers)."""
+        self.lost = lost
+        if self.run is not None:
+            self.run.cancel()
+
+    async def finished(self) -> None:
+        """Wait for the run; a run stopped by :meth:`give_up` ends quietly, with :attr:`lost` set."""
+        assert self.run is not None
+        try:
+            await self.run
+        except asyncio.CancelledError:
+            if self.lost is None:
+                raise  # the worker itself is being cancelled

@@ -217,27 +217,29 @@ class ProcessingJobExecutor(ClaimingExecutor[ProcessingJob]):
         deadline = time.monotonic() + limit
         waiters = [asyncio.create_task(c.wait()) for c in containers]
         outcome = "exited"
-        while True:
-            await asyncio.wait(waiters, timeout=1.0)
-            codes = [w.result() if w.done() else None for w in waiters]
-            if all(c is not None for c in codes) or any(c not in (None, 0) for c in codes):
-                break
-            if any(f.error for f in pipes):  # a broken input stream fails the job; stop its readers
-                break
-            if time.monotonic() >= deadline:
-                outcome = "max_runtime"
-                break
-            if (await self.processing.describe_processing_job(job.processing_job_name)).headwater.stop_requested:
-                outcome = "stopped"
-                break
-        for c, w in zip(containers, waiters):
-            if not w.done():
-                await c.terminate()
-        done, pending = await asyncio.wait(waiters, timeout=self.settings.stop_grace_seconds)
-        for c, w in zip(containers, waiters):
-            if w in pending:
-                await c.kill()
-        await asyncio.gather(*waiters, return_exceptions=True)
+        try:
+            while True:
+                await asyncio.wait(waiters, timeout=1.0)
+                codes = [w.result() if w.done() else None for w in waiters]
+                if all(c is not None for c in codes) or any(c not in (None, 0) for c in codes):
+                    break
+                if any(f.error for f in pipes):  # a broken input stream fails the job; stop its readers
+                    break
+                if time.monotonic() >= deadline:
+                    outcome = "max_runtime"
+                    break
+                if (await self.processing.describe_processing_job(job.processing_job_name)).headwater.stop_requested:
+                    outcome = "stopped"
+                    break
+        finally:  # also when the attempt is cut short (its claim lost): no container outlives it
+            for c, w in zip(containers, waiters):
+                if not w.done():
+                    await c.terminate()
+            done, pending = await asyncio.wait(waiters, timeout=self.settings.stop_grace_seconds)
+            for c, w in zip(containers, waiters):
+                if w in pending:
+                    await c.kill()
+            await asyncio.gather(*waiters, return_exceptions=True)
         return outcome, codes
 
     async def _conclude(self, job: ProcessingJob, specs: list[RunSpec], outcome: str, codes: list[int | None],

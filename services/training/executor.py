@@ -197,8 +197,15 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
                 for note in run.fast_files.notes:  # mounted, or why a FastFile channel was downloaded
                     run.shipper.add(f"Headwater: {note}")
             async with self._metrics_published(name, runs):
-                error = await self._start_hosts(job, image, hosts, runs)
-                outcome = Outcome.EXITED if error else await self._supervise(job, runs)
+                try:
+                    error = await self._start_hosts(job, image, hosts, runs)
+                    outcome = Outcome.EXITED if error else await self._supervise(job, runs)
+                except BaseException:
+                    # The attempt was cut short (its claim was lost, or the worker is cancelled): its
+                    # containers end with it, and it writes nothing more, not even a last checkpoint.
+                    for run in runs:
+                        await run.abandon(self.settings.stop_grace_seconds)
+                    raise
                 for run in runs:
                     if error:
                         await run.stop(self.settings.stop_grace_seconds)
@@ -410,7 +417,7 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
 
     # --- how a job resumes when its worker died (the rest of the claim: ClaimingExecutor) ---------
 
-    async def restart(self, job: TrainingJob, take: Callable[[JobRuntime], None]) -> None:
+    async def restart(self, job: TrainingJob, take: Callable[[JobRuntime], None]) -> TrainingJob:
         """Claim a job whose earlier worker died: it shows ``Restarting`` and resumes from its checkpoints.
 
         A spot job first shows ``Interrupted``, its hosts' time so far counted as billable.
@@ -418,9 +425,8 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
         name = job.training_job_name
         restarting = f"Restarting the job after its worker was lost (attempt {job.headwater.attempts + 1})"
         if not job.enable_managed_spot_training:
-            await self.training.transition(name, secondary=SecondaryStatus.RESTARTING, message=restarting,
-                                           edit=lambda j: take(j.headwater))
-            return
+            return await self.training.transition(name, secondary=SecondaryStatus.RESTARTING, message=restarting,
+                                                  edit=lambda j: take(j.headwater))
 
         def lost(j: TrainingJob) -> None:
             ran = lost_attempt_seconds(j)  # before take() moves the heartbeat
@@ -431,7 +437,7 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
         await self.training.transition(
             name, secondary=SecondaryStatus.INTERRUPTED, edit=lost,
             message="Training job interrupted: its worker was lost; it resumes from its last checkpoint")
-        await self.training.transition(name, secondary=SecondaryStatus.RESTARTING, message=restarting)
+        return await self.training.transition(name, secondary=SecondaryStatus.RESTARTING, message=restarting)
 
 
 def failure_reason(root: Path, code: int, tail: list[str]) -> str:

@@ -132,6 +132,17 @@ class HostRun:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), timeout=30)
 
+    async def abandon(self, grace: float) -> None:
+        """End a run cut short: stop its container, drop its log pump and checkpoint sync without a last
+        sync (the attempt no longer owns the job's checkpoints), close its FIFOs and unmount its channels."""
+        await self.stop(grace)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.pipes.close()
+        for line in await self.fast_files.unmount():
+            self.shipper.add(f"Headwater: {line}")
+
     async def stop(self, grace: float) -> None:
         """SIGTERM, then SIGKILL after ``grace`` seconds."""
         if self.container is None or self.waiter is None or self.waiter.done():

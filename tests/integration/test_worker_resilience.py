@@ -60,8 +60,16 @@ class WorkerProcess:
         except ProcessLookupError:
             pass
 
+    def pause(self) -> None:
+        """SIGSTOP this worker (not the containers it started: they run in sessions of their own)."""
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
+            self.resume()  # a stopped process cannot act on SIGTERM
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(20)
@@ -91,6 +99,18 @@ def _slow_job(node: NodeThread, name: str) -> None:
 def _started(job_log: Path, attempt: int) -> bool:
     """The attempt's container has been launched (its pid is logged)."""
     return job_log.exists() and len(re.findall(r"Headwater: started .* \(pid \d+\)", job_log.read_text())) >= attempt
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"  # a zombie has ended
+
+
+def _container_pids(job_log: Path) -> list[int]:
+    return [int(p) for p in re.findall(r"Headwater: started \S+ \(pid (\d+)\)", job_log.read_text())]
 
 
 def _training_attempt(sm: Any, name: str, attempt: int) -> bool:
@@ -140,3 +160,34 @@ def test_a_job_whose_workers_keep_dying_fails_with_the_reason(node: NodeThread, 
     finally:
         for w in workers:
             w.stop()
+
+
+def test_a_stalled_worker_that_lost_its_job_stops_running_it(node: NodeThread, tmp_path: Path) -> None:
+    # A worker stalls past its heartbeat; the next worker takes the job over. When the first one wakes, its
+    # heartbeat finds the job held by the other: it stops its attempt (container included) and writes nothing.
+    sm, name = node.client("sagemaker"), "taken-over"
+    _slow_job(node, name)
+    job_log = node.settings.jobs_dir / name / "algo-1.log"
+    first = WorkerProcess(node, tmp_path / "w1.log")
+    second: WorkerProcess | None = None
+    try:
+        wait_for(lambda: _training_attempt(sm, name, 1) and _started(job_log, 1), 60, what="attempt 1 training")
+        first.pause()
+        second = WorkerProcess(node, tmp_path / "w2.log")
+        wait_for(lambda: _training_attempt(sm, name, 2) and _started(job_log, 2), 60, what="attempt 2 training")
+        stale_pid, live_pid = _container_pids(job_log)[:2]
+        first.resume()
+        wait_for(lambda: not _alive(stale_pid), 30, what="the stalled worker to stop its attempt's container")
+        assert _alive(live_pid)
+        wait_for(lambda: "no longer holds" in (tmp_path / "w1.log").read_text(), 30,
+                 what="the stalled worker to say why it stopped")
+        d = sm.describe_training_job(TrainingJobName=name)
+        assert d["TrainingJobStatus"] == "InProgress"
+        assert sum(t["Status"] == "Training" for t in d["SecondaryStatusTransitions"]) == 2
+        sm.stop_training_job(TrainingJobName=name)
+        final = wait_for_job(sm, name, timeout=60)
+        assert (final["TrainingJobStatus"], final["SecondaryStatus"]) == ("Stopped", "Stopped")
+    finally:
+        first.stop()
+        if second:
+            second.stop()
