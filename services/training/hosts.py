@@ -110,9 +110,13 @@ class HostRun:
         self.waiter = asyncio.create_task(container.wait())  # one wait per container: the engine's removes it
 
         async def pump() -> None:
+            shown = 0
             async for line in container.lines():
                 self.shipper.add(line)
-                self.collector.feed(escape_control(line), clock())
+                await self.collector.observe(escape_control(line), clock())
+                for note in self.collector.notes[shown:]:  # a metric definition turned off, and why
+                    self.shipper.add(f"Headwater: {note}")
+                shown = len(self.collector.notes)
                 if on_line:
                     on_line(line)
 

@@ -6,16 +6,35 @@ are applied to every log line in the form CloudWatch shows it (tabs as
 bring their own definitions, as SageMaker's do. The collector keeps each
 metric's series (for tuning's early stopping and CloudWatch) and its last
 value (``FinalMetricDataList``).
+
+Every line of every job passes through these regexes in the node's process,
+so matching is bounded: it runs on threads of its own, never the event loop
+(the ``regex`` module lets go of the GIL while it matches), a regex gets at
+most :data:`LINE_BUDGET_SECONDS` per line, and one that runs over (a
+catastrophic backtracker) is turned off for the rest of the job with a note
+for its log. A regex that does not compile is refused when the job is
+created.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import regex
+
+from services.core.exceptions import ValidationException
 from services.training.models import MetricData, MetricDefinition
+
+# The longest one definition may spend on one line before it is turned off.
+LINE_BUDGET_SECONDS = 0.1
+# Matching runs here: a few threads of its own, so no job's log competes with the node's event loop or the
+# default executor's threads.
+_MATCHING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="metric-regex")
 
 _NUMBER = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 _XGB_METRICS = ("rmse", "mae", "logloss", "error", "auc", "aucpr", "merror", "mlogloss", "map", "ndcg",
@@ -75,6 +94,29 @@ class Observation:
     step: int | None = None
 
 
+def compile_metric_regex(expression: str) -> regex.Pattern[str]:
+    """A definition's regex, compiled as every line will be matched with it (``regex.error`` if it cannot be)."""
+    return regex.compile(expression, regex.V0)
+
+
+def check_metric_definitions(definitions: list[MetricDefinition] | None) -> None:
+    """Refuse a request whose ``MetricDefinitions`` hold a regex that cannot compile."""
+    for d in definitions or []:
+        try:
+            compile_metric_regex(d.regex)
+        except regex.error as err:
+            raise ValidationException(f"MetricDefinitions {d.name}: the regex '{d.regex}' is not valid: {err}") from err
+
+
+@dataclass
+class _Matcher:
+    name: str
+    pattern: regex.Pattern[str]
+    # A pattern that starts with ".*" matches at the start of the line whenever it matches at all, with the same
+    # groups: trying it at every position (search) only makes a long line quadratic.
+    anchored: bool
+
+
 @dataclass
 class MetricsCollector:
     """Applies definitions to log lines; keeps series and last values."""
@@ -82,28 +124,52 @@ class MetricsCollector:
     definitions: list[MetricDefinition]
     series: dict[str, list[Observation]] = field(default_factory=dict)
     listeners: list[Callable[[Observation], None]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # for the job's log: definitions turned off, and why
 
     def __post_init__(self) -> None:
-        self._compiled = []
+        self._matchers: list[_Matcher] = []
         for d in self.definitions:
             try:
-                self._compiled.append((d.name, re.compile(d.regex)))
-            except re.error:
-                continue  # CreateTrainingJob validated the pattern's syntax; a Java-only regex is skipped
+                pattern = compile_metric_regex(d.regex)
+            except regex.error as err:  # a built-in's, or a job created before regexes were checked
+                self.notes.append(f"metric definition {d.name} is not collected: its regex does not compile ({err})")
+                continue
+            self._matchers.append(_Matcher(d.name, pattern, d.regex.startswith(".*")))
 
     def feed(self, line: str, when: datetime) -> list[Observation]:
         """Observations in one (CloudWatch-form) log line."""
+        return self._record(self._match(line), line, when)
+
+    async def observe(self, line: str, when: datetime) -> list[Observation]:
+        """:meth:`feed`, with the regexes run off the event loop."""
+        matched = await asyncio.get_running_loop().run_in_executor(_MATCHING, self._match, line)
+        return self._record(matched, line, when)
+
+    def _match(self, line: str) -> list[tuple[str, float]]:
         found = []
-        step_match = _STEP.match(line)
-        step = int(step_match.group(1)) if step_match else None
-        for name, regex in self._compiled:
-            m = regex.search(line)
+        for matcher in list(self._matchers):
+            find = matcher.pattern.match if matcher.anchored else matcher.pattern.search
+            try:
+                m = find(line, concurrent=True, timeout=LINE_BUDGET_SECONDS)
+            except TimeoutError:
+                self._matchers.remove(matcher)
+                self.notes.append(f"metric definition {matcher.name} is turned off: its regex "
+                                  f"'{matcher.pattern.pattern}' took over {LINE_BUDGET_SECONDS:g} s on one line "
+                                  f"of {len(line)} characters")
+                continue
             if not m or not m.groups():
                 continue
             try:
-                value = float(m.group(1))
+                found.append((matcher.name, float(m.group(1))))
             except (TypeError, ValueError):
                 continue
+        return found
+
+    def _record(self, matched: list[tuple[str, float]], line: str, when: datetime) -> list[Observation]:
+        step_match = _STEP.match(line)
+        step = int(step_match.group(1)) if step_match else None
+        found = []
+        for name, value in matched:
             obs = Observation(name, value, when, step)
             self.series.setdefault(name, []).append(obs)
             found.append(obs)

@@ -16,6 +16,7 @@ from services.aws.s3 import parse_s3_uri
 from services.core.exceptions import ValidationException
 from services.core.job_service import JobService, ListJobsQuery
 from services.inputs.models import Channel
+from services.training.metrics import check_metric_definitions
 from services.training.models import (
     CreateTrainingJobRequest,
     SecondaryStatus,
@@ -64,6 +65,7 @@ class TrainingService(JobService[TrainingJob]):
                 raise ValidationException(f"Channel {ch.channel_name}: only S3DataSource is supported")
             parse_s3_uri(ch.data_source.s3_data_source.s3_uri)
             check_augmented_manifest(ch, ch.input_mode or spec.training_input_mode)
+        check_metric_definitions(spec.metric_definitions)
         for key, value in (request.hyper_parameters or {}).items():
             if not isinstance(value, str):
                 raise ValidationException(f"Hyperparameter {key!r} must be a string")

@@ -72,7 +72,7 @@ class LogIntermediateSource:
                 break
             events = resp.get("events", [])
             for ev in events:
-                for obs in cursor.collector.feed(str(ev["message"]), utcnow()):
+                for obs in await cursor.collector.observe(str(ev["message"]), utcnow()):
                     if obs.name != metric:
                         continue
                     ordinal = cursor.seen.get(obs.name, 0)

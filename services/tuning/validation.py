@@ -5,7 +5,7 @@ from __future__ import annotations
 from services.aws.s3 import parse_s3_uri
 from services.core.exceptions import ValidationException
 from services.runners.images import resolve_image
-from services.training.metrics import definitions_for
+from services.training.metrics import check_metric_definitions, definitions_for
 from services.tuning.hyperband import resource_key
 from services.tuning.models import CreateTuningJobRequest, Strategy, TrainingJobDefinition
 from services.tuning.ranges import ParameterSpace, parse_space
@@ -61,6 +61,7 @@ def _check_definition(d: TrainingJobDefinition, metric: str, space: ParameterSpa
         if ch.data_source.s3_data_source is None:
             raise ValidationException(f"Channel {ch.channel_name}: only S3DataSource is supported")
         parse_s3_uri(ch.data_source.s3_data_source.s3_uri)
+    check_metric_definitions(spec.metric_definitions)
     image = resolve_image(spec.training_image or spec.algorithm_name or "")
     known = {m.name for m in definitions_for(image.name if image else None, spec.metric_definitions)}
     if metric not in known:

@@ -123,3 +123,11 @@ async def test_list_filters_sorts_and_pages(svc: TrainingService) -> None:
     assert [j.training_job_name for j in (await svc.list_training_jobs(status_equals="Failed"))[0]] == ["a-job"]
     with pytest.raises(ValidationException, match="NextToken"):
         await svc.list_training_jobs(next_token="garbage")
+
+
+async def test_a_metric_regex_that_cannot_compile_is_refused_at_create(svc: TrainingService) -> None:
+    # It used to be accepted and the metric silently never collected.
+    spec = {"TrainingImage": "headwater/xgboost", "TrainingInputMode": "File",
+            "MetricDefinitions": [{"Name": "loss", "Regex": r"loss=(\S+"}]}
+    with pytest.raises(ValidationException, match=r"MetricDefinitions.*loss.*loss=\(\\S\+"):
+        await svc.create_training_job(request("bad-regex", AlgorithmSpecification=spec))
