@@ -28,7 +28,7 @@ class HostingRuntime:
 
     def __init__(self, settings: Settings, hosting: HostingService, s3: S3Adapter, logs: LogsAdapter, runner: Runner,
                  **manager_options: float) -> None:
-        self.capture = CaptureWriter(s3)
+        self.capture = CaptureWriter(s3, max_buffered_bytes=settings.capture_buffer_mb * 1024 * 1024)
         self.shadows = ShadowStats()
         options = {"stop_grace": settings.stop_grace_seconds, **manager_options}
         self.manager = HostingManager(hosting, s3, logs, runner, settings.state_dir / "endpoints", **options)
