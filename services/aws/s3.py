@@ -103,10 +103,12 @@ class S3Adapter:
             raise
         return S3Object(bucket, key, int(resp["ContentLength"]), str(resp.get("ETag", "")))
 
-    async def download_file(self, bucket: str, key: str, dest: Path) -> int:
-        """Stream one object to ``dest`` (parents created); return bytes written."""
+    async def download_file(self, bucket: str, key: str, dest: Path, if_match: str | None = None) -> int:
+        """Stream one object to ``dest`` (parents created); return bytes written. With ``if_match``, only the
+        object with that ETag (else S3's ``PreconditionFailed``)."""
         dest.parent.mkdir(parents=True, exist_ok=True)
-        resp = await self.client.get_object(Bucket=bucket, Key=key)
+        extra = {"IfMatch": if_match} if if_match else {}
+        resp = await self.client.get_object(Bucket=bucket, Key=key, **extra)
         written = 0
         with dest.open("wb") as out:
             async with resp["Body"] as body:

@@ -245,8 +245,8 @@ class HostingManager:
             if c.mode == "MultiModel":  # ModelDataUrl is a prefix: models load on demand (services.hosting.multi_model)
                 env[MULTI_MODEL_ENV] = "true"
             elif c.model_data_url:
-                archive = await self.artifacts.fetch(c.model_data_url)
-                await asyncio.to_thread(extract_model, archive, croot / "model")
+                async with self.artifacts.archive(c.model_data_url) as archive:
+                    await asyncio.to_thread(extract_model, archive, croot / "model")
             await fetch_model_code(self.artifacts.s3, c, croot / "code")  # a script-mode model's source
             containers.append(ContainerSpec(c.container_hostname or f"container-{n + 1}", image, env, croot))
         timeout = float(getattr(variant, "container_startup_health_check_timeout_in_seconds", None)

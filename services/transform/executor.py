@@ -180,7 +180,8 @@ class TransformJobExecutor(ClaimingExecutor[TransformJob]):
             for d in ("model", "code", "output"):
                 (croot / d).mkdir(parents=True, exist_ok=True)
             if c.model_data_url:
-                await asyncio.to_thread(extract_model, await self.artifacts.fetch(c.model_data_url), croot / "model")
+                async with self.artifacts.archive(c.model_data_url) as archive:
+                    await asyncio.to_thread(extract_model, archive, croot / "model")
             await fetch_model_code(self.artifacts.s3, c, croot / "code")  # a script-mode model's source
             specs.append(ContainerSpec(c.container_hostname or f"container-{c_index + 1}", image,
                                        {**(c.environment or {}), **env}, croot))
