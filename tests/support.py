@@ -86,6 +86,13 @@ class NodeThread:
         assert self.node is not None and self.node.runtime is not None
         return {k: self.node.runtime.stats[handler][k] for k in ("succeeded", "failed", "dead_lettered")}
 
+    def wait_for_captures(self, timeout: float = 30) -> None:
+        """Until every request the node's endpoints captured is in S3 (capture is flushed about every second)."""
+        assert self.node is not None and self.node.hosting is not None
+        capture = self.node.hosting.capture
+        wait_for(lambda: capture.uploaded + capture.dropped >= capture.captured and not capture.buffered_lines,
+                 timeout, what="the captured requests to land in S3")
+
     @property
     def endpoints(self) -> dict[str, str]:
         assert self.node is not None

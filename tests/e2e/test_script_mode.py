@@ -21,6 +21,7 @@ import boto3
 import numpy as np
 import pytest
 import sagemaker  # noqa: E402 - a dev dependency: its absence must fail, not skip
+from sagemaker.exceptions import UnexpectedStatusException  # noqa: E402
 from sagemaker.sklearn import SKLearn  # noqa: E402
 from sagemaker.xgboost import XGBoost  # noqa: E402
 
@@ -131,7 +132,7 @@ def test_script_exception_fails_the_job_with_its_traceback(node: NodeThread, tra
     assert "ExecuteUserScriptError" in reason and "ExitCode 1" in reason
     assert "ValueError: the data is odd" in reason
     assert "Traceback" in reason or 'File "' in reason
-    with pytest.raises(Exception):  # the SDK reports the failure as SageMaker's would
+    with pytest.raises(UnexpectedStatusException, match="Failed"):  # the SDK reports it as SageMaker's would
         est.latest_training_job.wait(logs="None")
 
 

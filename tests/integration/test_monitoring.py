@@ -64,11 +64,7 @@ def _run_now(node: NodeThread) -> dict[str, Any]:
     assert node.node is not None and node.node.services is not None
     monitoring = node.node.services.monitoring
     assert monitoring is not None
-    # Captured records are flushed about every second; give the last ones time to land.
-    wait_for(lambda: True, timeout=1)
-    import time
-
-    time.sleep(2.5)
+    node.wait_for_captures()
     execution = node.run(monitoring.run_execution("mon-sched"))
     sm = node.client("sagemaker")
 

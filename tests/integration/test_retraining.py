@@ -193,7 +193,7 @@ def _wait_captured(node: NodeThread, inference_id: str) -> None:
 
 def _execute(node: NodeThread) -> dict[str, Any]:
     """Run the schedule now (as `headwater monitor` does) and wait for its end."""
-    time.sleep(2.5)  # captured records are flushed about every second
+    node.wait_for_captures()
     monitoring = node.node.services.monitoring
     execution = node.run(monitoring.run_execution(SCHEDULE))
     sm = node.client("sagemaker")
@@ -216,6 +216,32 @@ def _violations_event(node: NodeThread, scheduled: str) -> None:
         "Detail": json.dumps({"MonitoringScheduleName": SCHEDULE, "ScheduledTime": scheduled,
                               "MonitoringExecutionStatus": "CompletedWithViolations", "EndpointName": ENDPOINT,
                               "ViolationsFound": True, "ViolationCount": 1})}])
+
+
+def _observe_executions(node: NodeThread) -> str:
+    """A queue of our own that every monitoring execution event also reaches."""
+    sqs, events = node.client("sqs"), node.client("events")
+    queue = sqs.create_queue(QueueName="observed-executions")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="observe-executions", EventBusName=node.settings.event_bus,
+                    EventPattern=json.dumps({"detail-type": [EXECUTION_DETAIL_TYPE]}))
+    events.put_targets(Rule="observe-executions", EventBusName=node.settings.event_bus,
+                       Targets=[{"Id": "q", "Arn": arn}])
+    return queue
+
+
+def _observed(node: NodeThread, queue: str, status: str) -> bool:
+    messages = node.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    return any(json.loads(m["Body"])["detail"]["MonitoringExecutionStatus"] == status for m in messages)
+
+
+def _queued(node: NodeThread, handler: str) -> int:
+    """Messages waiting for ``handler`` or being handled."""
+    sqs = node.client("sqs")
+    url = sqs.get_queue_url(QueueName=node.settings.queue_name(handler))["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
 def _runs(node: NodeThread) -> list[Any]:
@@ -260,11 +286,15 @@ class _Traffic:
 
 
 def test_in_distribution_traffic_does_not_retrain(node: NodeThread, chain: dict[str, Any]) -> None:
+    observed = _observe_executions(node)
+    before = node.runtime_stats("retrain-on-drift")
     X, y = world_a(300, 5)
     _invoke(node, X, "a")
     execution = _execute(node)
     assert execution["MonitoringExecutionStatus"] == "Completed", execution
-    time.sleep(3)  # give a (wrong) rule time to fire
+    # Once the execution's event is on the bus, every rule it matches has delivered it (to our observer too).
+    wait_for(lambda: _observed(node, observed, "Completed"), 30, what="the execution's event on the bus")
+    assert _queued(node, "retrain-on-drift") == 0 and node.runtime_stats("retrain-on-drift") == before
     assert _runs(node) == []
 
 
@@ -309,8 +339,10 @@ def test_drift_retrains_evaluates_registers_and_deploys(node: NodeThread, chain:
     baseline = schedule["MonitoringScheduleConfig"]["MonitoringJobDefinition"]["BaselineConfig"]
     assert baseline["BaseliningJobName"] == f"{name}-baseline"
     # a duplicate of the triggering event, and a new one in the cool-down, start nothing
+    handled = node.runtime_stats("retrain-on-drift")["succeeded"]
     _violations_event(node, "2026-01-02T00:00:00Z")
-    time.sleep(3)
+    wait_for(lambda: node.runtime_stats("retrain-on-drift")["succeeded"] > handled, 30,
+             what="the handler to take the event in the cool-down")
     assert [r.run_name for r in _runs(node)] == [name]
 
 
