@@ -98,17 +98,18 @@ class HandlerRuntime:
 
     async def _process(self, spec: HandlerSpec, msg: QueueMessage) -> bool:
         queue = self.settings.queue_name(spec.name)
-        async with self._bound:
-            keeper = asyncio.create_task(self._keep_invisible(queue, msg))
-            try:
+        # Kept invisible from its receipt on: a message of the batch may wait for a free slot longer than
+        # the visibility timeout, and would otherwise be delivered, and run, a second time.
+        keeper = asyncio.create_task(self._keep_invisible(queue, msg))
+        try:
+            async with self._bound:
                 await run_record(spec, msg.body, self.deps)
-            except Exception as err:  # noqa: BLE001 - any handler error is this message's failure
-                await self._failed(spec, queue, msg, err)
-                return False
-            finally:
-                keeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await keeper
+        except Exception as err:  # noqa: BLE001 - any handler error is this message's failure
+            await _stopped(keeper)  # before the failure's own back-off is set
+            await self._failed(spec, queue, msg, err)
+            return False
+        finally:
+            await _stopped(keeper)
         await self.sqs.delete(queue, msg.receipt_handle)
         self.stats[spec.name]["succeeded"] += 1
         return True
@@ -139,5 +140,15 @@ class HandlerRuntime:
         period = max(self.settings.visibility_timeout / 2, 1)
         while True:
             await asyncio.sleep(period)
-            with contextlib.suppress(Exception):
+            try:
                 await self.sqs.change_visibility(queue, msg.receipt_handle, self.settings.visibility_timeout)
+            except Exception as err:  # noqa: BLE001 - tried again at the next period
+                log.warning("runtime: could not keep message %s invisible on %s (%s); it may be delivered again",
+                            msg.message_id, queue, describe_error(err))
+
+
+async def _stopped(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait until it has ended."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
