@@ -10,7 +10,10 @@ entrypoint) on the host network, with low explicit ulimits (engines
 in unprivileged sandboxes refuse to raise rlimits) and an init process as
 PID 1, so SIGTERM reaches the algorithm as it does a process-runner child (a
 bare PID 1 ignores signals it has no handler for). Blocking SDK calls run in
-threads so the event loop keeps serving.
+threads so the event loop keeps serving, never on the loop's default
+executor: following a container's log and waiting for its exit each hold a
+thread of their own for the container's life, and short calls (start, kill,
+remove) share a small pool of the runner's.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator
-from typing import Any
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from services.core.exceptions import PlatformError
 from services.runners.base import Runner, RunningContainer, RunSpec
@@ -28,6 +33,41 @@ from services.runners.images import CONTAINERS_DIR, ContainerImage
 _ULIMITS = (("nofile", 1024, 4096), ("nproc", 1024, 4096))
 # After the container exits, how long its log stream may take to drain before removal.
 _LOG_DRAIN_SECONDS = 10.0
+# Short engine calls (run, kill, remove) of every container of the runner.
+_CALLS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="docker-call")
+
+T = TypeVar("T")
+
+
+def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> asyncio.Future[T]:
+    """A short blocking engine call, on the runner's own pool."""
+    return asyncio.get_running_loop().run_in_executor(_CALLS, lambda: fn(*args, **kwargs))
+
+
+def _held(fn: Callable[[], T], name: str) -> asyncio.Future[T]:
+    """A call that blocks for a container's life, on a thread of its own (one per such call, no pool)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            result: T | None = fn()
+            error: BaseException | None = None
+        except BaseException as err:  # noqa: BLE001 - handed to the awaiting coroutine
+            result, error = None, err
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody awaits it any more
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future
 
 
 class DockerContainer(RunningContainer):
@@ -61,7 +101,7 @@ class DockerContainer(RunningContainer):
                     loop.call_soon_threadsafe(queue.put_nowait, buf)
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
-        task = loop.run_in_executor(None, pump)
+        task = _held(pump, f"docker-logs-{self.container.short_id}")
         try:
             while (line := await queue.get()) is not None:
                 yield line.decode("utf-8", errors="replace").rstrip("\r")
@@ -70,13 +110,13 @@ class DockerContainer(RunningContainer):
             self._logs_done.set()
 
     async def wait(self) -> int:
-        result = await asyncio.to_thread(self.container.wait, timeout=None)
+        result = await _held(lambda: self.container.wait(timeout=None), f"docker-wait-{self.container.short_id}")
         code = int(result.get("StatusCode", -1))
         if self._streaming:  # removing the container ends its log: let the reader finish first
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._logs_done.wait(), _LOG_DRAIN_SECONDS)
         with contextlib.suppress(Exception):  # already gone is fine
-            await asyncio.to_thread(self.container.remove, force=True)
+            await _call(self.container.remove, force=True)
         # A shell's 128+N for a signal we sent reads as the process runner's -N.
         if self._signalled is not None and code == 128 + self._signalled:
             return -self._signalled
@@ -85,7 +125,7 @@ class DockerContainer(RunningContainer):
     async def _send(self, sig: signal.Signals) -> None:
         self._signalled = int(sig)
         with contextlib.suppress(Exception):  # it may have exited in between
-            await asyncio.to_thread(self.container.kill, signal=sig.name)
+            await _call(self.container.kill, signal=sig.name)
 
     async def terminate(self) -> None:
         await self._send(signal.SIGTERM)
@@ -150,7 +190,7 @@ class DockerRunner(Runner):
             )
 
         try:
-            container = await asyncio.to_thread(run)
+            container = await _call(run)
         except PlatformError:
             raise
         except Exception as err:  # noqa: BLE001 - the SDK raises many types; all mean "did not start"
