@@ -27,6 +27,7 @@ from services.aws.sqs import SqsAdapter
 from services.core.settings import Settings
 from services.core.store import DocumentStore
 from services.core.tags import TagService
+from services.core.task_outbox import PendingTask, TaskOutbox
 from services.core.tasks import ORCHESTRATION_QUEUE, TASKS_QUEUE, TaskQueue
 from services.core.times import utcnow
 from services.hosting.models import Endpoint, EndpointConfig, Model
@@ -59,6 +60,7 @@ class Services:
     cloudwatch: CloudWatchAdapter
     tasks: TaskQueue
     orchestration: TaskQueue
+    outbox: TaskOutbox
     tags: TagService
     training: TrainingService
     processing: ProcessingService
@@ -83,16 +85,18 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
     publisher = EventPublisher(clients.events, settings.event_bus, settings.event_source)
     tasks = TaskQueue(sqs, settings.queue_name(TASKS_QUEUE), settings.dlq_name(TASKS_QUEUE))
     orchestration = TaskQueue(sqs, settings.queue_name(ORCHESTRATION_QUEUE), settings.dlq_name(ORCHESTRATION_QUEUE))
+    outbox = TaskOutbox(store("task-outbox", PendingTask, "Pending task"), clock)
     where = {"region": settings.region, "account_id": settings.account_id, "clock": clock}
+    jobs = {**where, "outbox": outbox}
     tags = TagService()
 
-    training = TrainingService(store("training-jobs", TrainingJob, "Training job"), tasks, publisher, **where)
+    training = TrainingService(store("training-jobs", TrainingJob, "Training job"), tasks, publisher, **jobs)
     tags.register("training-job", training.tag_access())
     processing = ProcessingService(store("processing-jobs", ProcessingJob, "Processing job"), tasks, publisher,
-                                   **where)
+                                   **jobs)
     tags.register("processing-job", processing.tag_access())
     tuning = TuningService(store("tuning-jobs", TuningJob, "Hyperparameter tuning job"), training, orchestration,
-                           publisher, **where)
+                           publisher, **jobs)
     tags.register("hyper-parameter-tuning-job", tuning.tag_access())
     registry = ModelRegistryService(store("model-package-groups", ModelPackageGroup, "Model package group"),
                                     store("model-packages", ModelPackage, "Model package"), publisher,
@@ -106,7 +110,7 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
     tags.register("endpoint-config", hosting.tag_access(hosting.configs, "Endpoint config"))
     tags.register("endpoint", hosting.tag_access(hosting.endpoints, "Endpoint"))
     transform = TransformService(store("transform-jobs", TransformJob, "Transform job"), tasks, publisher,
-                                 hosting.model_exists, **where)
+                                 hosting.model_exists, **jobs)
     tags.register("transform-job", transform.tag_access())
     monitoring = MonitoringService(
         store("monitoring-job-definitions", JobDefinition, "Job definition"),
@@ -122,6 +126,7 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
                                    store("retraining-runs", RetrainingRun, "Retraining run"), publisher, clock=clock)
     return Services(settings=settings, s3=s3, sqs=sqs, logs=LogsAdapter(clients.logs), events=publisher,
                     cloudwatch=CloudWatchAdapter(clients.cloudwatch), tasks=tasks, orchestration=orchestration,
+                    outbox=outbox,
                     tags=tags, training=training, processing=processing, tuning=tuning, transform=transform,
                     registry=registry, hosting=hosting, monitoring=monitoring, autoscaling=autoscaling,
                     retraining=retraining)

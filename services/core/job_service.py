@@ -13,6 +13,7 @@ request checks and the steps of its own statuses.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -20,13 +21,16 @@ from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 from services.core.events import Publisher, publish_state_change
-from services.core.exceptions import ClaimLost, ResourceNotFound, ValidationException
+from services.core.exceptions import ClaimLost, ResourceInUse, ResourceNotFound, ValidationException
 from services.core.jobs import JobDocument, JobRuntime, JobStatus
 from services.core.paging import page
 from services.core.store import DocumentStore
 from services.core.tags import TagAccess, document_tags
+from services.core.task_outbox import TaskOutbox
 from services.core.tasks import Task, TaskQueue
 from services.core.times import parse_time, utcnow
+
+log = logging.getLogger(__name__)
 
 J = TypeVar("J", bound=JobDocument)
 
@@ -131,23 +135,45 @@ class JobService(Generic[J]):
     task_kind: ClassVar[str]  # the worker's executor kind
 
     def __init__(self, store: DocumentStore[J], tasks: TaskQueue, publisher: Publisher, *, region: str,
-                 account_id: str, clock: Callable[[], datetime] = utcnow) -> None:
+                 account_id: str, clock: Callable[[], datetime] = utcnow, outbox: TaskOutbox | None = None) -> None:
         self.store = store
         self.tasks = tasks
         self.publisher = publisher
         self.region = region
         self.account_id = account_id
         self.clock = clock
+        self.outbox = outbox  # without one (unit tests), a task that cannot be sent fails the submit
 
     def arn(self, name: str) -> str:
         """The job's ARN (SageMaker lower-cases the name in ARNs)."""
         return f"arn:aws:sagemaker:{self.region}:{self.account_id}:{self.resource_type}/{name.lower()}"
 
     async def submit(self, job: J) -> J:
-        """Create the document once (:class:`ResourceInUse` if the name exists), publish it, enqueue its task."""
-        await self.store.create(job.name, job)
+        """Create the document once (:class:`ResourceInUse` if the name exists), publish it, enqueue its task.
+
+        The task is promised in the outbox before the document exists and the promise cleared once the
+        queue has it, so a queue that does not answer (or a process that dies) never leaves the job without
+        its task: the workers' sweep sends it later, and the job is created all the same.
+        """
+        task = Task(kind=self.task_kind, name=job.name)
+        promised = self.outbox is not None and await self.outbox.promise(task, self.tasks.queue_name)
+        try:
+            await self.store.create(job.name, job)
+        except ResourceInUse:
+            if promised and self.outbox is not None:
+                await self.outbox.settle(task)
+            raise
         await self.publish(job)
-        await self.tasks.enqueue(Task(kind=self.task_kind, name=job.name))
+        if self.outbox is None:
+            await self.tasks.enqueue(task)
+            return job
+        try:
+            await self.tasks.enqueue(task)
+        except Exception:  # noqa: BLE001 - the promise stands; a worker's sweep sends the task
+            log.warning("could not enqueue the task of %s %s; a worker's sweep will", self.label, job.name,
+                        exc_info=True)
+            return job
+        await self.outbox.settle(task)
         return job
 
     async def find(self, name: str) -> J:

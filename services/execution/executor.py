@@ -51,6 +51,9 @@ class JobExecutor(Protocol):
     async def fail_lost(self, name: str, reason: str) -> None:
         """Fail a job whose task cannot run any more; a no-op when it is finished."""
 
+    async def needs_task(self, name: str) -> bool:
+        """Whether the job still waits for its first task (it exists, is not finished, was never claimed)."""
+
 
 J = TypeVar("J", bound=JobDocument)
 
@@ -124,6 +127,11 @@ class ClaimingExecutor(Generic[J]):
         if job.headwater.last_error:
             reason += f" (last error: {job.headwater.last_error})"
         await self.fail(name, reason)
+
+    async def needs_task(self, name: str) -> bool:
+        """Whether the job still waits for its first task (see :meth:`JobExecutor.needs_task`)."""
+        job = await self.jobs.store.get(name)
+        return job is not None and not job.status.is_terminal and job.headwater.attempts == 0
 
     async def fail(self, name: str, reason: str) -> Any:
         """Fail the job with ``reason`` as its ``FailureReason``."""

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from services.aws.sqs import ConsumerPolls
 from services.core.queues import QueueMessage
 from services.core.settings import Settings
+from services.core.task_outbox import TaskOutbox
 from services.core.tasks import Task, TaskQueue
 from services.core.times import utcnow
 from services.core.exceptions import ClaimLost
@@ -49,7 +50,8 @@ class Worker:
 
     def __init__(self, settings: Settings, tasks: TaskQueue, executors: list[JobExecutor],
                  worker_id: str | None = None, clock: Callable[[], datetime] = utcnow,
-                 orchestration: TaskQueue | None = None, emulator_embedded: bool = False) -> None:
+                 orchestration: TaskQueue | None = None, emulator_embedded: bool = False,
+                 outbox: TaskOutbox | None = None) -> None:
         self.settings = settings
         self.polls = ConsumerPolls.choose(settings.poll_wait_seconds, emulator_embedded)
         self.tasks = tasks
@@ -58,6 +60,7 @@ class Worker:
         self.worker_id = worker_id or new_worker_id()
         self.clock = clock
         self.running: set[tuple[str, str]] = set()
+        self.outbox = outbox  # tasks promised by submits that may have been cut short
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set; running jobs finish first."""
@@ -166,9 +169,32 @@ class Worker:
 
     async def _reap_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            with contextlib.suppress(Exception):
-                await self.reap_dead_tasks()
+            for sweep in (self.reap_dead_tasks, self.redeliver_promised):
+                try:
+                    await sweep()
+                except Exception:  # noqa: BLE001 - the next round tries again
+                    log.warning("worker %s: %s failed", self.worker_id, sweep.__name__, exc_info=True)
             await asyncio.sleep(_REAP_EVERY_SECONDS)
+
+    async def redeliver_promised(self) -> int:
+        """Send the tasks of submits that were cut short (their promises are overdue); return how many."""
+        if self.outbox is None:
+            return 0
+        queues = {q.queue_name: q for q in (self.tasks, self.orchestration) if q is not None}
+        sent = 0
+        # Well past the time a submit takes: a promise this old will not be settled by its submit.
+        grace = timedelta(seconds=2 * self.settings.visibility_timeout)
+        for pending in await self.outbox.overdue(grace):
+            executor, queue = self.executors.get(pending.kind), queues.get(pending.queue)
+            if executor is None or queue is None:
+                continue  # a kind or queue this worker does not serve: its own workers' sweep sends it
+            if await executor.needs_task(pending.name):
+                await queue.enqueue(pending.task)
+                sent += 1
+                log.info("worker %s: sent the task of %s %s, whose submit was cut short", self.worker_id,
+                         pending.kind, pending.name)
+            await self.outbox.settle(pending.task)
+        return sent
 
     async def reap_dead_tasks(self) -> int:
         """Fail the jobs whose tasks SQS dead-lettered; return how many messages were reaped."""

@@ -18,6 +18,7 @@ from services.core.events import Publisher
 from services.core.exceptions import ResourceNotFound, ValidationException
 from services.core.job_service import JobService
 from services.core.store import DocumentStore
+from services.core.task_outbox import TaskOutbox
 from services.core.tasks import TaskQueue
 from services.core.times import utcnow
 from services.transform.dataproc import DataProcessingError, parse_path
@@ -37,8 +38,8 @@ class TransformService(JobService[TransformJob]):
 
     def __init__(self, store: DocumentStore[TransformJob], tasks: TaskQueue, publisher: Publisher,
                  model_exists: Callable[[str], Awaitable[bool]], *, region: str, account_id: str,
-                 clock: Callable[[], datetime] = utcnow) -> None:
-        super().__init__(store, tasks, publisher, region=region, account_id=account_id, clock=clock)
+                 clock: Callable[[], datetime] = utcnow, outbox: TaskOutbox | None = None) -> None:
+        super().__init__(store, tasks, publisher, region=region, account_id=account_id, clock=clock, outbox=outbox)
         self.model_exists = model_exists
 
     async def create_transform_job(self, request: CreateTransformJobRequest) -> TransformJob:

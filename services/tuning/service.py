@@ -18,6 +18,7 @@ from services.core.exceptions import ResourceNotFound, ValidationException
 from services.core.job_service import JobService
 from services.core.paging import page
 from services.core.store import DocumentStore
+from services.core.task_outbox import TaskOutbox
 from services.core.tasks import TaskQueue
 from services.core.times import utcnow
 from services.runners.images import resolve_image
@@ -45,8 +46,8 @@ class TuningService(JobService[TuningJob]):
 
     def __init__(self, store: DocumentStore[TuningJob], training: TrainingService, tasks: TaskQueue,
                  publisher: Publisher, *, region: str, account_id: str,
-                 clock: Callable[[], datetime] = utcnow) -> None:
-        super().__init__(store, tasks, publisher, region=region, account_id=account_id, clock=clock)
+                 clock: Callable[[], datetime] = utcnow, outbox: TaskOutbox | None = None) -> None:
+        super().__init__(store, tasks, publisher, region=region, account_id=account_id, clock=clock, outbox=outbox)
         self.training = training  # the children's service; ``tasks`` is the orchestration queue
 
     async def create_tuning_job(self, request: CreateTuningJobRequest) -> TuningJob:
