@@ -201,3 +201,26 @@ async def test_a_failing_source_holds_the_fifo_open_and_reports(tmp_path: Path) 
     await feed.close()  # the job ends: the writer closes, the reader is released
     await asyncio.wait_for(asyncio.to_thread(reader.join), 10)
     assert got == [b"partial"]
+
+
+@pytest.mark.parametrize("failure", [TimeoutError("read timed out"), OSError(28, "No space left on device"),
+                                     RuntimeError("ResponseStreamingError: connection broken")])
+async def test_any_stream_failure_is_reported_not_just_s3s(tmp_path: Path, failure: Exception) -> None:
+    # A read timeout, a full disk or a broken response used to end the feeder with nothing recorded: the job
+    # then waited, its reader blocked, until MaxRuntimeInSeconds.
+    async def source() -> AsyncIterator[bytes]:
+        yield b"partial"
+        raise failure
+
+    feed = PipeFeed(tmp_path, "train", source)
+    feed.start()
+    got: list[bytes] = []
+    reader = _read_fifo(tmp_path / "train_0", got)
+    for _ in range(200):
+        if feed.error:
+            break
+        await asyncio.sleep(0.05)
+    assert feed.error and "train" in feed.error and str(failure) in feed.error
+    assert reader.is_alive() and got == []  # no end of file: the truncated epoch never looks complete
+    await feed.close()
+    await asyncio.wait_for(asyncio.to_thread(reader.join), 10)

@@ -9,7 +9,8 @@ next pass, and so on until the job ends.
 The writer never blocks the event loop: the FIFO is opened non-blocking
 (polling until a reader has it open) and written with ``add_writer``, so a
 reader that stops reading only parks this coroutine. A source that fails
-(an S3 error, corrupt gzip) records the reason and keeps the FIFO open
+(an S3 error, corrupt gzip, a read timeout, a full disk: any error) records
+the reason and keeps the FIFO open
 without writing more, so the reader never mistakes a truncated epoch for a
 complete one; the job's supervisor sees :attr:`PipeFeed.error` and fails
 the job with it.
@@ -97,13 +98,20 @@ class PipeFeed:
             except BrokenPipeError:
                 pass  # the reader closed early: that ends its epoch, as a short read would on SageMaker
             except PipeSourceError as err:
-                self.error = str(err)
-                log.warning("pipe %s_%d failed: %s", self.name, epoch, err)
+                self._failed(epoch, str(err))
                 return  # the FIFO stays open and silent until the job is stopped
+            except Exception as err:  # noqa: BLE001 - a read timeout, a broken stream, a full disk: the same
+                self._failed(epoch, f"InternalServerError: Channel {self.name}: the stream of epoch {epoch} "
+                                    f"failed: {type(err).__name__}: {err}")
+                return
             self._close_fd()
             self.epochs_written += 1
             epoch += 1
             self.make_fifo(epoch)
+
+    def _failed(self, epoch: int, reason: str) -> None:
+        self.error = reason
+        log.warning("pipe %s_%d failed: %s", self.name, epoch, reason)
 
     @staticmethod
     async def _open_writer(path: Path) -> int:
