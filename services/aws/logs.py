@@ -10,9 +10,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-# CloudWatch caps a PutLogEvents batch at 10,000 events and 1 MiB.
-_MAX_BATCH = 1000
-_MAX_EVENT_BYTES = 256 * 1024 - 26
+# PutLogEvents' limits: 10,000 events and 1 MiB a batch, counting each event's UTF-8 message plus 26
+# bytes; 256 KiB an event, counted the same way.
+_MAX_BATCH_EVENTS = 10_000
+_MAX_BATCH_BYTES = 1_048_576
+_EVENT_OVERHEAD = 26
+_MAX_MESSAGE_BYTES = 256 * 1024 - _EVENT_OVERHEAD
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
 
 
@@ -21,6 +24,41 @@ def escape_control(line: str) -> str:
     pipeline does: a TAB becomes ``#011``, so metric regexes written for
     SageMaker (``#011validation-rmse:...``) match Headwater's logs."""
     return _CONTROL.sub(lambda m: f"#{ord(m.group()):03o}", line)
+
+
+class PutLogEventsFailed(Exception):
+    """A ``put`` stopped at a refused batch; ``delivered`` events (the first ones) were put."""
+
+    def __init__(self, delivered: int, cause: Exception) -> None:
+        super().__init__(f"{delivered} event(s) delivered, then: {cause}")
+        self.delivered = delivered
+        self.cause = cause
+
+
+def _message(text: str) -> str:
+    """A message within the event limit: cut at a character boundary, by UTF-8 bytes; never empty."""
+    data = text.encode("utf-8")
+    if len(data) > _MAX_MESSAGE_BYTES:
+        text = data[:_MAX_MESSAGE_BYTES].decode("utf-8", errors="ignore")
+    return text or " "
+
+
+def _batches(events: list[tuple[int, str]]) -> list[list[dict[str, Any]]]:
+    """``events`` cut into batches PutLogEvents accepts, in order."""
+    batches: list[list[dict[str, Any]]] = []
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for ts, text in events:
+        message = _message(text)
+        cost = len(message.encode("utf-8")) + _EVENT_OVERHEAD
+        if batch and (len(batch) == _MAX_BATCH_EVENTS or size + cost > _MAX_BATCH_BYTES):
+            batches.append(batch)
+            batch, size = [], 0
+        batch.append({"timestamp": ts, "message": message})
+        size += cost
+    if batch:
+        batches.append(batch)
+    return batches
 
 
 class LogsAdapter:
@@ -42,13 +80,15 @@ class LogsAdapter:
                     raise
 
     async def put(self, group: str, stream: str, events: list[tuple[int, str]]) -> None:
-        """Put ``(timestamp_ms, message)`` events in order, in allowed batches."""
-        for start in range(0, len(events), _MAX_BATCH):
-            batch = [
-                {"timestamp": ts, "message": msg[:_MAX_EVENT_BYTES] or " "}
-                for ts, msg in events[start:start + _MAX_BATCH]
-            ]
-            await self.client.put_log_events(logGroupName=group, logStreamName=stream, logEvents=batch)
+        """Put ``(timestamp_ms, message)`` events in order, in batches within PutLogEvents' limits (a message
+        over 256 KiB is cut there). :class:`PutLogEventsFailed` says how many went before a refused batch."""
+        delivered = 0
+        for batch in _batches(events):
+            try:
+                await self.client.put_log_events(logGroupName=group, logStreamName=stream, logEvents=batch)
+            except Exception as err:
+                raise PutLogEventsFailed(delivered, err) from err
+            delivered += len(batch)
 
     async def streams(self, group: str, prefix: str) -> list[str]:
         """Names of the streams in ``group`` starting with ``prefix``."""

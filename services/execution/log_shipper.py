@@ -13,11 +13,15 @@ import logging
 from pathlib import Path
 from types import TracebackType
 
-from services.aws.logs import LogsAdapter, escape_control, now_ms
+from services.aws.logs import LogsAdapter, PutLogEventsFailed, escape_control, now_ms
 
 log = logging.getLogger(__name__)
 
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+# A batch CloudWatch keeps refusing is dropped after this many tries (the local log keeps every line).
+_TRIES = 5
+# Lines waiting for CloudWatch while it does not answer; past it the oldest go (the local log keeps them).
+_MAX_PENDING = 100_000
 
 
 class LogShipper:
@@ -31,6 +35,7 @@ class LogShipper:
         self.local_file = local_file
         self.flush_seconds = flush_seconds
         self._pending: list[tuple[int, str]] = []
+        self._failures = 0  # consecutive refusals of what is pending
         self._task: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
         self._fh = None
@@ -52,14 +57,28 @@ class LogShipper:
         self.tail = (self.tail + [line])[-40:]
 
     async def flush(self) -> None:
-        """Send what is pending to CloudWatch."""
+        """Send what is pending to CloudWatch; what it refuses waits for the next flush."""
         batch, self._pending = self._pending, []
         if not batch:
             return
         try:
             await self.logs.put(self.group, self.stream, batch)
-        except Exception:  # noqa: BLE001 - log shipping must never fail the job
-            log.exception("could not ship %d log lines to %s", len(batch), self.stream)
+            self._failures = 0
+        except PutLogEventsFailed as err:  # log shipping must never fail the job
+            self._failures += 1
+            unsent = batch[err.delivered:]
+            if self._failures >= _TRIES:
+                log.error("dropped %d log lines of %s after %d refusals: %s", len(unsent), self.stream,
+                          self._failures, err.cause)
+                self._failures = 0
+                return
+            log.warning("could not ship %d log lines to %s (try %d of %d): %s", len(unsent), self.stream,
+                        self._failures, _TRIES, err.cause)
+            self._pending[:0] = unsent
+            if len(self._pending) > _MAX_PENDING:
+                log.error("dropped %d log lines of %s: CloudWatch is not taking them",
+                          len(self._pending) - _MAX_PENDING, self.stream)
+                del self._pending[:len(self._pending) - _MAX_PENDING]
 
     async def _flush_loop(self) -> None:
         while not self._closing.is_set():
