@@ -227,5 +227,5 @@ async def _request(session: aiohttp.ClientSession, instance: Instance, method: s
             return Answer(resp.status, await resp.read(), resp.headers.get("Content-Type", "application/json"),
                           resp.headers.get("X-Amzn-SageMaker-Custom-Attributes"))
     except aiohttp.ClientConnectionError as err:
-        instance.healthy = False
+        instance.unreachable(str(err))
         raise InstanceUnavailable(f"instance {instance.ident}: {err}") from err

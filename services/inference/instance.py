@@ -25,11 +25,14 @@ import aiohttp
 from services.aws.logs import LogsAdapter
 from services.core.exceptions import JobFailed
 from services.execution.log_shipper import LogShipper
-from services.inference.instance_http import ContainerClient
+from services.inference.instance_http import ContainerClient, RawAnswer
 from services.runners.base import Runner, RunningContainer, RunSpec
 from services.runners.images import ContainerImage
 
 log = logging.getLogger(__name__)
+
+# How often an instance out of rotation (a container that could not be reached) is pinged.
+_RECOVERY_PING_SECONDS = 1.0
 
 ENDPOINT_LOG_GROUP = "/aws/sagemaker/Endpoints"
 PORT_ENV = "SAGEMAKER_BIND_TO_PORT"
@@ -89,9 +92,12 @@ class Instance:
         self._pumps: list[asyncio.Task[None]] = []
         self._idle = asyncio.Event()
         self._http = ContainerClient()  # the invocation hop's keep-alive connections
+        self.session: aiohttp.ClientSession | None = None  # for pings
+        self._recovery: asyncio.Task[None] | None = None
 
     async def start(self, session: aiohttp.ClientSession, timeout: float) -> None:
         """Start every container and wait until each answers ``/ping``; :class:`JobFailed` says why not."""
+        self.session = session
         self._shipper = LogShipper(self.logs, self.log_group, self.log_stream, self.root / "serve.log")
         await self._shipper.__aenter__()
         for n, spec in enumerate(self.specs):
@@ -176,17 +182,54 @@ class Instance:
                 headers["Accept"] = accept
             if custom:
                 headers["X-Amzn-SageMaker-Custom-Attributes"] = custom
-            try:
-                raw = await self._http.post(port, "/invocations", headers, body, timeout)
-            except ConnectionError as err:
-                self.healthy = False
-                raise InstanceUnavailable(f"instance {self.ident}: {err}") from err
+            raw = await self._post(port, headers, body, timeout)
             ctype = raw.headers.get("content-type", ctype)
             answer = Answer(raw.status, raw.body, ctype, raw.headers.get("x-amzn-sagemaker-custom-attributes"))
             if answer.status >= 400:
                 return answer
             body = raw.body
         return answer
+
+    async def _post(self, port: int, headers: dict[str, str], body: bytes, timeout: float) -> RawAnswer:
+        try:
+            return await self._http.post(port, "/invocations", headers, body, timeout)
+        except ConnectionError:
+            pass  # a keep-alive connection the container had closed, or a moment's refusal: once more
+        try:
+            return await self._http.post(port, "/invocations", headers, body, timeout, fresh=True)
+        except ConnectionError as err:
+            self.unreachable(str(err))
+            raise InstanceUnavailable(f"instance {self.ident}: {err}") from err
+
+    def unreachable(self, reason: str) -> None:
+        """A container could not be reached: route nothing here until every container answers ``/ping``."""
+        if self.stopping or not self.healthy:
+            return
+        self.healthy = False
+        self.note(f"Headwater: a container could not be reached ({reason}); out of rotation until it answers")
+        self._recovery = asyncio.create_task(self._recover(), name=f"recover-{self.ident}")
+
+    async def _recover(self) -> None:
+        # A container that exited is replaced instead (on_exit); one that hangs stays out of rotation.
+        while not self.stopping and not any(self._exited(c) for c in self.running):
+            if await self._answers():
+                self.healthy = True
+                self.note("Headwater: every container answers /ping again; back in rotation")
+                return
+            await asyncio.sleep(_RECOVERY_PING_SECONDS)
+
+    async def _answers(self) -> bool:
+        if self.session is None:
+            return False
+        for port in self.ports:
+            try:
+                async with self.session.get(f"http://127.0.0.1:{port}/ping",
+                                            timeout=aiohttp.ClientTimeout(total=2)) as resp:
+                    if resp.status != 200:
+                        return False
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                return False
+        return True
 
     async def drain(self, timeout: float) -> None:
         """Wait until no routed request is in flight (at most ``timeout`` s)."""
@@ -198,6 +241,8 @@ class Instance:
         """SIGTERM every container, SIGKILL after ``grace``; close the log stream."""
         self.stopping = True
         self.healthy = False
+        if self._recovery is not None:
+            self._recovery.cancel()
         for container in self.running:
             await container.terminate()
         for container in self.running:

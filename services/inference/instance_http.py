@@ -163,15 +163,17 @@ class ContainerClient:
         self.host = host
         self._idle: dict[int, list[_Connection]] = {}
 
-    async def post(self, port: int, path: str, headers: dict[str, str], body: bytes, timeout: float) -> RawAnswer:
-        """``POST`` ``body`` to ``path`` on ``port``; see the module docstring for errors."""
+    async def post(self, port: int, path: str, headers: dict[str, str], body: bytes, timeout: float, *,
+                   fresh: bool = False) -> RawAnswer:
+        """``POST`` ``body`` to ``path`` on ``port`` (``fresh``: on a new connection, not a pooled one); see the
+        module docstring for errors."""
         head = [f"POST {path} HTTP/1.1", f"Host: {self.host}:{port}", f"Content-Length: {len(body)}"]
         for name, value in headers.items():
             if "\r" in value or "\n" in value:
                 raise ValueError(f"header {name} has a line break")
             head.append(f"{name}: {value}")
         wire = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
-        conn = await self._connection(port)
+        conn = await self._connection(port, fresh)
         try:
             answer = await conn.exchange(wire, body, timeout)
         except BaseException:
@@ -187,8 +189,8 @@ class ContainerClient:
             conn.transport.close()
         return answer
 
-    async def _connection(self, port: int) -> _Connection:
-        idle = self._idle.get(port)
+    async def _connection(self, port: int, fresh: bool = False) -> _Connection:
+        idle = None if fresh else self._idle.get(port)
         while idle:
             conn = idle.pop()
             if not conn.closed and not conn.eof:
