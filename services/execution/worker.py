@@ -26,13 +26,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from services.aws.sqs import ConsumerPolls
+from services.core.exceptions import ClaimLost
+from services.core.job_service import Claim, acting_for
 from services.core.queues import QueueMessage
 from services.core.settings import Settings
 from services.core.task_outbox import TaskOutbox
 from services.core.tasks import Task, TaskQueue
 from services.core.times import utcnow
-from services.core.exceptions import ClaimLost
-from services.core.job_service import Claim, acting_for
 from services.execution.executor import HeldElsewhere, JobExecutor
 
 log = logging.getLogger(__name__)
