@@ -239,18 +239,17 @@ class JobService(Generic[J]):
         neither its status nor ``LastModifiedTime``, which tell the user what the job did."""
 
         def mutate(job: J) -> J | None:
-            self.check_fence(name, job)
             if job.status.is_terminal:
                 return None
             edit(job.headwater)
             return job
 
-        _, after = await self.store.update(name, mutate)
-        return after
+        return await self.modify(name, mutate)  # fenced; publishes nothing, as no status moves
 
     async def modify(self, name: str, mutate: Callable[[J], J | None]) -> J:
         """Read-modify-write the document (``mutate`` may return ``None``: no change); publish when
         :meth:`changed` says so."""
+
         def fenced(job: J) -> J | None:
             self.check_fence(name, job)
             return mutate(job)

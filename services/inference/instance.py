@@ -119,15 +119,12 @@ class Instance:
 
     async def _wait_ping(self, session: aiohttp.ClientSession, port: int, container: RunningContainer,
                          deadline: float, timeout: float) -> None:
-        url = f"http://127.0.0.1:{port}/ping"
         while time.monotonic() < deadline:
             if self._exited(container):
                 raise JobFailed(f"The inference container exited before passing the health check "
                                 f"(ping). Last log lines: {self._tail()}")
-            with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
-                async with session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as resp:
-                    if resp.status == 200:
-                        return
+            if await _pings(session, port):
+                return
             await asyncio.sleep(0.1)
         raise JobFailed(f"The primary container for production variant did not pass the ping health check "
                         f"within {timeout:.0f} seconds. Last log lines: {self._tail()}")
@@ -222,12 +219,7 @@ class Instance:
         if self.session is None:
             return False
         for port in self.ports:
-            try:
-                async with self.session.get(f"http://127.0.0.1:{port}/ping",
-                                            timeout=aiohttp.ClientTimeout(total=2)) as resp:
-                    if resp.status != 200:
-                        return False
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            if not await _pings(self.session, port):
                 return False
         return True
 
@@ -259,3 +251,12 @@ class Instance:
         if self._shipper is not None:
             await self._shipper.__aexit__(None, None, None)
             self._shipper = None
+
+
+async def _pings(session: aiohttp.ClientSession, port: int) -> bool:
+    """Whether the container on ``port`` answers ``GET /ping`` with 200 (within 2 s)."""
+    try:
+        async with session.get(f"http://127.0.0.1:{port}/ping", timeout=aiohttp.ClientTimeout(total=2)) as resp:
+            return resp.status == 200
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return False

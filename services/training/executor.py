@@ -138,18 +138,17 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
             job.training_job_name, secondary=SecondaryStatus.DOWNLOADING,
             message="Starting the training job: downloading input data", edit=begin)
         await self._drop_fast_files(job.training_job_name)  # an earlier attempt's, should any be left
-        lazy = frozenset(ch.channel_name for ch in fast_file_channels(job))  # mounted below, not downloaded
-        restored = await asyncio.gather(*(prepare_host(self.s3, job, self.job_root(job.training_job_name, h), h,
-                                                       hosts, lazy) for h in hosts))
+        fast_files = fast_file_channels(job)
+        lazy = frozenset(ch.channel_name for ch in fast_files)  # mounted below, not downloaded
+        roots = {h: self.job_root(job.training_job_name, h) for h in hosts}
+        restored = await asyncio.gather(*(prepare_host(self.s3, job, roots[h], h, hosts, lazy) for h in hosts))
         if any(restored):
             log.info("%s: restored %d checkpoint file(s) per host", job.training_job_name, max(restored))
         # Filled as mounts go live, so a mount that fails the job leaves the others to be unmounted.
         mounts = self._fast_files[job.training_job_name] = {}
-        roots = {h: self.job_root(job.training_job_name, h) for h in hosts}
-        await mount_fast_files(self.s3, fast_file_channels(job), roots, self.settings, mounts)
+        await mount_fast_files(self.s3, fast_files, roots, self.settings, mounts)
         self._pipes[job.training_job_name] = {
-            h: await plan_training_pipes(self.s3, job, self.job_root(job.training_job_name, h), h, hosts)
-            for h in hosts}
+            h: await plan_training_pipes(self.s3, job, roots[h], h, hosts) for h in hosts}
         return job
 
     @staticmethod
