@@ -51,12 +51,12 @@ class WorkerProcess:
 
     def kill_with_its_container(self, job_log: Path, attempt: int) -> None:
         """SIGKILL this worker and the training process it started (both ours)."""
-        pids = re.findall(r"Headwater: started \S+ \(pid (\d+)\)", job_log.read_text())
+        pids = _container_pids(job_log)
         assert len(pids) >= attempt, job_log.read_text()
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
         try:
-            os.killpg(int(pids[attempt - 1]), signal.SIGKILL)
+            os.killpg(pids[attempt - 1], signal.SIGKILL)
         except ProcessLookupError:
             pass
 
@@ -98,7 +98,7 @@ def _slow_job(node: NodeThread, name: str) -> None:
 
 def _started(job_log: Path, attempt: int) -> bool:
     """The attempt's container has been launched (its pid is logged)."""
-    return job_log.exists() and len(re.findall(r"Headwater: started .* \(pid \d+\)", job_log.read_text())) >= attempt
+    return job_log.exists() and len(_container_pids(job_log)) >= attempt
 
 
 def _alive(pid: int) -> bool:

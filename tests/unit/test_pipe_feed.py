@@ -182,10 +182,13 @@ async def test_fifo_serves_one_epoch_per_fifo_and_cleans_up(tmp_path: Path) -> N
     assert feed.error is None
 
 
-async def test_a_failing_source_holds_the_fifo_open_and_reports(tmp_path: Path) -> None:
+async def _failing_feed(tmp_path: Path, failure: Exception) -> tuple[PipeFeed, threading.Thread, list[bytes]]:
+    """A feed whose source writes a little, then raises ``failure``; a reader on its first FIFO; once the
+    feed has recorded the failure."""
+
     async def source() -> AsyncIterator[bytes]:
         yield b"partial"
-        raise PipeSourceError("ClientError: Channel train: could not stream s3://b/k: NoSuchKey")
+        raise failure
 
     feed = PipeFeed(tmp_path, "train", source)
     feed.start()
@@ -195,6 +198,12 @@ async def test_a_failing_source_holds_the_fifo_open_and_reports(tmp_path: Path) 
         if feed.error:
             break
         await asyncio.sleep(0.05)
+    return feed, reader, got
+
+
+async def test_a_failing_source_holds_the_fifo_open_and_reports(tmp_path: Path) -> None:
+    feed, reader, got = await _failing_feed(
+        tmp_path, PipeSourceError("ClientError: Channel train: could not stream s3://b/k: NoSuchKey"))
     assert feed.error and "s3://b/k" in feed.error
     await asyncio.sleep(0.2)
     assert reader.is_alive() and got == []  # no end of file: a truncated epoch never looks complete
@@ -208,18 +217,7 @@ async def test_a_failing_source_holds_the_fifo_open_and_reports(tmp_path: Path) 
 async def test_any_stream_failure_is_reported_not_just_s3s(tmp_path: Path, failure: Exception) -> None:
     # A read timeout, a full disk or a broken response used to end the feeder with nothing recorded: the job
     # then waited, its reader blocked, until MaxRuntimeInSeconds.
-    async def source() -> AsyncIterator[bytes]:
-        yield b"partial"
-        raise failure
-
-    feed = PipeFeed(tmp_path, "train", source)
-    feed.start()
-    got: list[bytes] = []
-    reader = _read_fifo(tmp_path / "train_0", got)
-    for _ in range(200):
-        if feed.error:
-            break
-        await asyncio.sleep(0.05)
+    feed, reader, got = await _failing_feed(tmp_path, failure)
     assert feed.error and "train" in feed.error and str(failure) in feed.error
     assert reader.is_alive() and got == []  # no end of file: the truncated epoch never looks complete
     await feed.close()
