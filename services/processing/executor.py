@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import shutil
 import time
 from pathlib import Path, PurePosixPath
 
@@ -27,6 +26,7 @@ from services.core.exceptions import JobFailed
 from services.core.settings import Settings
 from services.execution.executor import FAILURE_REASON_MAX, ClaimingExecutor
 from services.execution.hosts import exit_description, host_names
+from services.execution.job_trees import clear_tree
 from services.execution.log_shipper import LogShipper
 from services.execution.metric_files import publish_metric_files
 from services.execution.s3_sync import CheckpointSync
@@ -110,8 +110,7 @@ class ProcessingJobExecutor(ClaimingExecutor[ProcessingJob]):
 
     async def _prepare(self, job: ProcessingJob, host: str, hosts: list[str]) -> None:
         root = self.job_root(job.processing_job_name, host)
-        if root.exists():
-            await asyncio.to_thread(shutil.rmtree, root)
+        await asyncio.to_thread(clear_tree, root)  # a restarted attempt starts from a clean tree
         for d in ("config", "output"):
             (root / d).mkdir(parents=True, exist_ok=True)
         (root / "config/resourceconfig.json").write_text(json.dumps({"current_host": host, "hosts": hosts}))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
 import socket
 import time
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from services.aws.logs import LogsAdapter, escape_control
 from services.aws.s3 import S3Adapter
+from services.execution.job_trees import clear_tree
 from services.execution.log_shipper import TRAINING_LOG_GROUP, LogShipper
 from services.execution.s3_sync import CheckpointSync
 from services.inputs.channels import download_channel
@@ -62,7 +62,7 @@ async def prepare_host(s3: S3Adapter, job: TrainingJob, root: Path, host: str, h
     """
     if root.exists():  # a restarted attempt starts from a clean tree
         await release_stale_mounts(root)  # a lost worker's mounts would refuse removal
-        await asyncio.to_thread(shutil.rmtree, root)
+        await asyncio.to_thread(clear_tree, root)
     prepare_tree(root)
     write_config(root, job, host, hosts)
     shard = (hosts.index(host), len(hosts))
