@@ -102,8 +102,7 @@ async def invoke_handler(settings: Settings, name: str, event: Any) -> int:
 
 async def run_workers(settings: Settings) -> int:
     """``headwater worker``: workers against a node's AWS endpoint, until Ctrl-C."""
-    import signal
-
+    from infra.cli.signals import stop_on_signals
     from infra.composition.services import build_services
     from infra.composition.workers import build_worker
 
@@ -111,9 +110,7 @@ async def run_workers(settings: Settings) -> int:
         base, _ = settings_for_client(settings.state_dir, None)
         settings = settings.model_copy(update={"aws_endpoint": base.aws_endpoint, "region": base.region})
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop_on_signals(stop, "headwater worker")
     async with AwsClients(settings) as clients:
         worker = build_worker(build_services(settings, clients))
         print(f"worker {worker.worker_id}: {settings.worker_concurrency} slot(s) on {settings.endpoint_url}",

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import logging
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Run a node in the foreground until Ctrl-C."""
+    from infra.cli.signals import stop_on_signals
     from infra.node import HeadwaterNode
 
     settings = _settings(args, emulator_port=args.port, sagemaker_port=args.sagemaker_port,
@@ -34,15 +34,14 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop_on_signals(stop, "headwater up")
         async with HeadwaterNode(settings) as node:
             path = node.write_endpoints()
             for key, url in node.endpoints.items():
                 print(f"  {key:<10} {url}", flush=True)
             print(f"Provisioned: {len(node.changes)} change(s). Endpoints in {path}", flush=True)
-            print("Headwater is up. `eval \"$(headwater env)\"` to point clients here; Ctrl-C to stop.", flush=True)
+            print("Headwater is up. `eval \"$(headwater env)\"` to point clients here; Ctrl-C to stop "
+                  "(running jobs are handed back; Ctrl-C twice stops at once).", flush=True)
             await node.serve(stop)
         print("Headwater stopped.", flush=True)
 

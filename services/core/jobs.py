@@ -15,8 +15,9 @@ class JobRuntime(ApiModel):
     """Headwater's own bookkeeping on a job document (never in Describe).
 
     The worker that claimed the job, how many attempts it has had, its last
-    heartbeat and the last platform error; and a stop the user asked for,
-    which the executor running the job acts on.
+    heartbeat and the last platform error; whether its last worker handed it
+    back; and a stop the user asked for, which the executor running the job
+    acts on.
     """
 
     attempts: int = 0
@@ -24,6 +25,7 @@ class JobRuntime(ApiModel):
     stop_requested: bool = False
     heartbeat_at: datetime | None = None
     last_error: str | None = None
+    handed_back: bool = False  # its last worker stopped (Ctrl-C) and released it: the next claim resumes it
 
 
 class JobStatus(str, Enum):

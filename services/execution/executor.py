@@ -26,6 +26,10 @@ class HeldElsewhere(Exception):
     """The job is claimed by another live worker."""
 
 
+class HandedBack(Exception):
+    """The attempt stopped because its worker is stopping: the job goes back to the queue for the next one."""
+
+
 class JobExecutor(Protocol):
     """One job kind, as the worker drives it."""
 
@@ -44,6 +48,9 @@ class JobExecutor(Protocol):
 
     async def beat(self, claim: Claim, now: datetime) -> None:
         """Record that the claiming worker is alive; :class:`ClaimLost` once another worker holds the job."""
+
+    async def release(self, claim: Claim) -> None:
+        """Give the job up (its worker is stopping) so that the next worker claims it at once."""
 
     async def record_error(self, name: str, error: str, claim: Claim | None = None) -> None:
         """Note a platform error on the job (it will be retried), unless ``claim`` no longer holds it."""
@@ -86,6 +93,7 @@ class ClaimingExecutor(Generic[J]):
             runtime.worker = worker_id
             runtime.attempts += 1
             runtime.heartbeat_at = now
+            runtime.handed_back = False
 
         if job.headwater.attempts > 0:
             claimed = await self.restart(job, take)
@@ -108,6 +116,15 @@ class ClaimingExecutor(Generic[J]):
             runtime.heartbeat_at = now
 
         await self.jobs.update_runtime(claim.name, mark)
+
+    async def release(self, claim: Claim) -> None:
+        """Give the job up for the next worker (see :meth:`JobExecutor.release`); a no-op once another holds it."""
+
+        def free(runtime: JobRuntime) -> None:
+            if claim.holds(runtime):
+                runtime.worker, runtime.heartbeat_at, runtime.handed_back = None, None, True
+
+        await self.jobs.update_runtime(claim.name, free)
 
     async def record_error(self, name: str, error: str, claim: Claim | None = None) -> None:
         """Keep the last platform error, for the reason if the job is given up; not on a job the attempt

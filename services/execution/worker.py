@@ -33,7 +33,7 @@ from services.core.settings import Settings
 from services.core.task_outbox import TaskOutbox
 from services.core.tasks import Task, TaskQueue
 from services.core.times import utcnow
-from services.execution.executor import HeldElsewhere, JobExecutor
+from services.execution.executor import HandedBack, HeldElsewhere, JobExecutor
 
 log = logging.getLogger(__name__)
 
@@ -61,21 +61,33 @@ class Worker:
         self.clock = clock
         self.running: set[tuple[str, str]] = set()
         self.outbox = outbox  # tasks promised by submits that may have been cut short
+        self.stopping = False
+        self._attempts: set[_Attempt] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Serve until ``stop`` is set; running jobs finish first."""
+        """Serve until ``stop`` is set, then hand the running jobs back and return.
+
+        A job is not waited for (it may run for hours): its attempt stops (containers included), its claim is
+        released and its task goes back to the queue, so the next worker resumes it at once (from its last
+        checkpoint, for a training job that saves them). Stopping takes about ``stop_grace_seconds``.
+        """
         slots = [asyncio.create_task(self._slot(stop)) for _ in range(self.settings.worker_concurrency)]
         if self.orchestration is not None:
             slots += [asyncio.create_task(self._slot(stop, self.orchestration))
                       for _ in range(self.settings.orchestration_concurrency)]
         reaper = asyncio.create_task(self._reap_loop(stop))
         await stop.wait()
-        for executor in self.executors.values():
-            # Orchestrators hand their task back at once (another worker resumes it)
-            # rather than hold the shutdown until their whole tuning job is done.
+        self.stopping = True
+        interrupting = set()
+        for kind, executor in self.executors.items():
+            # Orchestrators stop at a point of their own choosing (between saves), within a poll.
             interrupt = getattr(executor, "interrupt", None)
             if interrupt is not None:
                 interrupt()
+                interrupting.add(kind)
+        for attempt in list(self._attempts):
+            if attempt.kind not in interrupting:
+                attempt.hand_back()
         reaper.cancel()
         await asyncio.gather(*slots, return_exceptions=True)
         with contextlib.suppress(asyncio.CancelledError):
@@ -92,7 +104,10 @@ class Worker:
                 await asyncio.sleep(1.0)
                 continue
             for task, msg in received:
-                await self.handle(task, msg, queue)
+                if self.stopping:  # received as the worker began to stop: not started, it goes back
+                    await self._return(task, msg, queue)
+                else:
+                    await self.handle(task, msg, queue)
 
     async def handle(self, task: Task, msg: QueueMessage, queue: TaskQueue | None = None) -> None:
         """Run one task (from ``queue``, the tasks queue by default); delete its message unless it must be retried."""
@@ -107,30 +122,60 @@ class Worker:
             log.info("task %s: already running in this worker; dropping a duplicate", task.name)
             await queue.done(msg)
             return
-        attempt = _Attempt()
+        attempt = _Attempt(task.kind)
+        self._attempts.add(attempt)
         heart = asyncio.create_task(self._heartbeat(executor, task, msg, queue, attempt))
         try:
             attempt.claim = await self._claim(executor, task, msg)
             if attempt.claim is not None:
                 self.running.add((task.kind, task.name))
-                attempt.run = asyncio.create_task(self._execute(executor, attempt.claim))
-                await attempt.finished()
-            if attempt.lost is None:
+                if self.stopping:  # the worker began to stop while it claimed
+                    attempt.handed_back = True
+                else:
+                    attempt.run = asyncio.create_task(self._execute(executor, attempt.claim))
+                    await attempt.finished()
+            if attempt.claim is not None and attempt.handed_back:
+                await self._hand_back(executor, task, msg, queue, attempt.claim)
+            elif attempt.lost is None:
                 await queue.done(msg)
             else:  # its message belongs to the job's new holder now
                 log.warning("worker %s: stopped %s task %s: %s", self.worker_id, task.kind, task.name, attempt.lost)
         except ClaimLost as lost:  # a write of the attempt found the job taken over
             log.warning("worker %s: stopped %s task %s: %s", self.worker_id, task.kind, task.name, lost)
+        except HandedBack:  # an orchestrator that stopped at its own pace
+            await self._hand_back(executor, task, msg, queue, attempt.claim)
         except Exception as err:  # noqa: BLE001 - a platform error: leave the message to be retried
             log.exception("worker %s: %s task %s failed (attempt %d)", self.worker_id, task.kind, task.name,
                           msg.receive_count)
             with contextlib.suppress(Exception):
                 await executor.record_error(task.name, f"{type(err).__name__}: {err}"[:500], attempt.claim)
         finally:
+            self._attempts.discard(attempt)
             self.running.discard((task.kind, task.name))
             heart.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heart
+
+    async def _hand_back(self, executor: JobExecutor, task: Task, msg: QueueMessage, queue: TaskQueue,
+                         claim: Claim | None) -> None:
+        """Release the job and put its task back, for the next worker to resume it at once."""
+        try:
+            if claim is not None:
+                await executor.release(claim)
+            await self._return(task, msg, queue)
+        except Exception:  # noqa: BLE001 - the message reappears after its visibility timeout instead
+            log.warning("worker %s: could not hand %s task %s back; it is resumed once its message reappears",
+                        self.worker_id, task.kind, task.name, exc_info=True)
+            return
+        log.info("worker %s: stopping; %s task %s handed back", self.worker_id, task.kind, task.name)
+
+    @staticmethod
+    async def _return(task: Task, msg: QueueMessage, queue: TaskQueue) -> None:
+        """Put ``task`` back as a new message and drop ``msg``: a hand-back is not one of the job's lost attempts
+        (a redelivery of ``msg`` would count as one). A crash between the two leaves a duplicate, which the
+        claim turns away."""
+        await queue.enqueue(task)
+        await queue.done(msg)
 
     @staticmethod
     async def _execute(executor: JobExecutor, claim: Claim) -> None:
@@ -212,24 +257,39 @@ class Worker:
 
 
 class _Attempt:
-    """One claimed run of a task's job in this worker, and how it ended if it was taken over."""
+    """One claimed run of a task's job in this worker, and how it ended if it was cut short: taken over by
+    another worker (:attr:`lost`), or handed back as this worker stops (:attr:`handed_back`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
         self.claim: Claim | None = None
         self.run: asyncio.Task[None] | None = None
         self.lost: ClaimLost | None = None
+        self.handed_back = False
+        self._cut: bool = False
 
     def give_up(self, lost: ClaimLost) -> None:
         """Another worker holds the job: stop the run (its executor stops its containers)."""
         self.lost = lost
-        if self.run is not None:
+        self._cut_short()
+
+    def hand_back(self) -> None:
+        """The worker is stopping: stop the run (its executor stops its containers) to hand the job back."""
+        self._cut_short()
+        self.handed_back = self.lost is None
+
+    def _cut_short(self) -> None:
+        if self.run is not None and not self.run.done():
+            self._cut = True
             self.run.cancel()
 
     async def finished(self) -> None:
-        """Wait for the run; a run stopped by :meth:`give_up` ends quietly, with :attr:`lost` set."""
+        """Wait for the run; a run stopped by :meth:`give_up` or :meth:`hand_back` ends quietly."""
         assert self.run is not None
         try:
             await self.run
         except asyncio.CancelledError:
-            if self.lost is None:
+            if not self._cut:
                 raise  # the worker itself is being cancelled
+            return
+        self.handed_back = False  # it finished before it could be cut short: nothing to hand back

@@ -422,7 +422,8 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
         A spot job first shows ``Interrupted``, its hosts' time so far counted as billable.
         """
         name = job.training_job_name
-        restarting = f"Restarting the job after its worker was lost (attempt {job.headwater.attempts + 1})"
+        why = "its worker stopped and handed it back" if job.headwater.handed_back else "its worker was lost"
+        restarting = f"Restarting the job after {why} (attempt {job.headwater.attempts + 1})"
         if not job.enable_managed_spot_training:
             return await self.training.transition(name, secondary=SecondaryStatus.RESTARTING, message=restarting,
                                                   edit=lambda j: take(j.headwater))
@@ -435,7 +436,7 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
 
         await self.training.transition(
             name, secondary=SecondaryStatus.INTERRUPTED, edit=lost,
-            message="Training job interrupted: its worker was lost; it resumes from its last checkpoint")
+            message=f"Training job interrupted: {why}; it resumes from its last checkpoint")
         return await self.training.transition(name, secondary=SecondaryStatus.RESTARTING, message=restarting)
 
 

@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from services.core.exceptions import PlatformError, ResourceInUse, ResourceNotFound, ValidationException
+from services.core.exceptions import ResourceInUse, ResourceNotFound, ValidationException
+from services.execution.executor import HandedBack
 from services.tuning.children import child_request
 from services.tuning.decisions import Decider
 from services.tuning.hyperband import HyperbandSchedule
@@ -33,7 +34,7 @@ from services.tuning.validation import hyperband_resources
 log = logging.getLogger(__name__)
 
 
-class OrchestrationInterrupted(PlatformError):
+class OrchestrationInterrupted(HandedBack):
     """The worker is shutting down: the task goes back to the queue and another worker resumes it."""
 
 

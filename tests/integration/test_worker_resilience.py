@@ -67,6 +67,10 @@ class WorkerProcess:
     def resume(self) -> None:
         os.killpg(self.proc.pid, signal.SIGCONT)
 
+    def interrupt(self) -> None:
+        """Ctrl-C in the worker's terminal: SIGINT to its process group."""
+        os.killpg(self.proc.pid, signal.SIGINT)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.resume()  # a stopped process cannot act on SIGTERM
@@ -184,6 +188,35 @@ def test_a_stalled_worker_that_lost_its_job_stops_running_it(node: NodeThread, t
         d = sm.describe_training_job(TrainingJobName=name)
         assert d["TrainingJobStatus"] == "InProgress"
         assert sum(t["Status"] == "Training" for t in d["SecondaryStatusTransitions"]) == 2
+        sm.stop_training_job(TrainingJobName=name)
+        final = wait_for_job(sm, name, timeout=60)
+        assert (final["TrainingJobStatus"], final["SecondaryStatus"]) == ("Stopped", "Stopped")
+    finally:
+        first.stop()
+        if second:
+            second.stop()
+
+
+def test_ctrl_c_hands_the_running_job_back_to_the_next_worker(node: NodeThread, tmp_path: Path) -> None:
+    # Ctrl-C stops the worker without waiting for its job (minutes here): its container stops, the claim is
+    # released and the task goes back to the queue, so the next worker resumes the job at once.
+    sm, name = node.client("sagemaker"), "handed-back"
+    _slow_job(node, name)
+    job_log = node.settings.jobs_dir / name / "algo-1.log"
+    first = WorkerProcess(node, tmp_path / "w1.log")
+    second: WorkerProcess | None = None
+    try:
+        wait_for(lambda: _training_attempt(sm, name, 1) and _started(job_log, 1), 60, what="attempt 1 training")
+        container = _container_pids(job_log)[0]
+        first.interrupt()
+        assert first.proc.wait(60) == 0, (tmp_path / "w1.log").read_text()
+        assert not _alive(container)
+        assert "handed back" in (tmp_path / "w1.log").read_text()
+        second = WorkerProcess(node, tmp_path / "w2.log")
+        wait_for(lambda: _training_attempt(sm, name, 2), 60, what="attempt 2 training")
+        d = sm.describe_training_job(TrainingJobName=name)
+        restarts = [t for t in d["SecondaryStatusTransitions"] if t["Status"] == "Restarting"]
+        assert len(restarts) == 1 and "handed it back" in restarts[0]["StatusMessage"], restarts
         sm.stop_training_job(TrainingJobName=name)
         final = wait_for_job(sm, name, timeout=60)
         assert (final["TrainingJobStatus"], final["SecondaryStatus"]) == ("Stopped", "Stopped")
