@@ -4,27 +4,31 @@
 ``boto3.client("lambda").invoke(FunctionName=..., Payload=...)`` works
 against Headwater's ``lambda`` endpoint. Handler errors come back as Lambda
 reports them: status 200, ``X-Amz-Function-Error: Unhandled`` and an
-``errorMessage`` / ``errorType`` payload. An ``Event`` invocation is queued:
-202 at once, the handler runs in the background and its errors are logged.
+``errorMessage`` / ``errorType`` payload. An ``Event`` invocation is queued
+where Lambda queues it, durably: on the function's own SQS queue, answered
+202 once the queue has it. The handler runtime then runs it as it runs the
+function's events, retrying a failure and dead-lettering it with the error
+recorded; a node that stops meanwhile loses nothing.
 Functions are named as Lambda accepts them (name, ``name:qualifier``, partial
 or full ARN); ``$LATEST`` is the only version there is.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
 import traceback
 import uuid
+from typing import Any
 
 from aiohttp import web
 
 from handlers.deps import Deps
 from handlers.exceptions import UnknownHandler
-from handlers.lambda_adapter import find_handler, invoke
+from handlers.lambda_adapter import find_handler, invoke, is_sqs_event
 from handlers.registry import REGISTRY, HandlerSpec
+from services.core.queues import MessageQueue
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +57,14 @@ def _find(request: web.Request) -> HandlerSpec:
     return find_handler(m["name"])
 
 
-def make_lambda_app(deps: Deps, function_arn_prefix: str) -> web.Application:
-    """An aiohttp app serving Invoke, GetFunction and ListFunctions."""
-    background: set[asyncio.Task[None]] = set()  # queued Event invocations, kept from the GC
+def make_lambda_app(deps: Deps, function_arn_prefix: str, queues: MessageQueue) -> web.Application:
+    """An aiohttp app serving Invoke, GetFunction and ListFunctions; ``Event`` invocations go to ``queues``."""
 
-    async def run_queued(spec: HandlerSpec, payload: object) -> None:
-        try:
-            await invoke(spec, payload, deps)
-        except Exception:  # noqa: BLE001 - nobody waits for an Event invocation: log it
-            log.exception("queued invocation of %s failed", spec.name)
+    async def queue_event(spec: HandlerSpec, payload: Any) -> None:
+        # An SQS-shaped payload carries its messages: each is queued as the message it was.
+        bodies = [r["body"] for r in payload["Records"]] if is_sqs_event(payload) else [payload]
+        for body in bodies:
+            await queues.send(deps.settings.queue_name(spec.name), body)
 
     async def invoke_route(request: web.Request) -> web.Response:
         try:
@@ -79,9 +82,11 @@ def make_lambda_app(deps: Deps, function_arn_prefix: str) -> web.Application:
         if kind == "DryRun":
             return web.Response(status=204, headers=headers)
         if kind == "Event":
-            task = asyncio.create_task(run_queued(spec, payload), name=f"invoke-{name}")
-            background.add(task)
-            task.add_done_callback(background.discard)
+            try:
+                await queue_event(spec, payload)
+            except Exception as err:  # noqa: BLE001 - not accepted: the caller retries, as with Lambda's 5xx
+                log.warning("could not queue an Event invocation of %s: %s", name, err)
+                return _error(500, "ServiceException", f"The invocation could not be queued: {err}")
             return web.Response(status=202, headers=headers)
         try:
             result = await invoke(spec, payload, deps)

@@ -96,7 +96,7 @@ class HeadwaterNode:
             port = await self.runtime_server.start(s.bind_host, s.runtime_port)
             self.endpoints["runtime"] = f"http://{s.bind_host}:{port}"
             lambda_arn = f"arn:aws:lambda:{s.region}:{s.account_id}:function"
-            self.endpoints["lambda"] = await self._serve(make_lambda_app(deps, lambda_arn), s.lambda_port)
+            self.endpoints["lambda"] = await self._serve(make_lambda_app(deps, lambda_arn, self.services.sqs), s.lambda_port)
             self.endpoints["autoscaling"] = await self._serve(
                 build_autoscaling_api(self.services.autoscaling).make_app(), s.autoscaling_port)
 

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support import wait_for_job
+from tests.support import wait_for, wait_for_job
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 FUNCTION = "start-training-on-upload"
@@ -200,6 +200,28 @@ def test_asynchronous_and_dry_run_invocations(lam: Any) -> None:
     assert (resp["StatusCode"], resp.get("FunctionError"), body) == (202, None, None)
     resp, body = invoke(lam, load_event("s3_test_event.json"), InvocationType="DryRun")
     assert (resp["StatusCode"], body) == (204, None)
+
+
+def test_an_event_invocation_is_queued_retried_and_dead_lettered_like_lambdas(node: Any, lam: Any) -> None:
+    # Lambda keeps an asynchronous invocation in its own queue, retries a failure and then sends it on to the
+    # dead-letter target: here, the function's queue and dead-letter queue, as for its events.
+    marker = f"async-{uuid.uuid4().hex[:8]}"
+    resp, _ = invoke(lam, {"hello": marker}, InvocationType="Event")
+    assert resp["StatusCode"] == 202
+    sqs = node.client("sqs")
+    dlq = sqs.get_queue_url(QueueName=node.settings.dlq_name(FUNCTION))["QueueUrl"]
+
+    def dead_lettered() -> dict[str, Any] | None:
+        for m in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                     MessageAttributeNames=["All"]).get("Messages", []):
+            if marker in m["Body"]:
+                return m
+        return None
+
+    dead = wait_for(dead_lettered, 60, what="the failing Event invocation in the dead-letter queue")
+    attributes = {k: v["StringValue"] for k, v in dead["MessageAttributes"].items()}
+    assert attributes["ErrorType"] == "MalformedEvent"
+    assert attributes["Attempts"] == str(node.settings.max_receive_count)
 
 
 @pytest.mark.parametrize("payload, message", [
