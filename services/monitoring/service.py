@@ -264,6 +264,7 @@ class MonitoringService:
         time (e.g. since an endpoint update), within the schedule's own window.
         """
         schedule = await self.describe_monitoring_schedule(schedule_name)
+        on_demand = scheduled is None
         scheduled = scheduled or self.clock()
         digest = hashlib.sha256(f"{schedule.name}/{scheduled.isoformat()}".encode()).hexdigest()[:16]
         job_name = f"model-monitoring-{scheduled:%Y%m%d%H%M%S}-{digest}"
@@ -281,6 +282,10 @@ class MonitoringService:
             if since is not None:
                 start = max(start, since)
             end = scheduled + parse_offset(definition.endpoint_input.get("EndTimeOffset"), timedelta(0))
+            if on_demand:
+                # Capture times and the window's bounds have whole seconds, and the window ends before its end:
+                # a run started now takes in what was captured in this second too.
+                end = end.replace(microsecond=0) + timedelta(seconds=1)
             request = processing_request(job_name, schedule.name, definition, capture, endpoint, start, end,
                                          scheduled)
             job = await self.processing.create_processing_job(CreateProcessingJobRequest.model_validate(request))
