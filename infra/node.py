@@ -38,6 +38,7 @@ from services.core.settings import Settings
 from services.execution.worker import Worker
 from services.hosting.runtime import HostingRuntime
 from services.monitoring.scheduler import MonitoringScheduler
+from services.retraining.watchdog import RetrainingWatchdog
 from services.runners import make_runner
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,8 @@ class HeadwaterNode:
             # LocalStack and AWS are served the same way.
             scheduler = MonitoringScheduler(self.services.monitoring, self.settings.monitoring_tick_seconds)
             tasks.append(asyncio.create_task(scheduler.run(stop), name="monitoring-scheduler"))
+            watchdog = RetrainingWatchdog(self.services.retraining)
+            tasks.append(asyncio.create_task(watchdog.run(stop), name="retraining-watchdog"))
         if self.hosting is not None and self.services is not None:
             # Target tracking runs where invocations are counted: in the node serving the endpoints.
             s = self.settings

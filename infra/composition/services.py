@@ -24,6 +24,7 @@ from services.aws.s3 import S3Adapter
 from services.aws.s3_documents import S3Backend
 from services.aws.session import AwsClients
 from services.aws.sqs import SqsAdapter
+from services.core.event_outbox import EventOutbox, PendingEvent
 from services.core.settings import Settings
 from services.core.store import DocumentStore
 from services.core.tags import TagService
@@ -56,7 +57,7 @@ class Services:
     s3: S3Adapter
     sqs: SqsAdapter
     logs: LogsAdapter
-    events: EventPublisher
+    events: EventOutbox
     cloudwatch: CloudWatchAdapter
     tasks: TaskQueue
     orchestration: TaskQueue
@@ -82,7 +83,9 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
     def store(collection: str, model: type[BaseModel], kind: str) -> DocumentStore[Any]:
         return DocumentStore(backend, collection, model, kind)
 
-    publisher = EventPublisher(clients.events, settings.event_bus, settings.event_source)
+    # Every state change's event is recorded until the bus has it (at least once): see EventOutbox.
+    publisher = EventOutbox(EventPublisher(clients.events, settings.event_bus, settings.event_source),
+                            store("event-outbox", PendingEvent, "Pending event"), clock)
     tasks = TaskQueue(sqs, settings.queue_name(TASKS_QUEUE), settings.dlq_name(TASKS_QUEUE))
     orchestration = TaskQueue(sqs, settings.queue_name(ORCHESTRATION_QUEUE), settings.dlq_name(ORCHESTRATION_QUEUE))
     outbox = TaskOutbox(store("task-outbox", PendingTask, "Pending task"), clock)

@@ -43,4 +43,4 @@ def build_worker(services: Services, *, on_line: Callable[[str, str], None] | No
     """A worker over the task and orchestration queues, running every job kind."""
     return Worker(services.settings, services.tasks, build_executors(services, on_line),
                   orchestration=services.orchestration, emulator_embedded=emulator_embedded,
-                  outbox=services.outbox)
+                  outbox=services.outbox, events=services.events)

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from services.aws.sqs import ConsumerPolls
+from services.core.event_outbox import EventOutbox
 from services.core.exceptions import ClaimLost
 from services.core.job_service import Claim, acting_for
 from services.core.queues import QueueMessage
@@ -51,7 +52,7 @@ class Worker:
     def __init__(self, settings: Settings, tasks: TaskQueue, executors: list[JobExecutor],
                  worker_id: str | None = None, clock: Callable[[], datetime] = utcnow,
                  orchestration: TaskQueue | None = None, emulator_embedded: bool = False,
-                 outbox: TaskOutbox | None = None) -> None:
+                 outbox: TaskOutbox | None = None, events: EventOutbox | None = None) -> None:
         self.settings = settings
         self.polls = ConsumerPolls.choose(settings.poll_wait_seconds, emulator_embedded)
         self.tasks = tasks
@@ -61,6 +62,7 @@ class Worker:
         self.clock = clock
         self.running: set[tuple[str, str]] = set()
         self.outbox = outbox  # tasks promised by submits that may have been cut short
+        self.events = events  # events recorded by state changes whose publish may have failed
         self.stopping = False
         self._attempts: set[_Attempt] = set()
 
@@ -214,7 +216,7 @@ class Worker:
 
     async def _reap_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            for sweep in (self.reap_dead_tasks, self.redeliver_promised):
+            for sweep in (self.reap_dead_tasks, self.redeliver_promised, self.republish_events):
                 try:
                     await sweep()
                 except Exception:  # noqa: BLE001 - the next round tries again
@@ -240,6 +242,13 @@ class Worker:
                          pending.kind, pending.name)
             await self.outbox.settle(pending.task)
         return sent
+
+    async def republish_events(self) -> int:
+        """Put the state-change events whose publish failed (the bus did not answer); return how many."""
+        if self.events is None:
+            return 0
+        # Well past the time a publish takes: a record this old will not be dropped by its publish.
+        return await self.events.republish_overdue(timedelta(seconds=2 * self.settings.visibility_timeout))
 
     async def reap_dead_tasks(self) -> int:
         """Fail the jobs whose tasks SQS dead-lettered; return how many messages were reaped."""

@@ -45,6 +45,9 @@ class RetrainingPolicy(ApiModel):
     # the schedule whose baseline is recomputed from the new training data after a deploy
     monitoring_schedule_name: str | None = None
     cooldown_seconds: int = Field(default=900, ge=0)
+    # a run whose Training, Evaluating or Deploying step makes no progress for this long fails and frees the
+    # endpoint: the chain advances on events, and a lost one, or a job that never ends, must not hold it for ever
+    step_timeout_seconds: int = Field(default=6 * 3600, ge=1)
     # what the new version trains on: the serving version's training data plus the labelled captures
     # (default), or the labelled captures alone (a sliding window, when the old world is gone)
     training_data: Literal["ServingPlusCaptured", "CapturedOnly"] = "ServingPlusCaptured"
@@ -87,6 +90,7 @@ class RetrainingRun(ApiModel):
     trigger: dict[str, Any] = Field(default_factory=dict)
     creation_time: datetime
     last_modified_time: datetime
+    step_started_at: datetime | None = None  # when the run entered its status (its creation, for the first)
     serving_package_arn: str | None = None
     serving_model_name: str | None = None
     training_job_name: str | None = None
@@ -102,6 +106,11 @@ class RetrainingRun(ApiModel):
     baseline_done: bool = False
     deploy_done: bool = False
     failure_reason: str | None = None
+
+    def overdue(self, timeout_seconds: int, now: datetime) -> bool:
+        """Whether the run holds its endpoint's lock in a step older than ``timeout_seconds``."""
+        since = self.step_started_at or self.creation_time
+        return self.status.holds_lock and (now - since).total_seconds() > timeout_seconds
 
     def describe(self) -> dict[str, Any]:
         """The run as its events and the CLI show it."""

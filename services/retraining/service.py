@@ -99,7 +99,10 @@ class RetrainingService:
     # --- runs -------------------------------------------------------------------------
 
     async def claim(self, endpoint: str, run_name: str) -> Claim:
-        """Take the endpoint's lock for ``run_name`` unless a run is in flight or the cool-down holds."""
+        """Take the endpoint's lock for ``run_name`` unless a run is in flight or the cool-down holds.
+
+        A run past its step deadline is not in flight: it is failed first, and the lock is free."""
+        await self.expire_overdue_runs(endpoint)
         now = self.clock()
         outcome: list[Claim] = []
 
@@ -157,7 +160,12 @@ class RetrainingService:
 
         def edit(run: RetrainingRun) -> RetrainingRun | None:
             changed = mutate(run)
-            return None if changed is None else changed.model_copy(update={"last_modified_time": now})
+            if changed is None:
+                return None
+            update: dict[str, Any] = {"last_modified_time": now}
+            if changed.status != run.status:
+                update["step_started_at"] = now  # a new step: its deadline starts
+            return changed.model_copy(update=update)
 
         before, after = await self.runs.update(name, edit)
         if after.status != before.status:
@@ -175,6 +183,26 @@ class RetrainingService:
 
         log.warning("retraining run %s failed: %s", name, reason)
         return (await self.advance(name, edit))[1]
+
+    async def expire_overdue_runs(self, endpoint: str | None = None) -> list[str]:
+        """Fail the runs (of ``endpoint``, or of every policy) stuck in a step past the policy's
+        ``StepTimeoutSeconds``, which frees their endpoints; return their names."""
+        now = self.clock()
+        policies = [await self.get_policy(endpoint)] if endpoint else await self.list_policies()
+        expired: list[str] = []
+        for policy in policies:
+            if policy is None or not policy.active_run:
+                continue
+            run = await self.runs.get(policy.active_run)
+            if run is None or not run.overdue(policy.step_timeout_seconds, now):
+                continue
+            await self.fail(run.run_name, (
+                f"InternalServerError: the run's {run.status.value} step passed its deadline "
+                f"(StepTimeoutSeconds {policy.step_timeout_seconds}) without progress: an event it waited for was "
+                f"lost or a job it started did not end. The endpoint keeps serving "
+                f"{run.serving_package_arn or 'what it served'} and takes new runs."))
+            expired.append(run.run_name)
+        return expired
 
     async def _release(self, run: RetrainingRun, now: datetime) -> None:
         def unlock(p: RetrainingPolicy) -> RetrainingPolicy | None:

@@ -95,6 +95,42 @@ async def test_pending_approval_releases_the_lock_and_put_policy_keeps_chain_sta
     assert (await service.get_policy("ep")).active_run == name
 
 
+async def test_a_run_stuck_past_its_step_deadline_fails_and_frees_the_endpoint(world: Any) -> None:
+    # The chain advances on events: had one been lost, the run would hold the endpoint's lock for ever.
+    service, events, clock = world
+    await service.put_policy(_policy(cooldown_seconds=0, step_timeout_seconds=3600))
+    stuck, started = await _start(service, clock, "t1")
+    assert started
+    clock.now += timedelta(minutes=59)
+    assert (await _start(service, clock, "t2"))[1] is False  # within its deadline the run keeps the lock
+    assert await service.expire_overdue_runs() == []
+    clock.now += timedelta(minutes=2)
+    assert await service.expire_overdue_runs() == [stuck]
+    run = await service.get_run(stuck)
+    assert run.status is RunStatus.FAILED and "Training step passed its deadline" in run.failure_reason
+    assert events.events[-1][1]["Status"] == "Failed"
+    assert (await _start(service, clock, "t3"))[1] is True
+
+
+async def test_a_new_trigger_takes_the_endpoint_from_a_run_past_its_deadline(world: Any) -> None:
+    service, _, clock = world
+    await service.put_policy(_policy(cooldown_seconds=0, step_timeout_seconds=600))
+    stuck, _ = await _start(service, clock, "t1")
+    clock.now += timedelta(minutes=11)
+    assert (await _start(service, clock, "t2"))[1] is True  # no sweep needed: the claim looks at the deadline
+    assert (await service.get_run(stuck)).status is RunStatus.FAILED
+
+
+async def test_each_step_has_its_own_deadline(world: Any) -> None:
+    service, _, clock = world
+    await service.put_policy(_policy(cooldown_seconds=0, step_timeout_seconds=600))
+    name, _ = await _start(service, clock, "t1")
+    clock.now += timedelta(minutes=9)
+    await service.advance(name, lambda r: r.model_copy(update={"status": RunStatus.EVALUATING}))
+    clock.now += timedelta(minutes=9)  # 18 minutes into the run, 9 into its Evaluating step
+    assert await service.expire_overdue_runs() == []
+
+
 def test_resource_names_lead_back_to_their_run() -> None:
     name = run_name_for("churn endpoint/1", "sched/2026-01-01")
     assert name == run_name_for("churn endpoint/1", "sched/2026-01-01") != run_name_for("churn endpoint/1", "x")
