@@ -19,7 +19,16 @@ A request refused before its handler is answered by ``error_response``
 connection serves on; a refusal after which the stream cannot be followed
 (a malformed head, a chunked body over the limit) answers, shuts the
 sending side and drops what still arrives until the client closes, so the
-client reads the answer rather than a connection reset.
+client reads the answer rather than a connection reset. A ``Content-Length``
+that is not a plain decimal number, or a chunk size that is not plain hex, is a
+400: the stream cannot be framed past it.
+
+Memory per connection is bounded: a chunked body is decoded as it arrives
+(work linear in its size, its size lines and trailers capped); and while a
+request is being answered, or the client leaves its answers unread (the
+transport's write buffer over its high-water mark), the server reads at most
+:data:`PIPELINE_BYTES` ahead and then stops reading until it catches up, so a
+client pipelining without end is held back by TCP, not buffered.
 
 Several worker processes may serve one listening socket
 (:mod:`containers.common.server_workers`). Left to asyncio's accept loop,
@@ -39,6 +48,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import re
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -46,6 +56,13 @@ from dataclasses import dataclass, field
 log = logging.getLogger(__name__)
 
 MAX_HEAD_BYTES = 64 * 1024
+# A chunk-size line (size and extensions) longer than this is refused, not buffered waiting for its end.
+MAX_CHUNK_LINE = 4096
+# Bytes read ahead behind a request being answered, or behind answers the client leaves unread,
+# before the connection stops reading until it catches up.
+PIPELINE_BYTES = 64 * 1024
+_DIGITS = re.compile(r"[0-9]+")
+_HEX = re.compile(rb"[0-9A-Fa-f]+")
 # A new connection that sends nothing this long no longer holds its worker back from accepting.
 FIRST_REQUEST_WAIT = 1.0
 # How long a connection refused mid-stream drops what its client still sends before closing.
@@ -106,6 +123,89 @@ class _Malformed(Exception):
         self.skip = skip
 
 
+@dataclass
+class _Head:
+    """A request's parsed head, kept while its body arrives."""
+
+    method: str
+    target: str
+    version: str
+    headers: dict[str, str]
+
+
+def _parse_head(raw: bytes) -> _Head:
+    lines = raw.decode("latin-1").split("\r\n")
+    try:
+        method, target, version = lines[0].split(" ", 2)
+    except ValueError:
+        raise _Malformed(400, f"bad request line {lines[0][:80]!r}") from None
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise _Malformed(400, f"bad header line {line[:80]!r}")
+        headers[name.strip().lower()] = value.strip()
+    return _Head(method, target, version, headers)
+
+
+class _ChunkedBody:
+    """Decodes a chunked body as it arrives, taking what it has decoded off the front of the buffer,
+    so each byte is looked at once however the body is split into reads."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.body = bytearray()
+        self.state = "size"  # size -> data -> data-end -> size ... -> trailer
+        self.remaining = 0  # bytes of the current chunk still to come
+        self.trailer_bytes = 0
+
+    def feed(self, buf: bytearray) -> bool:
+        """Decode what ``buf`` holds; ``True`` once the body (with its trailers) is complete."""
+        while True:
+            if self.state == "data":
+                take = min(self.remaining, len(buf))
+                self.body += buf[:take]
+                del buf[:take]
+                self.remaining -= take
+                if self.remaining:
+                    return False
+                self.state = "data-end"
+            elif self.state == "data-end":
+                if len(buf) < 2:
+                    return False
+                if buf[:2] != b"\r\n":
+                    raise _Malformed(400, "chunk data not followed by CRLF")
+                del buf[:2]
+                self.state = "size"
+            else:
+                line_end = buf.find(b"\r\n")
+                if self.state == "size":
+                    if line_end < 0 and len(buf) <= MAX_CHUNK_LINE:
+                        return False
+                    if line_end < 0 or line_end > MAX_CHUNK_LINE:
+                        raise _Malformed(400, f"chunk size line over {MAX_CHUNK_LINE} bytes")
+                    self._size_line(bytes(buf[:line_end]))
+                else:  # trailer fields, read past up to the empty line that ends them
+                    seen = self.trailer_bytes + (line_end + 2 if line_end >= 0 else len(buf))
+                    if seen > MAX_HEAD_BYTES:
+                        raise _Malformed(431, "chunked trailers too large")
+                    if line_end < 0:
+                        return False
+                    self.trailer_bytes = seen
+                del buf[:line_end + 2]
+                if self.state == "trailer" and line_end == 0:
+                    return True
+
+    def _size_line(self, line: bytes) -> None:
+        text = line.split(b";", 1)[0].rstrip(b" \t")  # chunk extensions are read past
+        if not _HEX.fullmatch(text):
+            raise _Malformed(400, f"bad chunk size {text[:40]!r}")
+        size = int(text, 16)
+        if len(self.body) + size > self.limit:
+            raise _Malformed(413, f"chunked payload of more than {self.limit} bytes is over the limit")
+        self.state, self.remaining = ("data", size) if size else ("trailer", 0)
+
+
 class _Connection(asyncio.Protocol):
     """One client connection: parse, dispatch, answer in order."""
 
@@ -119,7 +219,14 @@ class _Connection(asyncio.Protocol):
         self.skipping = 0  # bytes of a refused body still to drop as they arrive
         self.lingering = False  # refused and shut: what still arrives is dropped
         self.last_active = 0.0  # loop time of the last bytes received or answer sent
+        self.write_paused = False  # the transport holds more unsent answers than its high-water mark
+        self.read_paused = False
         self._silence: asyncio.TimerHandle | None = None
+        # The request being received: its head once parsed, then its body's framing.
+        self._head: _Head | None = None
+        self._scanned = 0  # bytes of the buffer known to hold no end of head
+        self._length = 0
+        self._chunked: _ChunkedBody | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -143,9 +250,35 @@ class _Connection(asyncio.Protocol):
             self.skipping -= dropped
             data = data[dropped:]
         self.buffer += data
-        if not self.busy:
+        self._process()
+        self._settle()
+        self._flow()
+
+    def pause_writing(self) -> None:
+        """The client is not reading its answers: answer no more until it does."""
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.buffer and not self.closing:
             self._process()
         self._settle()
+        self._flow()
+
+    def _flow(self) -> None:
+        """Back-pressure: while a request is being answered, or the client leaves its answers unread,
+        read ahead at most :data:`PIPELINE_BYTES`, then stop reading (TCP then holds the client
+        back) until the connection catches up. A request being received is read on in full."""
+        if self.transport is None or self.closing:
+            return
+        stalled = self.busy or self.write_paused
+        if stalled and len(self.buffer) >= PIPELINE_BYTES:
+            if not self.read_paused:
+                self.read_paused = True
+                self.transport.pause_reading()
+        elif not stalled and self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
 
     def _end_first_wait(self) -> None:
         if self._silence is not None:
@@ -170,10 +303,11 @@ class _Connection(asyncio.Protocol):
         return not self.busy
 
     def _process(self) -> None:
-        while not self.busy and not self.closing:
+        while not self.busy and not self.closing and not self.write_paused:
             try:
                 parsed = self._parse()
             except _Malformed as err:
+                self._head, self._chunked, self._scanned = None, None, 0
                 answer = self.server.error_response(err.status, str(err))
                 if err.skip is None:  # the stream cannot be followed past this request
                     self._linger(answer)
@@ -209,6 +343,7 @@ class _Connection(asyncio.Protocol):
         if self.buffer and not self.closing:
             self._process()
         self._settle()
+        self._flow()
 
     def _answer(self, response: Response, keep_alive: bool) -> None:
         self.server.in_flight -= 1
@@ -232,6 +367,9 @@ class _Connection(asyncio.Protocol):
             return
         self.transport.write_eof()
         self.lingering = True
+        if self.read_paused:  # read again, to drop what the client still sends
+            self.read_paused = False
+            self.transport.resume_reading()
         asyncio.get_running_loop().call_later(LINGER, self.transport.close)
 
     def _skip(self, count: int) -> None:
@@ -249,77 +387,57 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
     def _parse(self) -> tuple[Request, bool] | None:
+        """The next complete request off the buffer, or ``None`` until more arrives. Work is linear in
+        what arrives: the end of the head is searched for only in new bytes, the head is parsed once,
+        and a chunked body is decoded as it comes."""
         buf = self.buffer
-        head_end = buf.find(b"\r\n\r\n")
-        if head_end < 0:
-            if len(buf) > MAX_HEAD_BYTES:
-                raise _Malformed(431, "request head too large")
-            return None
-        lines = bytes(buf[:head_end]).decode("latin-1").split("\r\n")
-        try:
-            method, target, version = lines[0].split(" ", 2)
-        except ValueError:
-            raise _Malformed(400, f"bad request line {lines[0][:80]!r}") from None
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if not sep:
-                raise _Malformed(400, f"bad header line {line[:80]!r}")
-            headers[name.strip().lower()] = value.strip()
-        start = head_end + 4
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            decoded = _dechunk(buf, start, self.server.max_body)
-            if decoded is None:
+        if self._head is None:
+            head_end = buf.find(b"\r\n\r\n", self._scanned)
+            if head_end < 0 or head_end > MAX_HEAD_BYTES:
+                if len(buf) > MAX_HEAD_BYTES:
+                    raise _Malformed(431, "request head too large")
+                self._scanned = max(0, len(buf) - 3)
                 return None
-            body, end = decoded
+            head = _parse_head(bytes(buf[:head_end]))
+            del buf[:head_end + 4]
+            self._scanned = 0
+            self._frame(head)
+            self._head = head
+        head = self._head
+        if self._chunked is not None:
+            if not self._chunked.feed(buf):
+                return None
+            body = bytes(self._chunked.body)
         else:
-            try:
-                length = int(headers.get("content-length", "0"))
-            except ValueError:
-                raise _Malformed(400, "bad Content-Length") from None
-            expects_continue = headers.get("expect", "").lower() == "100-continue"
-            if length > self.server.max_body:
-                message = f"payload of {length} bytes is over the limit of {self.server.max_body}"
-                if expects_continue:
-                    raise _Malformed(413, message)  # told no, the client sends no body
-                del buf[:start]  # the body is dropped as it arrives; the next request follows it
-                raise _Malformed(413, message, skip=length)
-            if len(buf) - start < length:
-                if expects_continue and self.transport is not None:
-                    self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            if len(buf) < self._length:
                 return None
-            end = start + length
-            body = bytes(buf[start:end])
-        del buf[:end]
-        conn = headers.get("connection", "").lower()
-        keep_alive = conn != "close" if version == "HTTP/1.1" else conn == "keep-alive"
-        path, _, query = target.partition("?")
-        return Request(method.upper(), path, headers, body, query), keep_alive
+            body = bytes(buf[:self._length])
+            del buf[:self._length]
+        self._head, self._chunked = None, None
+        conn = head.headers.get("connection", "").lower()
+        keep_alive = conn != "close" if head.version == "HTTP/1.1" else conn == "keep-alive"
+        path, _, query = head.target.partition("?")
+        return Request(head.method.upper(), path, head.headers, body, query), keep_alive
 
-
-def _dechunk(buf: bytearray, pos: int, limit: int) -> tuple[bytes, int] | None:
-    """Decode a chunked body starting at ``pos``; ``None`` while incomplete; over ``limit`` bytes: 413."""
-    parts: list[bytes] = []
-    size_so_far = 0
-    while True:
-        line_end = buf.find(b"\r\n", pos)
-        if line_end < 0:
-            return None
-        try:
-            size = int(bytes(buf[pos:line_end]).split(b";", 1)[0], 16)
-        except ValueError:
-            raise _Malformed(400, "bad chunk size") from None
-        pos = line_end + 2
-        size_so_far += size
-        if size_so_far > limit:
-            raise _Malformed(413, f"chunked payload of more than {limit} bytes is over the limit")
-        if size == 0:
-            trailer_end = buf.find(b"\r\n\r\n", pos - 2)
-            return (b"".join(parts), trailer_end + 4) if trailer_end >= 0 else None
-        if len(buf) < pos + size + 2:
-            return None
-        parts.append(bytes(buf[pos:pos + size]))
-        pos += size + 2
+    def _frame(self, head: _Head) -> None:
+        """How the body after ``head`` ends: chunked, or ``Content-Length`` bytes (refused over the limit)."""
+        headers = head.headers
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            self._chunked = _ChunkedBody(self.server.max_body)
+            return
+        raw = headers.get("content-length", "0")
+        if not _DIGITS.fullmatch(raw):  # int() would take "-5", "+5" and "1_0"
+            raise _Malformed(400, f"bad Content-Length {raw[:40]!r}")
+        length = int(raw)
+        expects_continue = headers.get("expect", "").lower() == "100-continue"
+        if length > self.server.max_body:
+            message = f"payload of {length} bytes is over the limit of {self.server.max_body}"
+            if expects_continue:
+                raise _Malformed(413, message)  # told no, the client sends no body
+            raise _Malformed(413, message, skip=length)  # dropped as it arrives; the next request follows it
+        self._length = length
+        if expects_continue and len(self.buffer) < length and self.transport is not None:
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
 
 class HttpServer:
