@@ -3,7 +3,9 @@ object listing, and streaming files to and from disk."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +16,16 @@ from botocore.exceptions import ClientError
 
 from services.core.exceptions import PreconditionFailed, ValidationException
 
+log = logging.getLogger(__name__)
+
 # Real S3 answers a lost race with 412, or 409 while another conditional write
 # to the same key is in flight; both mean "re-read and try again".
 _CONDITIONAL_ERRORS = {"PreconditionFailed", "ConditionalRequestConflict"}
 _CHUNK = 1 << 20
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+PART_SIZE = 64 * 1024 * 1024
+MIN_PART_SIZE = 5 * 1024 * 1024  # S3 refuses a smaller part, but for the last
+MAX_PARTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -47,8 +55,14 @@ def is_not_found(err: ClientError) -> bool:
 class S3Adapter:
     """S3 operations Headwater needs, over an injected aiobotocore client."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, *, multipart_threshold: int = MULTIPART_THRESHOLD,
+                 part_size: int = PART_SIZE) -> None:
+        if part_size < MIN_PART_SIZE:
+            raise ValueError(f"part size {part_size} is under S3's smallest part of {MIN_PART_SIZE} bytes")
         self.client = client
+        # Files over the threshold go up as multipart uploads of part_size parts (public so tests lower it).
+        self.multipart_threshold = multipart_threshold
+        self.part_size = part_size
 
     async def _get(self, bucket: str, key: str) -> tuple[bytes, str] | None:
         """The object's body and ETag, or ``None`` when absent."""
@@ -130,10 +144,35 @@ class S3Adapter:
             return await body.read()
 
     async def upload_file(self, path: Path, bucket: str, key: str, content_type: str | None = None) -> None:
-        """Upload a local file (read in one piece; artifacts here are modest)."""
+        """Upload a local file: up to :attr:`multipart_threshold` bytes in one PUT, above it as a
+        multipart upload read one part at a time (S3 caps a single PUT at 5 GB, and an artifact need
+        not fit in memory). A multipart upload that fails is aborted, so no stored parts are left."""
         extra = {"ContentType": content_type} if content_type else {}
+        size = path.stat().st_size
         with path.open("rb") as fh:
-            await self.client.put_object(Bucket=bucket, Key=key, Body=fh.read(), **extra)
+            if size <= self.multipart_threshold:
+                body = await asyncio.to_thread(fh.read, size)
+                await self.client.put_object(Bucket=bucket, Key=key, Body=body, **extra)
+                return
+            # S3 allows at most 10,000 parts: a file past that many parts goes up in larger ones.
+            part_size = max(self.part_size, -(-size // MAX_PARTS))
+            upload_id = (await self.client.create_multipart_upload(Bucket=bucket, Key=key, **extra))["UploadId"]
+            try:
+                parts: list[dict[str, Any]] = []
+                while chunk := await asyncio.to_thread(fh.read, part_size):
+                    number = len(parts) + 1
+                    resp = await self.client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id,
+                                                         PartNumber=number, Body=chunk)
+                    parts.append({"ETag": resp["ETag"], "PartNumber": number})
+                    del chunk  # freed before the next part is read: one part in memory at a time
+                await self.client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
+                                                            MultipartUpload={"Parts": parts})
+            except BaseException:
+                try:
+                    await self.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+                except Exception as err:  # noqa: BLE001 - the upload's own failure is the one to raise
+                    log.warning("could not abort multipart upload of s3://%s/%s: %s", bucket, key, err)
+                raise
 
     async def get_bytes(self, bucket: str, key: str) -> bytes | None:
         """A small object's body, or ``None`` when absent."""
