@@ -15,15 +15,13 @@ named: no partial, silently incomplete output.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
-import gzip
 import logging
 import os
 import time
 import uuid
-import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -41,8 +39,9 @@ from services.runners.images import known_images
 from services.transform.dataproc import DataProcessingError, decode_record, encode_record, join_input, parse_path
 from services.transform.inputs import InputObject, list_inputs, output_key
 from services.transform.models import TransformJob, TransformJobStatus
-from services.transform.records import Batch, RecordError, batches, cut_line_batches, split_records
+from services.transform.records import Batch, RecordError
 from services.transform.service import TASK_KIND, TransformService
+from services.transform.stream import Cutting, object_batches, object_chunks
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +102,22 @@ class TransformJobExecutor(ClaimingExecutor[TransformJob]):
         """Start the job's instances and send every input object through them."""
         inputs = await list_inputs(self.s3, job)
         started = time.perf_counter()
-        # The first object is read and split while the instances start, for as many slots as the
-        # containers will likely take (a wrong guess costs only balance).
-        first = asyncio.create_task(self._prepare(job, inputs[0], _likely_slots(job)))
-        async with self._instances_started(job, session, first) as instances:
-            ready = time.perf_counter()
-            await self._run(job, inputs, first, instances, session, stop)
-            log.info("transform %s: %d instance(s) ready in %.2f s; %d object(s) transformed in %.2f s",
-                     job.transform_job_name, len(instances), ready - started, len(inputs), time.perf_counter() - ready)
+        # Input is read and cut while the instances start, for as many slots as the containers will
+        # likely take (a wrong guess costs only balance); a few batches ahead, no more.
+        slots = [_likely_slots(job)]
+        feed: asyncio.Queue[_Fed] = asyncio.Queue(maxsize=max(2, slots[0]))
+        reader = asyncio.create_task(self._read_inputs(job, inputs, feed, slots))
+        try:
+            async with self._instances_started(job, session, reader) as instances:
+                ready = time.perf_counter()
+                await self._run(job, inputs, feed, slots, instances, session, stop)
+                log.info("transform %s: %d instance(s) ready in %.2f s; %d object(s) transformed in %.2f s",
+                         job.transform_job_name, len(instances), ready - started, len(inputs),
+                         time.perf_counter() - ready)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
 
     @contextlib.asynccontextmanager
     async def _stop_watched(self, name: str) -> AsyncIterator[asyncio.Event]:
@@ -126,8 +133,8 @@ class TransformJobExecutor(ClaimingExecutor[TransformJob]):
 
     @contextlib.asynccontextmanager
     async def _instances_started(self, job: TransformJob, session: aiohttp.ClientSession,
-                                 first: asyncio.Task[_Prepared]) -> AsyncIterator[list[Instance]]:
-        """The job's instances, started (``first``, the first object's preparation, is cancelled when
+                                 reader: asyncio.Task[None]) -> AsyncIterator[list[Instance]]:
+        """The job's instances, started (``reader``, reading the input meanwhile, is cancelled when
         they cannot start); every one is stopped when the block ends, however it ends."""
         starting = asyncio.create_task(self._start(job, session))
         instances: list[Instance] = []
@@ -135,7 +142,7 @@ class TransformJobExecutor(ClaimingExecutor[TransformJob]):
             try:
                 instances = await starting
             except BaseException:
-                first.cancel()
+                reader.cancel()
                 raise
             yield instances
         finally:
@@ -194,73 +201,92 @@ class TransformJobExecutor(ClaimingExecutor[TransformJob]):
             raise
         return instance
 
-    async def _run(self, job: TransformJob, inputs: list[InputObject], first: asyncio.Task[_Prepared],
-                   instances: list[Instance], session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
+    async def _run(self, job: TransformJob, inputs: list[InputObject], feed: asyncio.Queue[_Fed],
+                   slots_hint: list[int], instances: list[Instance], session: aiohttp.ClientSession,
+                   stop: asyncio.Event) -> None:
         per_instance = job.max_concurrent_transforms or await _container_concurrency(instances[0], session)
         slots: asyncio.Queue[Instance] = asyncio.Queue()
         for instance in instances:
             for _ in range(per_instance):
                 slots.put_nowait(instance)
-        # Objects go through one at a time (their batches fill every slot); the next
-        # object is read and split while this one is transformed.
-        upcoming = first
-        try:
-            for n, obj in enumerate(inputs):
-                prepared = await upcoming
-                if n + 1 < len(inputs):
-                    upcoming = asyncio.create_task(self._prepare(job, inputs[n + 1], slots.qsize()))
-                if stop.is_set():
-                    raise _Stopped()
-                await self._transform_object(job, obj, prepared, slots, session, stop)
-        finally:
-            upcoming.cancel()
+        slots_hint[0] = slots.qsize()  # objects not cut yet are cut for the slots there are
+        # Objects go through one at a time (their batches fill every slot); the reader cuts the next
+        # object's first batches while this one's last are transformed.
+        for obj in inputs:
+            if stop.is_set():
+                raise _Stopped()
+            await self._transform_object(job, obj, feed, slots, session, stop)
 
-    async def _prepare(self, job: TransformJob, obj: InputObject, slots: int) -> _Prepared:
-        """Read one object and cut it into request batches for ``slots`` concurrent requests."""
+    async def _read_inputs(self, job: TransformJob, inputs: list[InputObject], feed: asyncio.Queue[_Fed],
+                           slots: list[int]) -> None:
+        """Read every input object in turn and put its batches on ``feed`` (an end mark after each
+        object; a failure to read or cut one is put there too, in its place)."""
+        try:
+            for obj in inputs:
+                chunks = object_chunks(self.s3, obj.bucket, obj.key, job.transform_input.compression_type == "Gzip")
+                async for batch, values in object_batches(chunks, self._cutting(job, obj, slots[0])):
+                    await feed.put((batch, values))
+                await feed.put(None)
+        except Exception as err:  # noqa: BLE001 - raised where the transform reaches it, in input order
+            await feed.put(err)
+
+    def _cutting(self, job: TransformJob, obj: InputObject, slots: int) -> Cutting:
+        """How ``obj`` is cut: its SplitType, the job's BatchStrategy and payload limit, DataProcessing."""
         source = obj.uri
-        data = await self._read(obj, job.transform_input.compression_type)
-        split = job.transform_input.split_type
         dp = job.data_processing
         in_filter = parse_path(dp.input_filter if dp else "$")
-        processing = dp is not None and (dp.join_source == "Input" or not in_filter.is_identity
-                                         or not parse_path(dp.output_filter).is_identity)
-        limit = (job.max_payload_in_mb or DEFAULT_MAX_PAYLOAD_MB) * 1024 * 1024
-        if split == "Line" and not processing and _strategy(job) == "MultiRecord":
-            # Large clean CSV / JSON Lines input: cut at newlines, no object per record.
-            plan = await asyncio.to_thread(cut_line_batches, data, limit, source, slots)
-            if plan is not None:
-                return _Prepared(plan, [], processing)
-        raw_records = split_records(data, split, source)
         in_type = job.transform_input.content_type
-        values: list[Any] = []
-        if processing:
-            values = [_decode(r, in_type, source, i) for i, r in enumerate(raw_records, start=1)]
-            sent = [encode_record(in_filter.apply(v), in_type) for v in values]
-        else:
-            sent = raw_records
-        return _Prepared(list(batches(sent, _strategy(job), limit, source)), values, processing)
 
-    async def _transform_object(self, job: TransformJob, obj: InputObject, prepared: _Prepared,
+        def prepare(raw: bytes, number: int) -> tuple[bytes, Any]:
+            value = _decode(raw, in_type, source, number)
+            return encode_record(in_filter.apply(value), in_type), value
+
+        limit = (job.max_payload_in_mb or DEFAULT_MAX_PAYLOAD_MB) * 1024 * 1024
+        return Cutting(job.transform_input.split_type, _strategy(job), limit, source, slots,
+                       prepare if _processing(job) else None)
+
+    async def _transform_object(self, job: TransformJob, obj: InputObject, feed: asyncio.Queue[_Fed],
                                 slots: asyncio.Queue[Instance], session: aiohttp.ClientSession,
                                 stop: asyncio.Event) -> None:
+        """Send one object's batches as the reader cuts them, at most one per slot in flight, and
+        write its output once every batch is answered (none is written if one fails)."""
         source = obj.uri
         split = job.transform_input.split_type
-        plan, values, processing = prepared.plan, prepared.values, prepared.processing
-        answers = await asyncio.gather(*(self._send(job, b, split, slots, session, stop, source) for b in plan))
-        outputs = self._assemble(job, plan, answers, values, processing, source)
-        bucket, key = output_key(job, obj)
-        await self.s3.put_bytes(bucket, key, outputs, job.transform_output.accept or job.transform_input.content_type)
+        output = _Output(job, source, _processing(job))
+        in_flight = asyncio.Semaphore(slots.qsize())
+        sent: collections.deque[tuple[Batch, list[Any], asyncio.Task[Answer]]] = collections.deque()
+        failed: list[BaseException] = []
 
-    async def _read(self, obj: InputObject, compression: str) -> bytes:
-        resp = await self.s3.client.get_object(Bucket=obj.bucket, Key=obj.key)
-        async with resp["Body"] as body:
-            data = await body.read()
-        if compression == "Gzip":
-            try:
-                return await asyncio.to_thread(gzip.decompress, data)
-            except (OSError, EOFError, zlib.error) as err:
-                raise JobFailed(f"ClientError: {obj.uri} is not valid gzip ({err})") from err
-        return data
+        def done(task: asyncio.Task[Answer]) -> None:
+            in_flight.release()
+            if not task.cancelled() and task.exception() is not None:
+                failed.append(task.exception())  # type: ignore[arg-type]
+
+        try:
+            while (fed := await feed.get()) is not None:
+                if isinstance(fed, Exception):
+                    raise fed
+                await in_flight.acquire()
+                if failed:
+                    raise failed[0]
+                batch, values = fed
+                task = asyncio.create_task(self._send(job, batch, split, slots, session, stop, source))
+                task.add_done_callback(done)
+                sent.append((batch, values, task))
+                while sent and sent[0][2].done():  # answers are assembled in order as they come
+                    batch, values, task = sent.popleft()
+                    output.add(batch, values, task.result())
+            while sent:
+                batch, values, task = sent[0]
+                output.add(batch, values, await task)
+                sent.popleft()
+        finally:
+            for _, _, task in sent:
+                task.cancel()
+            await asyncio.gather(*(task for _, _, task in sent), return_exceptions=True)
+        bucket, key = output_key(job, obj)
+        await self.s3.put_bytes(bucket, key, output.body(),
+                                job.transform_output.accept or job.transform_input.content_type)
 
     async def _send(self, job: TransformJob, batch: Batch, split: str, slots: asyncio.Queue[Instance],
                     session: aiohttp.ClientSession, stop: asyncio.Event, source: str) -> Answer:
@@ -290,51 +316,66 @@ class TransformJobExecutor(ClaimingExecutor[TransformJob]):
             raise JobFailed(f"ClientError: {where}: the model returned {answer.status}: {message}")
         return answer
 
-    def _assemble(self, job: TransformJob, plan: list[Batch], answers: list[Answer], values: list[Any],
-                  processing: bool, source: str) -> bytes:
-        line = job.transform_output.assemble_with == "Line"
-        if not processing and not (line and _strategy(job) == "MultiRecord"):
-            sep = b"\n" if line else b""
-            return sep.join(a.body.rstrip(b"\n") if line else a.body for a in answers) + (b"\n" if line else b"")
-        if not processing and plan and not any(b"\r" in a.body for a in answers):
-            return _join_lines(plan, answers, source)
-        outputs: list[bytes] = []
-        for batch, answer in zip(plan, answers):
-            lines = answer.body.splitlines() if batch.size > 1 or processing else [answer.body.rstrip(b"\n")]
-            if len(lines) != batch.size:
-                raise JobFailed(f"ClientError: {source}: records {batch.first}-{batch.first + batch.size - 1}"
-                                f": the model returned {len(lines)} predictions for {batch.size} records")
-            outputs.extend(lines)
-        if processing:
-            dp = job.data_processing
-            assert dp is not None
-            out_filter = parse_path(dp.output_filter)
-            out_type = job.transform_output.accept or answers[0].content_type if answers else None
-            joined = []
-            for n, (value, prediction) in enumerate(zip(values, outputs), start=1):
-                try:
-                    record = join_input(value, prediction, job.transform_input.content_type, out_type) \
-                        if dp.join_source == "Input" else decode_record(prediction, out_type)
-                    joined.append(encode_record(out_filter.apply(record), job.transform_input.content_type
-                                                if dp.join_source == "Input" else out_type))
-                except (DataProcessingError, ValueError) as err:
-                    raise JobFailed(f"ClientError: {source}: record {n}: {err}") from err
-            outputs = joined
-        return b"\n".join(outputs) + b"\n"
-
     async def fail(self, name: str, reason: str) -> None:
         """Fail the job with ``reason``."""
         await self.transform.transition(
             name, TransformJobStatus.FAILED, edit=lambda j: setattr(j, "failure_reason", reason[:FAILURE_REASON_MAX]))
 
 
-@dataclass
-class _Prepared:
-    """One object cut into request batches (``values``: decoded records, for DataProcessing)."""
+# What the reader puts on the feed: a batch with its DataProcessing values, ``None`` after an
+# object's last batch, or the error that stopped the reading.
+_Fed = tuple[Batch, list[Any]] | None | Exception
 
-    plan: list[Batch]
-    values: list[Any]
-    processing: bool
+
+class _Output:
+    """One object's output, assembled batch by batch in input order from the model's answers."""
+
+    def __init__(self, job: TransformJob, source: str, processing: bool) -> None:
+        self.job = job
+        self.source = source
+        self.processing = processing
+        self.line = job.transform_output.assemble_with == "Line"
+        self.out_type: str | None = None  # of DataProcessing's output: Accept, else the first answer's type
+        self.parts: list[bytes] = []
+
+    def add(self, batch: Batch, values: list[Any], answer: Answer) -> None:
+        """The next batch's answer."""
+        self.parts.append(self._assemble(batch, values, answer))
+
+    def body(self) -> bytes:
+        """The whole output object."""
+        if not self.parts:  # no records: as SageMaker writes an empty input's output
+            return b"\n" if self.line or self.processing else b""
+        return b"".join(self.parts)
+
+    def _assemble(self, batch: Batch, values: list[Any], answer: Answer) -> bytes:
+        job, source = self.job, self.source
+        if not self.processing and not (self.line and _strategy(job) == "MultiRecord"):
+            return answer.body.rstrip(b"\n") + b"\n" if self.line else answer.body
+        if not self.processing and b"\r" not in answer.body:
+            return _join_lines([batch], [answer], source)
+        lines = answer.body.splitlines() if batch.size > 1 or self.processing else [answer.body.rstrip(b"\n")]
+        if len(lines) != batch.size:
+            raise JobFailed(f"ClientError: {source}: records {batch.first}-{batch.first + batch.size - 1}"
+                            f": the model returned {len(lines)} predictions for {batch.size} records")
+        if self.processing:
+            dp = job.data_processing
+            assert dp is not None
+            out_filter = parse_path(dp.output_filter)
+            if self.out_type is None:
+                self.out_type = job.transform_output.accept or answer.content_type
+            in_type = job.transform_input.content_type
+            joined = []
+            for n, (value, prediction) in enumerate(zip(values, lines), start=batch.first):
+                try:
+                    record = join_input(value, prediction, in_type, self.out_type) \
+                        if dp.join_source == "Input" else decode_record(prediction, self.out_type)
+                    joined.append(encode_record(out_filter.apply(record),
+                                                in_type if dp.join_source == "Input" else self.out_type))
+                except (DataProcessingError, ValueError) as err:
+                    raise JobFailed(f"ClientError: {source}: record {n}: {err}") from err
+            lines = joined
+        return b"\n".join(lines) + b"\n"
 
 
 def _join_lines(plan: list[Batch], answers: list[Answer], source: str) -> bytes:
@@ -353,6 +394,13 @@ def _join_lines(plan: list[Batch], answers: list[Answer], source: str) -> bytes:
                             f": the model returned {lines} predictions for {batch.size} records")
         pieces.append(body)
     return b"".join(pieces)
+
+
+def _processing(job: TransformJob) -> bool:
+    """Whether DataProcessing changes anything: records are then decoded, filtered and joined."""
+    dp = job.data_processing
+    return dp is not None and (dp.join_source == "Input" or not parse_path(dp.input_filter).is_identity
+                               or not parse_path(dp.output_filter).is_identity)
 
 
 def _strategy(job: TransformJob) -> str:

@@ -14,7 +14,6 @@ the record): in memory up to a bound, then in a temporary file.
 from __future__ import annotations
 
 import tempfile
-import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -22,11 +21,11 @@ from botocore.exceptions import ClientError
 
 from services.aws.s3 import S3Adapter, S3Object, parse_s3_uri
 from services.core.exceptions import JobFailed
+from services.inputs.inflate import GzipError, Inflater
 from services.inputs.pipe.feed import PipeSourceError
 from services.inputs.pipe.records import ManifestItem, ObjectRef, manifest_line_items, recordio_header, recordio_padding
 
 _SPOOL_IN_MEMORY = 32 << 20
-_GZIP_ANY = 32 + zlib.MAX_WBITS  # gzip or zlib header, detected
 
 
 def _client_error(err: ClientError) -> str:
@@ -64,7 +63,7 @@ class ChannelStream:
                 async for chunk in self._spooled(bucket, key, what):
                     yield chunk
                 return
-            inflate = _Inflater(what) if self.gzip else None
+            inflate = Inflater() if self.gzip else None
             size: int | None = None
             async for content_length, raw in self.s3.stream(bucket, key):
                 if size is None:
@@ -81,6 +80,11 @@ class ChannelStream:
                     size = 0
                     yield recordio_header(0)
                 yield recordio_padding(size)
+        except GzipError as err:
+            if err.truncated:
+                raise PipeSourceError(f"ClientError: {what} ends inside its gzip data (truncated)") from None
+            raise PipeSourceError(f"ClientError: {what} is not valid gzip data ({err}); the channel's "
+                                  f"CompressionType is Gzip") from None
         except ClientError as err:
             raise PipeSourceError(f"ClientError: Channel {self.channel}: could not stream {what}: "
                                   f"{_client_error(err)}") from None
@@ -88,7 +92,7 @@ class ChannelStream:
             raise PipeSourceError(f"ClientError: Channel {self.channel}: {what}: {err}") from None
 
     async def _spooled(self, bucket: str, key: str, what: str) -> AsyncIterator[bytes]:
-        inflate = _Inflater(what)
+        inflate = Inflater()
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
             async for _, raw in self.s3.stream(bucket, key):
                 spool.write(inflate.feed(raw))
@@ -138,35 +142,3 @@ class ChannelStream:
                 yield recordio_header(len(item.data)) + item.data + recordio_padding(len(item.data))
             else:
                 yield item.data
-
-
-class _Inflater:
-    """Streaming gzip decompression that follows concatenated members (as ``gunzip`` does)."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-        self._d = zlib.decompressobj(_GZIP_ANY)
-        self._in_member = False
-
-    def feed(self, data: bytes) -> bytes:
-        """Decompress the next compressed bytes."""
-        out = []
-        try:
-            while data:
-                self._in_member = True
-                out.append(self._d.decompress(data))
-                if not self._d.eof:
-                    break
-                self._in_member = False
-                data = self._d.unused_data
-                self._d = zlib.decompressobj(_GZIP_ANY)
-        except zlib.error as err:
-            raise PipeSourceError(f"ClientError: {self.what} is not valid gzip data ({err}); the channel's "
-                                  f"CompressionType is Gzip") from None
-        return b"".join(out)
-
-    def finish(self) -> bytes:
-        """The last bytes; a member cut short is an error."""
-        if self._in_member:
-            raise PipeSourceError(f"ClientError: {self.what} ends inside its gzip data (truncated)")
-        return self._d.flush()
