@@ -13,7 +13,8 @@ from services.core.settings import Settings
 
 
 def print_shadow_agreement(settings: Settings, endpoint: str) -> int:
-    """One line per shadow variant: requests copied, errors, answers agreeing with production's."""
+    """One line per shadow variant: requests copied, errors, answers agreeing with production's, requests
+    not copied while too many copies were in flight."""
     _, endpoints = settings_for_client(settings.state_dir, settings.aws_endpoint)
     url = f"{endpoints['runtime']}/headwater/endpoints/{urllib.parse.quote(endpoint)}/shadow-agreement"
     try:
@@ -25,9 +26,10 @@ def print_shadow_agreement(settings: Settings, endpoint: str) -> int:
     if not report:
         print(f"{endpoint}: no shadowed requests since the node started (no shadow variant, or no traffic)")
         return 0
-    rows = [("SHADOW VARIANT", "REQUESTS", "ERRORS", "AGREED", "AGREEMENT")]
+    rows = [("SHADOW VARIANT", "REQUESTS", "ERRORS", "AGREED", "SKIPPED", "AGREEMENT")]
     for variant, c in sorted(report.items()):
         share = "-" if c["agreement"] is None else f"{100 * c['agreement']:.1f}%"
-        rows.append((variant, str(c["requests"]), str(c["errors"]), str(c["agreed"]), share))
+        rows.append((variant, str(c["requests"]), str(c["errors"]), str(c["agreed"]), str(c["skipped"]),
+                     share))
     print_table(rows)
     return 0

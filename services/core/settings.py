@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     max_loaded_models: int = Field(default=16, ge=1)
     # Data capture waiting for S3, in MiB; past it the oldest captured lines are dropped (and counted).
     capture_buffer_mb: int = Field(default=128, ge=1)
+    # Shadow variants' copies of requests in flight at once; past it a request is not copied (and counted).
+    shadow_max_in_flight: int = Field(default=32, ge=1)
     # SQS wait of handler and worker consumers against an emulator or AWS the
     # node does not embed (against its own, consumers long-poll for 20 s: see
     # services.aws.sqs.ConsumerPolls). Short, so a stop waits at most this long.

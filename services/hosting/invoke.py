@@ -7,7 +7,10 @@ the ``sagemaker-runtime`` model's own: an unknown endpoint or variant is
 carrying ``OriginalStatusCode`` and ``OriginalMessage``; no reachable
 instance is ``ServiceUnavailable``. Successful answers carry
 ``x-Amzn-Invoked-Production-Variant``. Data capture and shadow copies run
-after the answer is ready and never delay or fail it. On a multi-model
+after the answer is ready and never delay or fail it; at most
+``max_shadow_in_flight`` shadow copies run at once, and a request that
+arrives while that many are still running is not copied (counted as
+``skipped`` in the shadow statistics) rather than queued without end. On a multi-model
 variant ``X-Amzn-SageMaker-Target-Model`` is required (and refused
 elsewhere), and a target model that cannot be fetched is ``ValidationError``
 (:mod:`services.hosting.multi_model`).
@@ -39,6 +42,7 @@ H_INVOKED = "x-Amzn-Invoked-Production-Variant"
 # The request's headers arrive with lower-case names.
 _TARGET_VARIANT, _CUSTOM, _INFERENCE_ID = H_TARGET_VARIANT.lower(), H_CUSTOM.lower(), H_INFERENCE_ID.lower()
 _TARGET_MODEL = H_TARGET_MODEL.lower()
+MAX_SHADOW_IN_FLIGHT = 32
 
 
 class EndpointInvoker:
@@ -46,7 +50,8 @@ class EndpointInvoker:
 
     def __init__(self, manager: HostingManager, capture: CaptureWriter, shadows: ShadowStats, *,
                  region: str, account_id: str, metrics: InvocationMetrics | None = None,
-                 multi_model: MultiModelRouter | None = None) -> None:
+                 multi_model: MultiModelRouter | None = None,
+                 max_shadow_in_flight: int = MAX_SHADOW_IN_FLIGHT) -> None:
         self.manager = manager
         self.multi_model = multi_model  # loads TargetModel on multi-model endpoints
         self.capture = capture
@@ -54,6 +59,8 @@ class EndpointInvoker:
         self.metrics = metrics  # SageMaker's Invocations per variant, which autoscaling tracks
         self.region = region
         self.account_id = account_id
+        # Shadow copies in flight; a slow shadow variant must not pile up one task (and body) per request.
+        self.max_shadow_in_flight = max_shadow_in_flight
         self._background: set[asyncio.Task[None]] = set()
 
     async def __call__(self, name: str, request: Request) -> Response | None:
@@ -139,6 +146,9 @@ class EndpointInvoker:
             self.capture.add(capture, live.name, variant.name, (body, ctype), (answer.body, answer.content_type),
                              inference_id)
         for shadow in live.shadows.values():
+            if len(self._background) >= self.max_shadow_in_flight:
+                self.shadows.skip(live.name, shadow.name)
+                continue
             task = asyncio.create_task(self._shadow(live, shadow, body, ctype, accept, custom, answer))
             self._background.add(task)
             task.add_done_callback(self._background.discard)

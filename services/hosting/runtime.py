@@ -38,7 +38,8 @@ class HostingRuntime:
         self.multi_model = MultiModelRouter(s3, limit=settings.max_loaded_models)
         self.invoker = EndpointInvoker(self.manager, self.capture, self.shadows, region=settings.region,
                                        account_id=settings.account_id, metrics=self.metrics,
-                                       multi_model=self.multi_model)
+                                       multi_model=self.multi_model,
+                                       max_shadow_in_flight=settings.shadow_max_in_flight)
 
     async def __aenter__(self) -> HostingRuntime:
         await self.manager.start()

@@ -33,6 +33,7 @@ class ShadowCounts:
     requests: int = 0
     errors: int = 0
     agreed: int = 0
+    skipped: int = 0  # requests not copied: too many copies were still in flight
 
     @property
     def agreement(self) -> float | None:
@@ -56,7 +57,12 @@ class ShadowStats:
         elif agree(production, answer):
             c.agreed += 1
 
+    def skip(self, endpoint: str, shadow: str) -> None:
+        """Count one request not copied to ``shadow``."""
+        self.counts.setdefault((endpoint, shadow), ShadowCounts()).skipped += 1
+
     def report(self, endpoint: str) -> dict[str, dict[str, float | int | None]]:
-        """``{shadow: {requests, errors, agreed, agreement}}`` for ``endpoint``."""
-        return {s: {"requests": c.requests, "errors": c.errors, "agreed": c.agreed, "agreement": c.agreement}
+        """``{shadow: {requests, errors, agreed, agreement, skipped}}`` for ``endpoint``."""
+        return {s: {"requests": c.requests, "errors": c.errors, "agreed": c.agreed, "agreement": c.agreement,
+                    "skipped": c.skipped}
                 for (e, s), c in self.counts.items() if e == endpoint}

@@ -80,7 +80,7 @@ def test_shadow_agreement_tolerates_float_formatting() -> None:
     stats = ShadowStats()
     stats.record("e", "s", Answer(200, b"1", ""), Answer(200, b"1", ""))
     stats.record("e", "s", Answer(200, b"1", ""), None)
-    assert stats.report("e") == {"s": {"requests": 2, "errors": 1, "agreed": 1, "agreement": 1.0}}
+    assert stats.report("e") == {"s": {"requests": 2, "errors": 1, "agreed": 1, "agreement": 1.0, "skipped": 0}}
 
 
 def test_a_variant_routes_to_the_least_busy_healthy_instance(tmp_path: Path) -> None:
