@@ -10,11 +10,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from services.aws.s3 import S3Adapter, parse_s3_uri
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SyncFailure:
+    """What the last sync at a job's end could not upload, and why."""
+
+    s3_uri: str
+    not_uploaded: int  # files left changed and not uploaded
+    error: str
+
+    def __str__(self) -> str:
+        return f"{self.not_uploaded} file(s) not uploaded to {self.s3_uri}: {self.error}"
 
 
 class CheckpointSync:
@@ -23,12 +36,15 @@ class CheckpointSync:
 
     def __init__(self, s3: S3Adapter, s3_uri: str, source: Path, every_seconds: float = 1.0) -> None:
         self.s3 = s3
+        self.s3_uri = s3_uri
         self.bucket, prefix = parse_s3_uri(s3_uri)
         self.prefix = prefix.rstrip("/") + "/" if prefix else ""
         self.source = source
         self.every_seconds = every_seconds
         self._seen: dict[Path, tuple[float, int]] = {}
         self.uploaded = 0
+        # Set when the last sync (at the job's end) left files behind: the job's owner fails the job with it.
+        self.final_failure: SyncFailure | None = None
 
     def mark_restored(self) -> None:
         """Files present now came from S3: do not upload them back unchanged."""
@@ -43,6 +59,10 @@ class CheckpointSync:
                         st = p.stat()
                         out[p] = (st.st_mtime, st.st_size)
         return out
+
+    def pending(self) -> int:
+        """How many files changed since they were last uploaded (or restored)."""
+        return sum(1 for p, sig in self._snapshot().items() if self._seen.get(p) != sig)
 
     async def sync_once(self) -> int:
         """Upload what changed since the last sync; return how many files."""
@@ -59,7 +79,7 @@ class CheckpointSync:
         return len(changed)
 
     async def run(self, done: asyncio.Event) -> None:
-        """Sync every ``every_seconds`` until ``done``, then once more."""
+        """Sync every ``every_seconds`` until ``done``, then once more (see :meth:`sync_final`)."""
         while not done.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(done.wait(), timeout=self.every_seconds)
@@ -67,5 +87,20 @@ class CheckpointSync:
                 await self.sync_once()
             except Exception:  # noqa: BLE001 - a failed sync is retried at the next tick
                 log.warning("checkpoint sync of %s failed", self.source, exc_info=True)
-        with contextlib.suppress(Exception):
-            await self.sync_once()  # what the last moments wrote
+        await self.sync_final()
+
+    async def sync_final(self) -> SyncFailure | None:
+        """Upload what the last moments wrote; on failure, record and log how many files were left.
+
+        Nothing retries after this one, so a failure here is never only a warning: it is kept in
+        :attr:`final_failure` for the job to end ``Failed`` with, as SageMaker fails a job whose
+        checkpoints or outputs it cannot upload at the end.
+        """
+        try:
+            await self.sync_once()
+        except Exception as err:  # noqa: BLE001 - any error: the files did not get there
+            left = self.pending()
+            if left:  # else what failed is gone from the directory too (a rotated checkpoint): nothing is lost
+                self.final_failure = SyncFailure(self.s3_uri, left, f"{type(err).__name__}: {err}")
+                log.error("final sync of %s failed: %s", self.source, self.final_failure)
+        return self.final_failure

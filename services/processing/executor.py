@@ -7,7 +7,8 @@ image's ``ContainerEntrypoint`` and ``ContainerArguments`` run with the
 literal ``/opt/ml`` (a private mount namespace; where the kernel refuses one,
 ``/opt/ml`` in the entrypoint and arguments is rewritten to the job's
 directory and the log says so). ``Continuous`` outputs are synced while it
-runs, ``EndOfJob`` outputs uploaded when every instance succeeded.
+runs (a last sync that fails fails the job), ``EndOfJob`` outputs uploaded
+when every instance succeeded.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from services.execution.hosts import exit_description, host_names
 from services.execution.job_trees import clear_tree
 from services.execution.log_shipper import LogShipper
 from services.execution.metric_files import publish_metric_files
-from services.execution.s3_sync import CheckpointSync
+from services.execution.s3_sync import CheckpointSync, SyncFailure
 from services.inputs.channels import download_channel
 from services.inputs.models import Channel, DataSource, S3DataSource
 from services.inputs.pipe.feed import PipeFeed
@@ -166,6 +167,7 @@ class ProcessingJobExecutor(ClaimingExecutor[ProcessingJob]):
         outputs = self._outputs(job)
         sync_done = asyncio.Event()
         syncs: list[asyncio.Task[None]] = []
+        continuous: list[tuple[str, CheckpointSync]] = []  # (OutputName, its sync) per host
         containers: list[RunningContainer] = []
         async with contextlib.AsyncExitStack() as stack:
             shippers = [await stack.enter_async_context(LogShipper(
@@ -191,6 +193,7 @@ class ProcessingJobExecutor(ClaimingExecutor[ProcessingJob]):
                     if out.s3_output.s3_upload_mode == "Continuous":
                         sync = CheckpointSync(self.s3, out.s3_output.s3_uri, host_path(spec.ml_root,
                                                                                           out.s3_output.local_path))
+                        continuous.append((out.output_name, sync))
                         syncs.append(asyncio.create_task(sync.run(sync_done)))
             outcome, codes = await self._supervise(job, containers, pipes)
             for feeds in pipes:  # no FIFO writer outlives its container
@@ -199,11 +202,14 @@ class ProcessingJobExecutor(ClaimingExecutor[ProcessingJob]):
                 await asyncio.wait_for(asyncio.gather(*pumps), timeout=10)
             sync_done.set()
             await asyncio.gather(*syncs, return_exceptions=True)
+            unsynced = next(((n, s.final_failure) for n, s in continuous if s.final_failure is not None), None)
+            if unsynced is not None:
+                shippers[0].add(f"Headwater: the final upload of output {unsynced[0]!r} failed: {unsynced[1]}")
             tails = [list(s.tail) for s in shippers]
         pipe_error = next((f.error for f in pipes if f.error), None)
         if pipe_error is not None and outcome == "exited":  # the stream broke: that is the reason
             return await self.fail(name, pipe_error)
-        return await self._conclude(job, specs, outcome, codes, tails)
+        return await self._conclude(job, specs, outcome, codes, tails, unsynced)
 
     @staticmethod
     async def _pump(container: RunningContainer, shipper: LogShipper) -> None:
@@ -242,7 +248,7 @@ class ProcessingJobExecutor(ClaimingExecutor[ProcessingJob]):
         return outcome, codes
 
     async def _conclude(self, job: ProcessingJob, specs: list[RunSpec], outcome: str, codes: list[int | None],
-                        tails: list[list[str]]) -> ProcessingJob:
+                        tails: list[list[str]], unsynced: tuple[str, SyncFailure] | None = None) -> ProcessingJob:
         name = job.processing_job_name
         message_file = specs[0].ml_root / "output/message"
         exit_message = message_file.read_text(errors="replace").strip()[:1024] if message_file.is_file() else None
@@ -254,6 +260,10 @@ class ProcessingJobExecutor(ClaimingExecutor[ProcessingJob]):
             host = f"{specs[failed].ml_root.name}: " if len(specs) > 1 else ""
             return await self.fail(name, f"{host}AlgorithmError: the processing container failed ({how}). "
                                           f"Last log lines: {last}", exit_message)
+        if unsynced is not None:  # a Continuous output missing its last files in S3: SageMaker fails the job
+            output, failure = unsynced
+            return await self.fail(name, f"ClientError: output {output!r} could not be uploaded at the end of the "
+                                         f"job: {failure}", exit_message)
         if outcome == "exited":
             for spec in specs:
                 for out in self._outputs(job):

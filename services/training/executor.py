@@ -8,8 +8,9 @@ CloudWatch, checkpoints synced to S3, ``MaxRuntimeInSeconds``,
 ``MaxWaitTimeInSeconds`` and ``StopTrainingJob`` enforced with SIGTERM then
 SIGKILL), Uploading (``algo-1``'s ``model`` packed to ``model.tar.gz``),
 then Completed, Failed (a host's ``output/failure`` becomes
-``FailureReason``) or Stopped. An interruption (the fault-injection control
-of :mod:`services.training.spot`, or a lost worker) stops the hosts, shows
+``FailureReason``; so does a last checkpoint upload that failed) or
+Stopped. An interruption (the fault-injection control of
+:mod:`services.training.spot`, or a lost worker) stops the hosts, shows
 ``Interrupted`` then ``Restarting`` and runs the job again from its last
 checkpoint.
 """
@@ -351,6 +352,11 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
             if len(runs) > 1:
                 reason = f"{failed.host}: {reason}"
             return await self.fail(name, reason, billing)
+        unsynced = next((r for r in runs if r.sync_failure is not None), None)
+        if unsynced is not None:  # the job would end without its last checkpoints in S3: SageMaker fails it
+            host = f"{unsynced.host}: " if len(runs) > 1 else ""
+            return await self.fail(name, f"{host}ClientError: the checkpoints could not be uploaded at the end of "
+                                         f"the job: {unsynced.sync_failure}", billing)
         await self.training.transition(name, secondary=SecondaryStatus.UPLOADING,
                                        message="Uploading generated training model")
         artifacts = await self._upload(job, runs[0].root)

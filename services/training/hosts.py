@@ -21,7 +21,7 @@ from services.aws.logs import LogsAdapter, escape_control
 from services.aws.s3 import S3Adapter
 from services.execution.job_trees import clear_tree
 from services.execution.log_shipper import TRAINING_LOG_GROUP, LogShipper
-from services.execution.s3_sync import CheckpointSync
+from services.execution.s3_sync import CheckpointSync, SyncFailure
 from services.inputs.channels import download_channel
 from services.inputs.fastfile.mounts import FastFileMounts, release_stale_mounts
 from services.inputs.pipe.feeds import PipeFeeds
@@ -93,6 +93,7 @@ class HostRun:
     fast_files: FastFileMounts = field(default_factory=FastFileMounts)  # its FastFile channels' mounts
     started: float = field(default_factory=time.monotonic)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _sync_task: asyncio.Task[None] | None = None
     _sync_done: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
@@ -124,7 +125,12 @@ class HostRun:
         if s3 is not None and job.checkpoint_config is not None:
             self.sync = CheckpointSync(s3, job.checkpoint_config.s3_uri, local_dir(self.root, job.checkpoint_config))
             self.sync.mark_restored()
-            self._tasks.append(asyncio.create_task(self.sync.run(self._sync_done)))
+            self._sync_task = asyncio.create_task(self.sync.run(self._sync_done))
+
+    @property
+    def sync_failure(self) -> SyncFailure | None:
+        """What the last checkpoint sync could not upload (the job fails with it), if anything."""
+        return self.sync.final_failure if self.sync is not None else None
 
     async def finish(self) -> None:
         """Drain the log and run the last checkpoint sync (after the container exited)."""
@@ -135,14 +141,20 @@ class HostRun:
         if self._tasks:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), timeout=30)
+        if self._sync_task is not None:
+            # Not cut short like the log pump: the last checkpoints take as long as their upload takes.
+            await self._sync_task
+        if self.sync_failure is not None:
+            self.shipper.add(f"Headwater: the final checkpoint upload failed: {self.sync_failure}")
 
     async def abandon(self, grace: float) -> None:
         """End a run cut short: stop its container, drop its log pump and checkpoint sync without a last
         sync (the attempt no longer owns the job's checkpoints), close its FIFOs and unmount its channels."""
         await self.stop(grace)
-        for task in self._tasks:
+        tasks = self._tasks + ([self._sync_task] if self._sync_task is not None else [])
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.pipes.close()
         for line in await self.fast_files.unmount():
             self.shipper.add(f"Headwater: {line}")
