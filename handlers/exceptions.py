@@ -19,3 +19,8 @@ class HandlerTimeout(HandlerError):
 
 class UnknownHandler(HandlerError):
     """No handler is registered under that name."""
+
+
+class BatchFailed(HandlerError):
+    """Every record of an SQS batch failed: raised so that Lambda retries the whole batch, whether or not
+    its event source mapping reports batch item failures."""

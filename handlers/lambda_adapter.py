@@ -5,20 +5,32 @@ a module exports, so a handler can be deployed as a real Lambda function
 (SQS event source with partial batch responses, or an EventBridge rule
 target). ``invoke`` is the same path for ``headwater invoke`` and the local
 Lambda Invoke API.
+
+An SQS batch is handled as Lambda's event source mapping expects: the
+function returns ``batchItemFailures`` naming the records that failed (each
+one's error is logged), and the mapping deletes the others and retries
+those until its queue's redrive policy dead-letters them. That needs
+``FunctionResponseTypes: ["ReportBatchItemFailures"]`` on the mapping;
+without it Lambda reads any return as "all done" and retries only when the
+function raises. So a batch in which every record failed raises
+:class:`BatchFailed`: all of it is retried either way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from importlib.metadata import entry_points
 from typing import Any
 
 from handlers.deps import Deps
-from handlers.exceptions import UnknownHandler
+from handlers.exceptions import BatchFailed, UnknownHandler
 from handlers.registry import REGISTRY, HandlerSpec, load_handlers
 from handlers.runtime import BatchResult, describe_error, run_record
+
+log = logging.getLogger(__name__)
 
 
 def find_handler(name: str) -> HandlerSpec:
@@ -40,20 +52,34 @@ async def invoke(spec: HandlerSpec, payload: Any, deps: Deps) -> dict[str, Any]:
     """Run ``spec`` on a Lambda-style payload.
 
     An SQS event returns ``batchItemFailures`` (each record succeeds or fails
-    alone); any other payload is parsed as one message body and errors raise.
+    alone, and each failure is logged with its error), or raises
+    :class:`BatchFailed` when every record failed; any other payload is
+    parsed as one message body and errors raise.
     """
     if is_sqs_event(payload):
-        failed: list[str] = []
-        errors: dict[str, str] = {}
-        for record in payload["Records"]:
-            try:
-                await run_record(spec, record["body"], deps)
-            except Exception as err:  # noqa: BLE001 - reported per record, as Lambda does
-                failed.append(record["messageId"])
-                errors[record["messageId"]] = describe_error(err)
-        return BatchResult(failed).as_lambda_response()
+        result = await run_batch(spec, payload["Records"], deps)
+        if result.failed_ids and len(result.failed_ids) == len(payload["Records"]):
+            raise BatchFailed(f"all {len(result.failed_ids)} records of the batch failed: "
+                              + "; ".join(f"{i}: {e}" for i, e in result.errors.items()))
+        return result.as_lambda_response()
     handled = await run_record(spec, payload, deps)
     return {"handled": handled}
+
+
+async def run_batch(spec: HandlerSpec, records: list[dict[str, Any]], deps: Deps) -> BatchResult:
+    """Run ``spec`` on every record of an SQS batch, each on its own; the failed ones and their errors."""
+    result = BatchResult([])
+    for record in records:
+        try:
+            await run_record(spec, record["body"], deps)
+        except Exception as err:  # noqa: BLE001 - reported per record, as Lambda expects
+            error = describe_error(err)
+            result.failed_ids.append(record["messageId"])
+            result.errors[record["messageId"]] = error
+            # The function's log (CloudWatch Logs on Lambda) is where a record's error can be read.
+            log.error("handler %s failed on record %s of %d: %s", spec.name, record["messageId"], len(records),
+                      error)
+    return result
 
 
 DEPS_ENTRY_POINTS = "headwater.handler_deps"

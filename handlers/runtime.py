@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from handlers.deps import Deps
@@ -48,12 +48,13 @@ def describe_error(err: BaseException) -> str:
 
 @dataclass
 class BatchResult:
-    """Which messages of a batch failed (SQS ``batchItemFailures``)."""
+    """Which messages of a batch failed (SQS ``batchItemFailures``), and each one's error."""
 
     failed_ids: list[str]
+    errors: dict[str, str] = field(default_factory=dict)  # message id -> "Type: message"
 
     def as_lambda_response(self) -> dict[str, Any]:
-        """Lambda's partial batch response shape."""
+        """Lambda's partial batch response shape (the ids only: Lambda takes no other member)."""
         return {"batchItemFailures": [{"itemIdentifier": i} for i in self.failed_ids]}
 
 
@@ -93,10 +94,12 @@ class HandlerRuntime:
 
     async def process_batch(self, spec: HandlerSpec, msgs: list[QueueMessage]) -> BatchResult:
         """Run a batch; each message is acknowledged, retried or dead-lettered on its own."""
-        oks = await asyncio.gather(*(self._process(spec, m) for m in msgs))
-        return BatchResult([m.message_id for m, ok in zip(msgs, oks) if not ok])
+        errors = await asyncio.gather(*(self._process(spec, m) for m in msgs))
+        failed = {m.message_id: e for m, e in zip(msgs, errors) if e is not None}
+        return BatchResult(list(failed), failed)
 
-    async def _process(self, spec: HandlerSpec, msg: QueueMessage) -> bool:
+    async def _process(self, spec: HandlerSpec, msg: QueueMessage) -> str | None:
+        """Handle one message; its error, or ``None`` once it succeeded and is deleted."""
         queue = self.settings.queue_name(spec.name)
         # Kept invisible from its receipt on: a message of the batch may wait for a free slot longer than
         # the visibility timeout, and would otherwise be delivered, and run, a second time.
@@ -107,12 +110,12 @@ class HandlerRuntime:
         except Exception as err:  # noqa: BLE001 - any handler error is this message's failure
             await _stopped(keeper)  # before the failure's own back-off is set
             await self._failed(spec, queue, msg, err)
-            return False
+            return describe_error(err)
         finally:
             await _stopped(keeper)
         await self.sqs.delete(queue, msg.receipt_handle)
         self.stats[spec.name]["succeeded"] += 1
-        return True
+        return None
 
     async def _failed(self, spec: HandlerSpec, queue: str, msg: QueueMessage, err: BaseException) -> None:
         error = describe_error(err)
