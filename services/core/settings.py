@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # Attempts a worker makes at a task whose previous worker vanished.
     task_max_attempts: int = 2
     stop_grace_seconds: float = 10.0
+    # Keep an ended job's host trees (its /opt/ml: inputs, model, checkpoints) under jobs_dir, to look
+    # into them; by default they are removed once the job has ended and only the hosts' logs stay.
+    keep_job_trees: bool = False
     # Models one multi-model endpoint instance keeps loaded; past it the least
     # recently used is unloaded (SageMaker unloads when memory runs short).
     max_loaded_models: int = Field(default=16, ge=1)

@@ -27,7 +27,7 @@ from services.core.exceptions import JobFailed
 from services.core.settings import Settings
 from services.execution.executor import FAILURE_REASON_MAX, ClaimingExecutor
 from services.execution.hosts import exit_description, host_names
-from services.execution.job_trees import clear_tree
+from services.execution.job_trees import clear_job_trees, clear_tree
 from services.execution.log_shipper import LogShipper
 from services.execution.metric_files import publish_metric_files
 from services.execution.s3_sync import CheckpointSync, SyncFailure
@@ -84,7 +84,27 @@ class ProcessingJobExecutor(ClaimingExecutor[ProcessingJob]):
         return (self.settings.jobs_dir / "processing" / name / host).resolve()
 
     async def execute(self, name: str) -> ProcessingJob:
-        """Run job ``name`` to a terminal status and return it."""
+        """Run job ``name`` to a terminal status and return it; then remove its host trees (see
+        :meth:`remove_trees`)."""
+        job = await self._execute(name)
+        await self.remove_trees(job)
+        return job
+
+    async def remove_trees(self, job: ProcessingJob) -> None:
+        """Remove an ended job's host trees (its outputs are uploaded); its hosts' logs stay.
+
+        Only once the job is terminal: until then a restarted attempt, perhaps another worker's, owns them.
+        """
+        if not job.processing_job_status.is_terminal or self.settings.keep_job_trees:
+            return
+        name = job.processing_job_name
+        try:
+            await asyncio.to_thread(clear_job_trees, self.job_root(name).parent,
+                                    host_names(job.processing_resources.cluster_config.instance_count))
+        except OSError:  # the job's outcome stands: a tree left behind costs disk, not the job
+            log.warning("could not remove the host trees of processing job %s", name, exc_info=True)
+
+    async def _execute(self, name: str) -> ProcessingJob:
         job = await self.processing.describe_processing_job(name)
         if job.processing_job_status.is_terminal:
             return job

@@ -58,8 +58,12 @@ def namespaces_available() -> bool:
     return probe.returncode == 0
 
 
+def stage_dir(job_dir: Path) -> Path:
+    """The empty directory beside ``job_dir`` that the host's ``/opt`` is bound to inside the namespace."""
+    return job_dir.parent / f".opt-{job_dir.name}"
+
+
 def wrap_command(job_dir: Path, argv: list[str]) -> list[str]:
     """``argv`` run with ``job_dir`` mounted at ``/opt/ml`` in a private namespace."""
-    stage = job_dir.parent / f".opt-{job_dir.name}"
     return ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", _SCRIPT,
-            str(job_dir.resolve()), str(stage.resolve()), *argv]
+            str(job_dir.resolve()), str(stage_dir(job_dir).resolve()), *argv]

@@ -35,8 +35,9 @@ from services.core.jobs import JobRuntime
 from services.core.settings import Settings
 from services.execution.executor import FAILURE_REASON_MAX, ClaimingExecutor
 from services.execution.hosts import exit_description, host_names
+from services.execution.job_trees import clear_job_trees
 from services.execution.log_shipper import TRAINING_LOG_GROUP
-from services.inputs.fastfile.mounts import FastFileMounts, mount_fast_files
+from services.inputs.fastfile.mounts import FastFileMounts, mount_fast_files, release_stale_mounts
 from services.inputs.pipe.feeds import PipeFeeds
 from services.inputs.source_code import is_script_mode
 from services.runners.base import Runner, RunSpec
@@ -52,6 +53,7 @@ from services.training.spot import billable_edit, lost_attempt_seconds
 log = logging.getLogger(__name__)
 
 HOST = "algo-1"
+MODEL_TAR, OUTPUT_TAR = "model.tar.gz", "output.tar.gz"  # packed beside the host trees, then uploaded
 
 
 class Outcome(enum.Enum):
@@ -100,12 +102,31 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
         return (self.settings.jobs_dir / name / host).resolve()
 
     async def execute(self, name: str) -> TrainingJob:
-        """Run job ``name`` to a terminal status (through any interruptions) and return it."""
+        """Run job ``name`` to a terminal status (through any interruptions) and return it; then remove its
+        host trees (see :meth:`remove_trees`)."""
         try:
-            return await self._attempts(name)
+            job = await self._attempts(name)
         finally:
             # Each host's mounts end with its container; this catches an attempt cut short (a cancelled worker).
             await self._drop_fast_files(name)
+        await self.remove_trees(job)
+        return job
+
+    async def remove_trees(self, job: TrainingJob) -> None:
+        """Remove an ended job's host trees and packed archives (its uploads are done); its hosts' logs stay.
+
+        Only once the job is terminal: until then a restarted attempt, perhaps another worker's, owns them.
+        """
+        if not job.training_job_status.is_terminal or self.settings.keep_job_trees:
+            return
+        name = job.training_job_name
+        hosts = host_names(job.resource_config.instance_count)
+        try:
+            for host in hosts:  # a mount left behind would refuse removal (or expose S3 to it)
+                await release_stale_mounts(self.job_root(name, host))
+            await asyncio.to_thread(clear_job_trees, self.job_root(name).parent, hosts, (MODEL_TAR, OUTPUT_TAR))
+        except OSError:  # the job's outcome stands: a tree left behind costs disk, not the job
+            log.warning("could not remove the host trees of training job %s", name, exc_info=True)
 
     async def _attempts(self, name: str) -> TrainingJob:
         job = await self.training.describe_training_job(name)
@@ -384,15 +405,15 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
         """Pack ``algo-1``'s ``model/`` (and ``output/data`` when not empty) and upload them."""
         bucket, prefix = parse_s3_uri(job.output_data_config.s3_output_path)
         base = f"{prefix.rstrip('/')}/{job.training_job_name}/output".lstrip("/")
-        model_tar = root.parent / "model.tar.gz"
+        model_tar = root.parent / MODEL_TAR
         await asyncio.to_thread(pack_dir, root / "model", model_tar)
-        await self.s3.upload_file(model_tar, bucket, f"{base}/model.tar.gz", "application/x-gzip")
+        await self.s3.upload_file(model_tar, bucket, f"{base}/{MODEL_TAR}", "application/x-gzip")
         data_dir = root / "output/data"
         if data_dir.is_dir() and any(data_dir.iterdir()):
-            out_tar = root.parent / "output.tar.gz"
+            out_tar = root.parent / OUTPUT_TAR
             await asyncio.to_thread(pack_dir, data_dir, out_tar)
-            await self.s3.upload_file(out_tar, bucket, f"{base}/output.tar.gz", "application/x-gzip")
-        return f"s3://{bucket}/{base}/model.tar.gz"
+            await self.s3.upload_file(out_tar, bucket, f"{base}/{OUTPUT_TAR}", "application/x-gzip")
+        return f"s3://{bucket}/{base}/{MODEL_TAR}"
 
     async def _drop_pipes(self, name: str) -> None:
         """Remove the FIFOs planned for a job that will not run."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,16 +52,18 @@ def images(request: pytest.FixtureRequest, engine: str) -> dict[str, str]:
     return dict(_built)
 
 
-def start_node(state: Path, runner: str) -> NodeThread:
-    """A full node whose worker runs containers with ``runner``."""
-    return NodeThread(free_port_settings(state, runner=runner, worker_concurrency=2)).start()
+def start_node(state: Path, runner: str, **overrides: Any) -> NodeThread:
+    """A full node whose worker runs containers with ``runner`` (and other settings from ``overrides``)."""
+    return NodeThread(free_port_settings(state, runner=runner, worker_concurrency=2, **overrides)).start()
 
 
 @pytest.fixture(scope="module", params=["process", "docker"])
 def runner_node(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeThread]:
-    """The same node under each runner: every test using it runs twice."""
+    """The same node under each runner: every test using it runs twice. A module that looks into ended jobs'
+    trees says so with ``KEEP_JOB_TREES = True``."""
     if request.param == "docker":
         request.getfixturevalue("images")
-    node = start_node(tmp_path_factory.mktemp(f"node-{request.param}"), request.param)
+    node = start_node(tmp_path_factory.mktemp(f"node-{request.param}"), request.param,
+                      keep_job_trees=getattr(request.module, "KEEP_JOB_TREES", False))
     yield node
     node.stop()

@@ -45,7 +45,8 @@ pytestmark = pytest.mark.sdk
 @pytest.fixture(scope="module")
 def node(images: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeThread]:
     """One node for the module whose worker runs every host in the engine."""
-    n = start_node(tmp_path_factory.mktemp("node-docker-parts"), "docker")
+    # Ended jobs' trees are kept: the multi-host tests look into each host's.
+    n = start_node(tmp_path_factory.mktemp("node-docker-parts"), "docker", keep_job_trees=True)
     yield n
     n.stop()
 

@@ -25,7 +25,7 @@ BIG = 24 << 20
 
 @pytest.fixture(scope="module")
 def docker_node(images: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeThread]:
-    node = start_node(tmp_path_factory.mktemp("node-docker-fast-file"), "docker")
+    node = start_node(tmp_path_factory.mktemp("node-docker-fast-file"), "docker", keep_job_trees=True)
     yield node
     node.stop()
 

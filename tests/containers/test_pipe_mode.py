@@ -18,6 +18,7 @@ from tests.support import NodeThread, wait_for_job
 
 IMAGES = ("kmeans",)
 KMEANS = "382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1"
+KEEP_JOB_TREES = True  # the test looks into the ended job's tree: nothing landed on disk
 ROLE = "arn:aws:iam::123456789012:role/headwater"
 CENTERS = np.array([[0, 0, 0], [10, 10, 0], [0, 10, 10]], dtype=np.float32)
 

@@ -31,7 +31,8 @@ ARTIFACTS = "headwater-artifacts"
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeThread]:
-    n = NodeThread(free_port_settings(tmp_path_factory.mktemp("multi-host"))).start()
+    # Ended jobs' trees are kept: the tests look into each host's (its config, its shard, its model).
+    n = NodeThread(free_port_settings(tmp_path_factory.mktemp("multi-host"), keep_job_trees=True)).start()
     yield n
     n.stop()
 

@@ -225,3 +225,7 @@ def test_an_upload_starts_a_processing_job(node: NodeThread) -> None:
     name = wait_for(started, 60, what="the rule to start a processing job")
     assert _wait(sm, name)["ProcessingJobStatus"] == "Completed"
     assert s3.get_object(Bucket=ARTIFACTS, Key="counter/count.txt")["Body"].read() == b"1"
+    # Its outputs uploaded and the job ended, its host tree goes; its log stays.
+    job_dir = node.settings.jobs_dir / "processing" / name
+    wait_for(lambda: sorted(p.name for p in job_dir.iterdir()) == ["algo-1.log"], 30,
+             what="the host tree to be removed")

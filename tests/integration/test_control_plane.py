@@ -260,6 +260,16 @@ def test_failed_job_reports_reason(listed: list[dict[str, Any]]) -> None:
     assert failed["SecondaryStatusTransitions"][-1]["Status"] == "Failed"
 
 
+def test_a_finished_job_leaves_its_log_and_nothing_else(node: Any, completed: dict[str, Any],
+                                                        listed: list[dict[str, Any]]) -> None:
+    """A job's host tree (its /opt/ml: data, model, checkpoints) and packed model go once it has ended."""
+    for name in ("cp-basic", "lst-delta-fails"):
+        job_dir = node.settings.jobs_dir / name
+        wait_for(lambda: sorted(p.name for p in job_dir.iterdir()) == ["algo-1.log"], 30,
+                 what=f"{name}'s tree to be removed")
+        assert "Headwater: started containers.xgboost" in (job_dir / "algo-1.log").read_text()
+
+
 # --------------------------------------------------------------------------- list
 
 

@@ -34,7 +34,8 @@ BIG = 48 << 20  # twelve 4 MiB blocks
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeThread]:
-    n = NodeThread(free_port_settings(tmp_path_factory.mktemp("fast-file"))).start()
+    # Ended jobs' trees are kept: the tests look into them (nothing written, the mount gone).
+    n = NodeThread(free_port_settings(tmp_path_factory.mktemp("fast-file"), keep_job_trees=True)).start()
     yield n
     n.stop()
 

@@ -13,6 +13,7 @@ import gzip
 import io
 import json
 import tarfile
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -20,12 +21,20 @@ import pytest
 from botocore.exceptions import ClientError
 
 from containers.common.recordio import write_dense
-from tests.support import NodeThread, wait_for, wait_for_job
+from tests.support import NodeThread, free_port_settings, wait_for, wait_for_job
 
 ROLE = "arn:aws:iam::123456789012:role/headwater"
 KMEANS = "382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1"
 XGBOOST = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 CENTERS = np.array([[0, 0, 0], [10, 10, 0], [0, 10, 10]], dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeThread]:
+    """A node that keeps ended jobs' trees: the tests look into them (what landed on disk, the config)."""
+    n = NodeThread(free_port_settings(tmp_path_factory.mktemp("input-modes"), keep_job_trees=True)).start()
+    yield n
+    n.stop()
 
 
 def _blobs(n: int, seed: int) -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from services.execution.job_trees import clear_tree
+from services.execution.job_trees import clear_job_trees, clear_tree
 from services.training.hosts import prepare_host
 from tests.unit.test_training_env import job
 
@@ -55,3 +55,15 @@ def test_a_tree_left_over_by_an_earlier_clear_goes_with_the_next(tmp_path: Path)
     (root / "output").mkdir(parents=True)
     clear_tree(root)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_ended_jobs_trees_go_and_its_logs_stay(tmp_path: Path) -> None:
+    for host in ("algo-1", "algo-2"):
+        (tmp_path / host / "model").mkdir(parents=True)
+        (tmp_path / host / "model" / "weights").write_text("w")
+        (tmp_path / f"{host}.log").write_text(f"{host} ran")
+    (tmp_path / ".algo-1.discarded-0a1b2c3d").mkdir()  # an earlier attempt's tree, set aside and not yet gone
+    (tmp_path / ".opt-algo-1").mkdir()  # the process runner's mount stage
+    (tmp_path / "model.tar.gz").write_bytes(b"packed")
+    clear_job_trees(tmp_path, ["algo-1", "algo-2"], ["model.tar.gz", "output.tar.gz"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["algo-1.log", "algo-2.log"]
