@@ -182,6 +182,28 @@ async def test_fifo_serves_one_epoch_per_fifo_and_cleans_up(tmp_path: Path) -> N
     assert feed.error is None
 
 
+@pytest.mark.parametrize("umask", [0o000, 0o277], ids=["permissive-umask", "strict-umask"])
+async def test_fifos_are_the_owners_alone_whatever_the_umask(tmp_path: Path, umask: int) -> None:
+    """A FIFO carries the job's data: no other user of the machine may read it or write into it. The
+    container opens it as the node's user (the process runner), or as a user that can write the job tree
+    anyway (the docker runner's root), so the owner alone needs it."""
+
+    async def source() -> AsyncIterator[bytes]:
+        yield b"x"
+
+    previous = os.umask(umask)
+    try:
+        feed = PipeFeed(tmp_path, "train", source)
+        feed.make_fifo(1)
+    finally:
+        os.umask(previous)
+    try:
+        modes = [stat.S_IMODE((tmp_path / f"train_{i}").stat().st_mode) for i in range(2)]
+        assert modes == [0o600, 0o600], [oct(m) for m in modes]
+    finally:
+        await feed.close()
+
+
 async def _failing_feed(tmp_path: Path, failure: Exception) -> tuple[PipeFeed, threading.Thread, list[bytes]]:
     """A feed whose source writes a little, then raises ``failure``; a reader on its first FIFO; once the
     feed has recorded the failure."""

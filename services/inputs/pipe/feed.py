@@ -30,6 +30,12 @@ log = logging.getLogger(__name__)
 
 # How often an unopened FIFO is probed for a reader (the container opens it when it gets to it).
 _OPEN_POLL_SECONDS = 0.05
+# The channel's data is the job's: no other user of the machine reads it or writes into it. The container
+# still opens it: the process runner's child is the node's own user; the docker runner's container runs
+# as the image's user, root (no image sets another), which opens any file in the bind-mounted tree, or is
+# the node's user itself under a rootless engine. A container user that could not open it could not
+# write the tree's model directory either.
+FIFO_MODE = 0o600
 
 
 class PipeSourceError(Exception):
@@ -56,13 +62,13 @@ class PipeFeed:
         return self.directory / f"{self.name}_{epoch}"
 
     def make_fifo(self, epoch: int) -> Path:
-        """Create the FIFO of ``epoch`` (readable by the container's user, whoever it is)."""
+        """Create the FIFO of ``epoch``, readable and writable by its owner alone (:data:`FIFO_MODE`)."""
         path = self.fifo(epoch)
         self.directory.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-        os.mkfifo(path, 0o666)
-        os.chmod(path, 0o666)  # the umask would narrow mkfifo's mode
+        os.mkfifo(path, FIFO_MODE)
+        os.chmod(path, FIFO_MODE)  # exactly this, whatever the umask took away (the writer needs its write bit)
         self._made.append(path)
         return path
 
