@@ -25,7 +25,7 @@ from handlers.registry import load_handlers
 from handlers.runtime import HandlerRuntime
 from infra.composition.handlers import handler_deps
 from infra.composition.services import Services, build_services
-from infra.composition.workers import build_worker
+from infra.composition.workers import build_worker, job_runner
 from infra.emulator import EmbeddedEmulator
 from infra.provision import provision
 from infra.stack import declare_stack
@@ -39,7 +39,6 @@ from services.execution.worker import Worker
 from services.hosting.runtime import HostingRuntime
 from services.monitoring.scheduler import MonitoringScheduler
 from services.retraining.watchdog import RetrainingWatchdog
-from services.runners import make_runner
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +88,7 @@ class HeadwaterNode:
         self.worker = build_worker(self.services, on_line=self.on_line, emulator_embedded=embedded)
         if self.with_servers:
             self.hosting = await self._stack.enter_async_context(
-                HostingRuntime(s, self.services.hosting, self.services.s3, self.services.logs, make_runner(s.runner)))
+                HostingRuntime(s, self.services.hosting, self.services.s3, self.services.logs, job_runner(s)))
             api = build_sagemaker_service(self.services)
             self.endpoints["sagemaker"] = await self._serve(api.make_app(), s.sagemaker_port)
             self.runtime_server = RuntimeServer(s.region, s.account_id, self.hosting.invoker,

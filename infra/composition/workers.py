@@ -10,14 +10,21 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from infra.composition.services import Services
+from services.aws.session import job_aws_env
+from services.core.settings import Settings
 from services.execution.executor import JobExecutor
 from services.execution.worker import Worker
 from services.processing.executor import ProcessingJobExecutor
-from services.runners import make_runner
+from services.runners import Runner, make_runner
 from services.training.executor import TrainingJobExecutor
 from services.transform.executor import TransformJobExecutor
 from services.tuning.executor import TuningJobExecutor
 from services.tuning.intermediate import LogIntermediateSource
+
+
+def job_runner(settings: Settings) -> Runner:
+    """A runner of the configured kind whose containers get the job's AWS variables (not the node's)."""
+    return make_runner(settings.runner, env=job_aws_env(settings))
 
 
 def build_executors(services: Services, on_line: Callable[[str, str], None] | None = None) -> list[JobExecutor]:
@@ -28,13 +35,13 @@ def build_executors(services: Services, on_line: Callable[[str, str], None] | No
     """
     s = services.settings
     return [
-        TrainingJobExecutor(s, services.training, services.s3, services.logs, make_runner(s.runner),
+        TrainingJobExecutor(s, services.training, services.s3, services.logs, job_runner(s),
                             on_line=on_line, cloudwatch=services.cloudwatch),
-        ProcessingJobExecutor(s, services.processing, services.s3, services.logs, make_runner(s.runner),
+        ProcessingJobExecutor(s, services.processing, services.s3, services.logs, job_runner(s),
                               cloudwatch=services.cloudwatch),
         TuningJobExecutor(services.tuning, LogIntermediateSource(services.logs)),
         TransformJobExecutor(s, services.transform, services.hosting.describe_model, services.s3, services.logs,
-                             make_runner(s.runner)),
+                             job_runner(s)),
     ]
 
 

@@ -35,6 +35,22 @@ def client_kwargs(settings: Settings, service: str) -> dict[str, Any]:
     return kwargs
 
 
+def job_aws_env(settings: Settings) -> dict[str, str]:
+    """The AWS variables a job's container gets: what the job is meant to reach, never the node's keys.
+
+    The region always. On an emulator, its endpoint (``AWS_ENDPOINT_URL``, which boto3 reads) and the
+    dummy credentials every emulator accepts, so user code can use the emulated S3 as the node does.
+    On AWS no credentials: SageMaker gives a job its execution role's, which a node does not mint, and
+    the node's own must not reach user code.
+    """
+    env = {"AWS_REGION": settings.region, "AWS_DEFAULT_REGION": settings.region}
+    if not settings.is_real_aws and settings.endpoint_url:
+        env["AWS_ENDPOINT_URL"] = settings.endpoint_url
+        env["AWS_ACCESS_KEY_ID"] = DUMMY_CREDENTIALS["aws_access_key_id"]
+        env["AWS_SECRET_ACCESS_KEY"] = DUMMY_CREDENTIALS["aws_secret_access_key"]
+    return env
+
+
 class AwsClients:
     """An async context manager owning one client per AWS service used.
 

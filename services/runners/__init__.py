@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from services.runners.base import Runner, RunningContainer, RunSpec
 
 
-def make_runner(kind: str) -> Runner:
-    """The runner named by the ``runner`` setting."""
+def make_runner(kind: str, env: Mapping[str, str] | None = None) -> Runner:
+    """The runner named by the ``runner`` setting; ``env``: what each of its containers gets besides its
+    spec's variables (:func:`services.aws.session.job_aws_env`)."""
     if kind == "process":
         from services.runners.process import ProcessRunner
 
-        return ProcessRunner()
+        return ProcessRunner(env=env)
     if kind == "docker":
         from services.runners.docker import DockerRunner
 
-        return DockerRunner()
+        return DockerRunner(env=env)
     raise ValueError(f"unknown runner {kind!r}; expected 'process' or 'docker'")
 
 

@@ -8,7 +8,7 @@ can be asked to stop (SIGTERM) or be killed (SIGKILL).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,10 +56,23 @@ class RunningContainer(ABC):
 
 
 class Runner(ABC):
-    """Starts containers."""
+    """Starts containers.
+
+    ``env`` is what every container of this runner gets besides its spec's own
+    variables (the job's AWS endpoint, region and credentials, as the composition
+    root decides them); a spec's variables win over it. Nothing else of the
+    node's own environment reaches a container.
+    """
 
     #: the container-side path the job tree appears at
     container_base: str = "/opt/ml"
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self.env: dict[str, str] = dict(env or {})
+
+    def container_env(self, spec: RunSpec, base: str) -> dict[str, str]:
+        """The contract's variables for ``spec`` run with its job tree at ``base``."""
+        return {**self.env, **spec.env, "SAGEMAKER_BASE_DIR": base}
 
     @abstractmethod
     async def start(self, spec: RunSpec) -> RunningContainer:

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -137,7 +137,8 @@ class DockerContainer(RunningContainer):
 class DockerRunner(Runner):
     """Runs containers through a Docker API endpoint (``base_url``, else ``DOCKER_HOST``)."""
 
-    def __init__(self, base_url: str | None = None) -> None:
+    def __init__(self, base_url: str | None = None, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
         self.base_url = base_url
         self._docker: Any = None
 
@@ -183,7 +184,8 @@ class DockerRunner(Runner):
                 extra["entrypoint"] = spec.entrypoint
             return client.containers.run(
                 spec.image.image, spec.command, name=spec.name, detach=True, init=True,
-                environment={**spec.env, "SAGEMAKER_BASE_DIR": self.container_base},
+                # The contract's variables only: the engine never forwards the node's environment.
+                environment=self.container_env(spec, self.container_base),
                 volumes={str(spec.ml_root.resolve()): {"bind": self.container_base, "mode": "rw"}},
                 network_mode="host",
                 ulimits=[Ulimit(name=n, soft=s, hard=h) for n, s, h in _ULIMITS], **extra,

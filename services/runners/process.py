@@ -4,6 +4,13 @@ The child gets ``SAGEMAKER_BASE_DIR`` pointing at the job's own tree, so the
 entrypoint that reads ``/opt/ml`` in a container reads the job directory
 here. It runs in its own session (process group), so stopping it reaches
 every process it started, and nothing else.
+
+Its environment is what a container would get: the contract's variables
+(the spec's, the runner's) plus a short allow-list of the node's process
+variables a program needs to run at all (``PATH``, the locale, where temporary
+files and certificates are). Everything else of the node's (its AWS keys,
+its ``HEADWATER_*`` settings, its operator's other secrets) stays out: the
+child runs the user's code.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import ctypes.util
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from services.core.exceptions import PlatformError
 from services.runners.base import Runner, RunningContainer, RunSpec
@@ -23,6 +30,25 @@ from services.runners.namespace import OPT_ML, namespaces_available, wrap_comman
 # Long lines (a model summary, a progress bar) must not stall the reader.
 _STREAM_LIMIT = 4 << 20
 
+# The node's process variables a child inherits: where programs, libraries and the interpreter's
+# packages are (PYTHONPATH: `python -m containers.<image>` from a checkout), the locale and time
+# zone, the user and home (pip's own configuration), temporary files, certificate bundles, the
+# network's proxies (a job's `pip install` goes out the way the node does), the GPUs the node was
+# given. No credentials: a job's AWS variables come from the runner's `env`.
+INHERITED_VARIABLES = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP",
+    "PYTHONPATH", "PYTHONHOME", "PYTHONDONTWRITEBYTECODE", "PYTHONUTF8", "PYTHONIOENCODING",
+    "VIRTUAL_ENV", "CONDA_PREFIX", "LD_LIBRARY_PATH", "XDG_CACHE_HOME", "XDG_CONFIG_HOME",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "AWS_CA_BUNDLE",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+    "CUDA_VISIBLE_DEVICES",
+})
+INHERITED_PREFIXES = ("LC_",)
+
+
+def inherited_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The part of the node's ``environ`` a container's process may see."""
+    return {k: v for k, v in environ.items() if k in INHERITED_VARIABLES or k.startswith(INHERITED_PREFIXES)}
 
 
 async def read_lines(stream: asyncio.StreamReader, limit: int) -> AsyncIterator[str]:
@@ -90,7 +116,8 @@ def _die_with_parent() -> None:
 class ProcessRunner(Runner):
     """Runs ``python -m <container module> <command>`` with the job tree as base."""
 
-    def __init__(self, python: str = sys.executable) -> None:
+    def __init__(self, python: str = sys.executable, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
         self.python = python
 
     def base_dir(self, spec: RunSpec) -> str:
@@ -98,7 +125,7 @@ class ProcessRunner(Runner):
 
     async def start(self, spec: RunSpec) -> RunningContainer:
         base = self.base_dir(spec)
-        env = {**os.environ, **spec.env, "SAGEMAKER_BASE_DIR": base, "PYTHONUNBUFFERED": "1"}
+        env = {**inherited_env(os.environ), **self.container_env(spec, base), "PYTHONUNBUFFERED": "1"}
         # `python3` in an entrypoint means this interpreter, as the image's python would.
         env["PATH"] = os.pathsep.join([os.path.dirname(self.python), env.get("PATH", "")])
         argv = [*spec.entrypoint, *spec.command] if spec.entrypoint else [

@@ -1,4 +1,5 @@
-"""The docker runner's blocking calls never take the event loop's default executor.
+"""The docker runner: its blocking calls never take the event loop's default executor, and a
+container gets the contract's variables only.
 
 With the docker SDK, following a container's log and waiting for its exit
 block a thread each for the container's whole life. On the default executor
@@ -11,9 +12,15 @@ from __future__ import annotations
 import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from services.runners.docker import DockerContainer
+import pytest
+
+from services.runners.base import RunSpec
+from services.runners.docker import DockerContainer, DockerRunner
+from services.runners.images import ContainerImage
 
 
 class BlockingContainer:
@@ -54,3 +61,35 @@ async def test_running_containers_leave_the_default_executor_free() -> None:
 
 async def _read(container: DockerContainer) -> list[str]:
     return [line async for line in container.lines()]
+
+
+class RecordingEngine:
+    """A docker SDK client that has every image and records what ``containers.run`` was given."""
+
+    def __init__(self) -> None:
+        self.run_kwargs: dict[str, Any] = {}
+        self.images = SimpleNamespace(get=lambda name: object())
+        self.containers = SimpleNamespace(get=self._get, run=self._run)
+
+    def _get(self, name: str) -> Any:
+        import docker.errors
+
+        raise docker.errors.NotFound(name)
+
+    def _run(self, image: str, command: list[str], **kwargs: Any) -> Any:
+        self.run_kwargs = kwargs
+        return BlockingContainer(threading.Event())
+
+
+async def test_a_container_gets_the_contract_not_the_nodes_environment(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEADWATER_SECRET_TEST", "1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIANODEKEY")
+    engine = RecordingEngine()
+    runner = DockerRunner(env={"AWS_REGION": "eu-west-1"})
+    runner._docker = engine
+    spec = RunSpec(name="env", image=ContainerImage("x", "x", "x"), command=["train"], ml_root=tmp_path,
+                   env={"SM_MODEL_DIR": "/opt/ml/model"})
+    await runner.start(spec)
+    assert engine.run_kwargs["environment"] == {"AWS_REGION": "eu-west-1", "SM_MODEL_DIR": "/opt/ml/model",
+                                                "SAGEMAKER_BASE_DIR": "/opt/ml"}

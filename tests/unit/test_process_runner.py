@@ -1,7 +1,9 @@
-"""The process runner's children do not outlive the node that started them."""
+"""The process runner's children: they do not outlive the node that started them, and they see the
+container contract's environment, never the node's own."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,10 +11,20 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from services.aws.session import job_aws_env
+from services.core.settings import Settings
+from services.runners.base import RunSpec
+from services.runners.images import ContainerImage
+from services.runners.process import ProcessRunner
+
 PARENT = r"""
 import asyncio
 from pathlib import Path
 from services.runners.images import ContainerImage
+from services.aws.session import job_aws_env
+from services.core.settings import Settings
 from services.runners.base import RunSpec
 from services.runners.process import ProcessRunner
 
@@ -52,3 +64,68 @@ def test_a_container_dies_with_a_node_killed_hard(tmp_path: Path) -> None:
     finally:
         if node.poll() is None:
             node.kill()
+
+
+# A stand-in user script: prints the environment it was given, as one JSON line.
+PRINT_ENVIRONMENT = "import json, os; print(json.dumps(dict(os.environ)))"
+
+
+async def environment_of(runner: ProcessRunner, spec: RunSpec) -> dict[str, str]:
+    """The environment the child started from ``spec`` sees."""
+    container = await runner.start(spec)
+    lines = [line async for line in container.lines()]
+    assert await container.wait() == 0, lines
+    return json.loads(lines[-1])
+
+
+def env_spec(root: Path, env: dict[str, str]) -> RunSpec:
+    return RunSpec(name="env", image=ContainerImage("x", "x", "x"), command=[], ml_root=root, env=env,
+                   entrypoint=[sys.executable, "-c", PRINT_ENVIRONMENT])
+
+
+async def test_a_job_sees_its_contract_and_not_the_nodes_secrets(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # The node's own environment: a secret of its operator's, the node's AWS keys, its settings.
+    monkeypatch.setenv("HEADWATER_SECRET_TEST", "1")
+    monkeypatch.setenv("HEADWATER_ACCESS_TOKEN", "node-token")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIANODEKEY")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "node-secret-key")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "node-session-token")
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    contract = {"SM_MODEL_DIR": f"{tmp_path}/model", "SM_CHANNEL_TRAIN": f"{tmp_path}/input/data/train",
+                "SM_HP_ETA": "0.3", "TRAINING_JOB_NAME": "j", "MY_VAR": "from the job's Environment"}
+
+    seen = await environment_of(ProcessRunner(), env_spec(tmp_path, contract))
+
+    leaked = sorted(k for k in seen if k.startswith("HEADWATER_") or seen[k] in {
+        "AKIANODEKEY", "node-secret-key", "node-session-token"})
+    assert leaked == []
+    assert {k: seen.get(k) for k in contract} == contract
+    assert seen["SAGEMAKER_BASE_DIR"] == str(tmp_path)
+    assert seen["LANG"] == "C.UTF-8"  # harmless process variables still pass
+    assert os.path.dirname(sys.executable) in seen["PATH"].split(os.pathsep)
+
+
+@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:4566", "aws"], ids=["emulator", "aws"])
+async def test_a_job_gets_its_own_aws_variables_not_the_nodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              endpoint: str) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIANODEKEY")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "node-secret-key")
+    monkeypatch.setenv("AWS_PROFILE", "node-profile")
+    settings = Settings(aws_endpoint=endpoint, region="eu-west-1")
+
+    seen = await environment_of(ProcessRunner(env=job_aws_env(settings)), env_spec(tmp_path, {}))
+
+    aws = {k: v for k, v in seen.items() if k.startswith("AWS_") and k != "AWS_CA_BUNDLE"}
+    region = {"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1"}
+    if endpoint == "aws":  # the node's keys are not the job's: a job gets none
+        assert aws == region
+    else:  # the emulator's endpoint and the credentials any emulator accepts
+        assert aws == {**region, "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                       "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+async def test_a_jobs_environment_wins_over_the_runners(tmp_path: Path) -> None:
+    runner = ProcessRunner(env={"AWS_REGION": "us-east-1"})
+    seen = await environment_of(runner, env_spec(tmp_path, {"AWS_REGION": "ap-south-1"}))
+    assert seen["AWS_REGION"] == "ap-south-1"
