@@ -3,7 +3,9 @@
 The embedded emulator (unless an AWS endpoint is given), provisioning, the
 SageMaker-compatible control plane, the runtime and Lambda endpoints, the
 handler runtime and a worker. ``endpoints.json`` is written once all of it
-serves, and removed on a clean stop.
+serves, and removed on a clean stop. A node bound beyond loopback without an
+access token does not start; with one, every server it starts checks it
+(:mod:`services.core.access`).
 """
 
 from __future__ import annotations
@@ -29,11 +31,13 @@ from infra.composition.workers import build_worker, job_runner
 from infra.emulator import EmbeddedEmulator
 from infra.provision import provision
 from infra.stack import declare_stack
+from services.api.access import access_middleware
 from services.api.ops_autoscaling import build_autoscaling_api
 from services.api.runtime_server import RuntimeServer
 from services.api.sagemaker_ops import build_sagemaker_service
 from services.autoscaling.scaler import Scaler
 from services.aws.session import AwsClients
+from services.core.access import access_token, check_bind
 from services.core.settings import Settings
 from services.execution.worker import Worker
 from services.hosting.runtime import HostingRuntime
@@ -73,6 +77,8 @@ class HeadwaterNode:
 
     async def _start(self) -> None:
         s = self.settings
+        check_bind(s)  # before anything listens
+        token = access_token(s)
         if s.aws_endpoint is None:
             self.emulator = EmbeddedEmulator(s.emulator_host, s.emulator_port)
             url = await asyncio.to_thread(self.emulator.start)
@@ -92,7 +98,7 @@ class HeadwaterNode:
             api = build_sagemaker_service(self.services)
             self.endpoints["sagemaker"] = await self._serve(api.make_app(), s.sagemaker_port)
             self.runtime_server = RuntimeServer(s.region, s.account_id, self.hosting.invoker,
-                                                self.hosting.shadows.report)
+                                                self.hosting.shadows.report, access_token=token)
             port = await self.runtime_server.start(s.bind_host, s.runtime_port)
             self.endpoints["runtime"] = f"http://{s.bind_host}:{port}"
             lambda_arn = f"arn:aws:lambda:{s.region}:{s.account_id}:function"
@@ -101,6 +107,8 @@ class HeadwaterNode:
                 build_autoscaling_api(self.services.autoscaling).make_app(), s.autoscaling_port)
 
     async def _serve(self, app: web.Application, port: int) -> str:
+        if (token := access_token(self.settings)) is not None:
+            app.middlewares.append(access_middleware(token))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.bind_host, port)

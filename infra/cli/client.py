@@ -9,7 +9,7 @@ from typing import Any
 from aiobotocore.session import get_session
 
 from infra.cli.endpoints import settings_for_client
-from services.aws.session import client_kwargs
+from services.aws.session import node_client_kwargs
 from services.core.settings import Settings
 
 
@@ -18,8 +18,7 @@ async def node_client(settings: Settings, service: str, endpoint: str) -> AsyncI
     """An aiobotocore ``service`` client for the node under ``settings.state_dir``, on its ``endpoint``
     (a key of ``endpoints.json``: ``sagemaker``, ``autoscaling``...)."""
     settings, endpoints = settings_for_client(settings.state_dir, settings.aws_endpoint)
-    kwargs = client_kwargs(settings, service)
-    kwargs["endpoint_url"] = endpoints[endpoint]
+    kwargs = node_client_kwargs(settings, service, endpoints[endpoint])
     async with get_session().create_client(service, **kwargs) as client:
         yield client
 

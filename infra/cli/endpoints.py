@@ -30,14 +30,19 @@ def read_endpoints(state_dir: Path) -> dict[str, str]:
         raise NodeNotRunning(f"{path} not found: start Headwater with `headwater up` first") from err
 
 
-def env_exports(endpoints: dict[str, str]) -> list[str]:
-    """``export`` lines that point boto3, the AWS CLI and the SageMaker SDK at Headwater."""
+def env_exports(endpoints: dict[str, str], with_token: bool = False) -> list[str]:
+    """``export`` lines that point boto3, the AWS CLI and the SageMaker SDK at Headwater.
+
+    ``with_token``: the node requires its access token, so the access key id is the shell's
+    ``$HEADWATER_ACCESS_TOKEN`` (referenced, never printed; an emulator takes any key id).
+    """
     lines = [f"export {var}={shlex.quote(endpoints[key])}" for key, var in _ENV_NAMES.items()
              if endpoints.get(key) and endpoints[key] != "aws"]
     region = endpoints.get("region", "us-east-1")
     lines += [f"export AWS_DEFAULT_REGION={region}", f"export AWS_REGION={region}"]
     if endpoints.get("aws") != "aws":
-        lines += ["export AWS_ACCESS_KEY_ID=testing", "export AWS_SECRET_ACCESS_KEY=testing"]
+        key_id = '"$HEADWATER_ACCESS_TOKEN"' if with_token else "testing"
+        lines += [f"export AWS_ACCESS_KEY_ID={key_id}", "export AWS_SECRET_ACCESS_KEY=testing"]
     return lines
 
 

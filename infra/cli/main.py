@@ -52,8 +52,10 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_env(args: argparse.Namespace) -> int:
     """Print ``export`` lines for the running node."""
     from infra.cli.endpoints import env_exports, read_endpoints
+    from services.core.access import access_token
 
-    for line in env_exports(read_endpoints(_settings(args).state_dir)):
+    settings = _settings(args)
+    for line in env_exports(read_endpoints(settings.state_dir), with_token=access_token(settings) is not None):
         print(line)
     return 0
 

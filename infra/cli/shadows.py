@@ -9,16 +9,19 @@ import urllib.request
 
 from infra.cli.client import print_table
 from infra.cli.endpoints import settings_for_client
+from services.core.access import access_token
 from services.core.settings import Settings
 
 
 def print_shadow_agreement(settings: Settings, endpoint: str) -> int:
     """One line per shadow variant: requests copied, errors, answers agreeing with production's, requests
     not copied while too many copies were in flight."""
-    _, endpoints = settings_for_client(settings.state_dir, settings.aws_endpoint)
+    settings, endpoints = settings_for_client(settings.state_dir, settings.aws_endpoint)
     url = f"{endpoints['runtime']}/headwater/endpoints/{urllib.parse.quote(endpoint)}/shadow-agreement"
+    token = access_token(settings)
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
     try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as resp:
             report = json.loads(resp.read())["ShadowVariants"]
     except (urllib.error.URLError, OSError, ValueError, KeyError) as err:
         print(f"could not read the shadow statistics of {endpoint} from {url}: {err}")

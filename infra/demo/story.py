@@ -24,7 +24,7 @@ from infra.demo.chain import retraining_story
 from infra.demo.datasets import make_churn, split, to_csv
 from infra.node import HeadwaterNode
 from services.aws.s3 import parse_s3_uri
-from services.aws.session import client_kwargs
+from services.aws.session import client_kwargs, node_client_kwargs
 from services.core.settings import Settings
 
 DATASET = "churn"
@@ -73,7 +73,7 @@ async def _story(node: HeadwaterNode, rows: int, metric_lines: list[str]) -> int
     X, y = make_churn(rows)
     (xt, yt), (xv, yv) = split(X, y)
     session = get_session()
-    sm_kwargs = client_kwargs(s, "sagemaker") | {"endpoint_url": node.endpoints["sagemaker"]}
+    sm_kwargs = node_client_kwargs(s, "sagemaker", node.endpoints["sagemaker"])
     async with session.create_client("s3", **client_kwargs(s, "s3")) as s3, \
             session.create_client("sagemaker", **sm_kwargs) as sm:
         _say("data", f"generated {rows} customers ({y.mean():.0%} churned); 80/20 split")
@@ -97,7 +97,7 @@ async def _story(node: HeadwaterNode, rows: int, metric_lines: list[str]) -> int
         _say("summary", f"objective {hps.get('objective')}, {len(metric_lines)} rounds, "
                         f"final: {metric_lines[-1].split(chr(9), 1)[-1].replace(chr(9), '  ') if metric_lines else '-'}")
         _say("trained", f"dropped a CSV, got a trained model in {time.monotonic() - t0:.1f} s")
-        rt_kwargs = client_kwargs(s, "sagemaker-runtime") | {"endpoint_url": node.endpoints["runtime"]}
+        rt_kwargs = node_client_kwargs(s, "sagemaker-runtime", node.endpoints["runtime"])
         async with session.create_client("sagemaker-runtime", **rt_kwargs) as rt:
             return await _serve(node, sm, rt, s3, final, xt, xv, yv)
 

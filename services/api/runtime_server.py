@@ -21,9 +21,11 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from containers.shared.http_server import HttpServer, Request, Response
+from services.core.access import check_access
+from services.core.exceptions import ServiceError
 from services.hosting.runtime_errors import runtime_error
 
 MAX_PAYLOAD = 6 * 1024 * 1024
@@ -51,6 +53,13 @@ def _name_between(path: str, prefix: str, suffix: str) -> str | None:
     return None
 
 
+def _query_credential(request: Request) -> str | None:
+    """A presigned request's ``X-Amz-Credential``."""
+    if "X-Amz-Credential" not in request.query:
+        return None
+    return parse_qs(request.query).get("X-Amz-Credential", [None])[0]
+
+
 class RuntimeServer:
     """The runtime's routes; ``invoker`` answers for endpoints that exist (``None``: unknown endpoint),
     ``shadow_report(endpoint)`` gives an endpoint's shadow variants' agreement counters; a connection
@@ -58,16 +67,22 @@ class RuntimeServer:
 
     def __init__(self, region: str, account_id: str, invoker: Invoker | None = None,
                  shadow_report: Callable[[str], dict[str, Any]] | None = None,
-                 idle_timeout: float = IDLE_TIMEOUT) -> None:
+                 idle_timeout: float = IDLE_TIMEOUT, access_token: str | None = None) -> None:
         self.region = region
         self.account_id = account_id
         self.invoker = invoker
         self.shadow_report = shadow_report
+        self.access_token = access_token  # set: every request must carry it (services.core.access)
         self._http = HttpServer(self.route, max_body=MAX_PAYLOAD, error_response=refused,
                                 idle_timeout=idle_timeout)
 
     def route(self, request: Request) -> Response | Awaitable[Response]:
         """The answer to one request (an awaitable one for invocations)."""
+        if self.access_token is not None:
+            try:
+                check_access(self.access_token, request.headers.get("authorization"), _query_credential(request))
+            except ServiceError as err:
+                return runtime_error(err.status, err.code, err.message)
         path = request.path
         if (name := _name_between(path, INVOCATIONS_PREFIX, INVOCATIONS_SUFFIX)) is not None:
             if request.method != "POST":

@@ -14,6 +14,7 @@ from typing import Any
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
+from services.core.access import access_token
 from services.core.settings import Settings
 
 # Emulators accept any credentials; real AWS uses the default chain.
@@ -32,6 +33,16 @@ def client_kwargs(settings: Settings, service: str) -> dict[str, Any]:
         # Path-style: bucket names stay out of DNS, which emulators need.
         config["s3"] = {"addressing_style": "path"}
     kwargs["config"] = AioConfig(**config)
+    return kwargs
+
+
+def node_client_kwargs(settings: Settings, service: str, endpoint_url: str) -> dict[str, Any]:
+    """Keyword arguments for a client of one of a node's own servers at ``endpoint_url``: with the node's
+    access token as its access key id when one is set (see :mod:`services.core.access`)."""
+    kwargs = client_kwargs(settings, service)
+    kwargs["endpoint_url"] = endpoint_url
+    if (token := access_token(settings)) is not None:
+        kwargs.update(aws_access_key_id=token, aws_secret_access_key=token)
     return kwargs
 
 

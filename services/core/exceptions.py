@@ -73,6 +73,20 @@ class SerializationException(ServiceError):
     code = "SerializationException"
 
 
+class MissingAuthenticationTokenException(ServiceError):
+    """The node requires its access token and the request carries no credential at all."""
+
+    code = "MissingAuthenticationTokenException"
+    status = 403
+
+
+class UnrecognizedClientException(ServiceError):
+    """The request's credential (SigV4 access key id, or bearer token) is not the node's access token."""
+
+    code = "UnrecognizedClientException"
+    status = 403
+
+
 class InternalFailure(ServiceError):
     """An unexpected server-side error, reported as AWS reports its own."""
 
@@ -101,3 +115,7 @@ class JobFailed(HeadwaterError):
     """A job cannot succeed for a reason its user must fix (bad data, bad
     configuration): it is failed with this message as ``FailureReason`` and
     never retried."""
+
+
+class UnsafeBindHost(HeadwaterError):
+    """The node would serve code-running APIs beyond this machine with nothing checking who calls."""

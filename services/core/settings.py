@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     emulator_port: int = 4566
 
     bind_host: str = "127.0.0.1"
+    # Required with a non-loopback bind_host (the APIs run code); once set, every request to the
+    # node's servers must carry it: as the SigV4 access key id (AWS_ACCESS_KEY_ID) or a bearer token.
+    access_token: SecretStr | None = Field(default=None, description="the node's servers' access token")
     sagemaker_port: int = 4570
     runtime_port: int = 4571
     lambda_port: int = 4572
