@@ -19,10 +19,14 @@ function raises. So a batch in which every record failed raises
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
+import os
+import traceback
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 from handlers.deps import Deps
@@ -80,6 +84,41 @@ async def run_batch(spec: HandlerSpec, records: list[dict[str, Any]], deps: Deps
             log.error("handler %s failed on record %s of %d: %s", spec.name, record["messageId"], len(records),
                       error)
     return result
+
+
+# Headwater's own code: a frame in it is never the function's (unless it is the function's own file).
+_PLATFORM_DIRS = tuple(str(Path(__file__).resolve().parent.parent / package) + os.sep
+                       for package in ("handlers", "services", "infra", "containers"))
+
+
+def function_stack_trace(func: Callable[..., Any], err: BaseException) -> list[str]:
+    """``err``'s frames from ``func``'s own code down, formatted as Lambda's runtime formats a ``stackTrace``.
+
+    Lambda leaves out the runtime that called the function; so does this, and it stops at the first
+    frame of Headwater's own code below the function (a service it called): what is behind that is
+    the platform's, not the caller's to see. An error raised before the function ran has no frames.
+    """
+    code = getattr(inspect.unwrap(func), "__code__", None)
+    if code is None:
+        return []
+    own = os.path.realpath(code.co_filename)
+    frames = traceback.extract_tb(err.__traceback__)
+    start = next((i for i, f in enumerate(frames) if os.path.realpath(f.filename) == own), None)
+    if start is None:
+        return []
+    kept: list[traceback.FrameSummary] = []
+    for frame in frames[start:]:
+        path = os.path.realpath(frame.filename)
+        if path != own and path.startswith(_PLATFORM_DIRS):
+            break
+        kept.append(frame)
+    return traceback.format_list(kept)
+
+
+def function_error(spec: HandlerSpec, err: BaseException) -> dict[str, Any]:
+    """The payload Lambda answers for a function that raised ``err``."""
+    return {"errorMessage": str(err), "errorType": type(err).__name__,
+            "stackTrace": function_stack_trace(spec.func, err)}
 
 
 DEPS_ENTRY_POINTS = "headwater.handler_deps"

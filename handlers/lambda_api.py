@@ -4,11 +4,12 @@
 ``boto3.client("lambda").invoke(FunctionName=..., Payload=...)`` works
 against Headwater's ``lambda`` endpoint. Handler errors come back as Lambda
 reports them: status 200, ``X-Amz-Function-Error: Unhandled`` and an
-``errorMessage`` / ``errorType`` payload. An ``Event`` invocation is queued
-where Lambda queues it, durably: on the function's own SQS queue, answered
-202 once the queue has it. The handler runtime then runs it as it runs the
-function's events, retrying a failure and dead-lettering it with the error
-recorded; a node that stops meanwhile loses nothing.
+``errorMessage`` / ``errorType`` / ``stackTrace`` payload, the stack holding
+the function's own frames only (none of Headwater's). An ``Event``
+invocation is queued where Lambda queues it, durably: on the function's own
+SQS queue, answered 202 once the queue has it. The handler runtime then runs
+it as it runs the function's events, retrying a failure and dead-lettering it
+with the error recorded; a node that stops meanwhile loses nothing.
 Functions are named as Lambda accepts them (name, ``name:qualifier``, partial
 or full ARN); ``$LATEST`` is the only version there is.
 """
@@ -18,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import traceback
 import uuid
 from typing import Any
 
@@ -26,7 +26,7 @@ from aiohttp import web
 
 from handlers.deps import Deps
 from handlers.exceptions import UnknownHandler
-from handlers.lambda_adapter import find_handler, invoke, is_sqs_event
+from handlers.lambda_adapter import find_handler, function_error, invoke, is_sqs_event
 from handlers.registry import REGISTRY, HandlerSpec
 from services.core.queues import MessageQueue
 
@@ -91,10 +91,10 @@ def make_lambda_app(deps: Deps, function_arn_prefix: str, queues: MessageQueue) 
         try:
             result = await invoke(spec, payload, deps)
         except Exception as err:  # noqa: BLE001 - reported as Lambda reports a function error
-            log.warning("invoke %s failed: %s", name, err)
-            body = {"errorMessage": str(err), "errorType": type(err).__name__,
-                    "stackTrace": traceback.format_exception(err)[-5:]}
-            return web.json_response(body, status=200, headers={**headers, "X-Amz-Function-Error": "Unhandled"})
+            # The whole traceback stays in the node's log; the caller gets the function's frames only.
+            log.warning("invoke %s failed: %s", name, err, exc_info=log.isEnabledFor(logging.DEBUG))
+            return web.json_response(function_error(spec, err), status=200,
+                                     headers={**headers, "X-Amz-Function-Error": "Unhandled"})
         return web.json_response(result, status=200, headers=headers)
 
     def config(name: str) -> dict[str, object]:
