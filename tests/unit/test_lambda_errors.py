@@ -53,7 +53,8 @@ async def lam(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[TestClient]:
         spec = HandlerSpec(name=name, func=func, trigger=OnEvent(("t",), event_model=Ping), module=__name__)
         monkeypatch.setitem(REGISTRY, name, spec)
     deps: Any = None  # the functions use none
-    app = make_lambda_app(deps, "arn:aws:lambda:us-east-1:123456789012:function")
+    queues: Any = None  # nor do these tests queue an Event invocation
+    app = make_lambda_app(deps, "arn:aws:lambda:us-east-1:123456789012:function", queues)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield client
 
