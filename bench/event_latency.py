@@ -138,6 +138,7 @@ class Call:
     actor: str  # which part of the node made it (from the asyncio task's coroutine)
     task_id: int
     dataset: str | None  # the benchmark dataset the call names, when it names one
+    job: str | None = None  # the job a worker's attempt task runs, for calls made in one
 
 
 @dataclass
@@ -175,7 +176,8 @@ class Tracer:
                 task = asyncio.current_task()
                 if len(self.calls) < self.max_calls:
                     self.calls.append(Call(f"{service}.{operation_name}", start, end, self._actor(task),
-                                           self.serial(task), _dataset_of(operation_name, api_params)))
+                                           self.serial(task), _dataset_of(operation_name, api_params),
+                                           _attempt_job(task)))
                 if operation_name == "ReceiveMessage" and result and result.get("Messages"):
                     self._note_receive(api_params.get("QueueUrl", ""), result["Messages"], end, self.serial(task))
 
@@ -206,10 +208,20 @@ class Tracer:
             "HandlerRuntime._process": "handler runtime",
             "HandlerRuntime._keep_invisible": "handler keep-invisible",
             "Worker._slot": "worker",
+            "Worker._execute": "worker",  # the claimed attempt, in a task of its own
             "Worker._heartbeat": "worker heartbeat",
             "Worker._reap_loop": "worker reaper",
             "LogShipper._flush_loop": "log shipper",
         }.get(name, name)
+
+
+def _attempt_job(task: asyncio.Task[Any] | None) -> str | None:
+    """The job a worker's attempt task (``Worker._execute(executor, claim)``) runs, else ``None``."""
+    coro = task.get_coro() if task is not None else None
+    if getattr(coro, "__qualname__", "") != "Worker._execute":
+        return None
+    claim = coro.cr_frame.f_locals.get("claim") if coro.cr_frame is not None else None  # type: ignore[union-attr]
+    return getattr(claim, "name", None)
 
 
 def _dataset_of(op: str, params: dict[str, Any]) -> str | None:
@@ -325,8 +337,9 @@ class Bench:
         self.tracer.tasks_queue = svc.tasks.queue_name
         self.tracer.handler_queues = {node.settings.queue_name(name) for name in node.runtime.specs}
         self.tracer.handler_funcs = {spec.func.__qualname__ for spec in node.runtime.specs.values()}
+        bus: Any = svc.events.publisher  # the EventBridge publisher behind the event outbox
         for client, service in ((svc.s3.client, "s3"), (svc.sqs.client, "sqs"),
-                                (svc.logs.client, "logs"), (svc.events.client, "events")):
+                                (svc.logs.client, "logs"), (bus.client, "events")):
             self.tracer.wrap(client, service)
 
     async def _scenario(self, s: Settings) -> None:
@@ -551,7 +564,8 @@ class Bench:
                 continue
             n += 1
             mine = {"handler": [c for c in calls if c.task_id in handler_tasks.get(r.dataset, set())],
-                    "worker": [c for c in calls if c.task_id == r.worker_task and c.actor == "worker"
+                    "worker": [c for c in calls if c.actor == "worker"
+                               and (c.task_id == r.worker_task or c.job == r.job)
                                and r.task_received <= c.start <= r.spawned]}
             for who, cs in mine.items():
                 for c in cs:
