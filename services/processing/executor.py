@@ -37,7 +37,7 @@ from services.inputs.pipe.feed import PipeFeed
 from services.inputs.pipe.feeds import PipeFeeds, channel_stream
 from services.processing.models import ProcessingInput, ProcessingJob, ProcessingJobStatus
 from services.processing.service import KIND, ProcessingService
-from services.runners.base import Runner, RunningContainer, RunSpec
+from services.runners.base import Runner, RunningContainer, RunSpec, at_base
 from services.runners.images import known_images, resolve_image
 
 log = logging.getLogger(__name__)
@@ -170,15 +170,10 @@ class ProcessingJobExecutor(ClaimingExecutor[ProcessingJob]):
         app = job.app_specification
         probe = RunSpec(job.processing_job_name, image, [], root, literal_paths=True)
         base = self.runner.base_dir(probe)
-
-        def rebase(arg: str) -> str:
-            # Without a private /opt/ml the job's own directory stands in for it.
-            return base + arg[len("/opt/ml"):] if base != "/opt/ml" and arg.startswith("/opt/ml") else arg
-
         env = {"PROCESSING_JOB_NAME": job.processing_job_name, **(job.environment or {})}
         return RunSpec(name=f"{job.processing_job_name}-{host}", image=image,
-                       command=[rebase(a) for a in app.container_arguments or []], ml_root=root, env=env,
-                       entrypoint=[rebase(a) for a in app.container_entrypoint] if app.container_entrypoint else None,
+                       command=at_base(app.container_arguments or [], base), ml_root=root, env=env,
+                       entrypoint=at_base(app.container_entrypoint, base) if app.container_entrypoint else None,
                        literal_paths=True)
 
     async def _run(self, job: ProcessingJob, specs: list[RunSpec], pipes: list[PipeFeeds]) -> ProcessingJob:

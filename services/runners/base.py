@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.runners.images import ContainerImage
+from services.runners.namespace import OPT_ML
 
 
 @dataclass(frozen=True)
@@ -24,10 +25,22 @@ class RunSpec:
     command: list[str]  # ["train"] / ["serve"]
     ml_root: Path  # the host directory that is the container's /opt/ml
     env: dict[str, str] = field(default_factory=dict)
-    # Run this argv instead of the image's own entrypoint (Processing's ContainerEntrypoint).
+    # Run this argv instead of the image's own entrypoint (a job's ContainerEntrypoint).
     entrypoint: list[str] | None = None
     # Show the job tree at the literal /opt/ml (scripts that hardcode it), where the platform can.
     literal_paths: bool = False
+
+
+def at_base(args: list[str], base: str) -> list[str]:
+    """A job's ``ContainerEntrypoint`` / ``ContainerArguments`` with a leading ``/opt/ml`` pointing at ``base``.
+
+    ``base`` is what the runner shows as ``/opt/ml`` (:meth:`Runner.base_dir`): without a private
+    ``/opt/ml`` the job's own directory stands in for it, and an argument naming the literal path
+    must follow.
+    """
+    if base == OPT_ML:
+        return list(args)
+    return [base + arg[len(OPT_ML):] if arg == OPT_ML or arg.startswith(OPT_ML + "/") else arg for arg in args]
 
 
 class RunningContainer(ABC):

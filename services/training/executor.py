@@ -40,7 +40,7 @@ from services.execution.log_shipper import TRAINING_LOG_GROUP
 from services.inputs.fastfile.mounts import FastFileMounts, mount_fast_files, release_stale_mounts
 from services.inputs.pipe.feeds import PipeFeeds
 from services.inputs.source_code import is_script_mode
-from services.runners.base import Runner, RunSpec
+from services.runners.base import Runner, RunSpec, at_base
 from services.runners.images import ContainerImage, known_images, resolve_image
 from services.training.env import training_env
 from services.training.hosts import HostRun, addresses_env, assign_addresses, prepare_host
@@ -190,13 +190,22 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
               addresses: dict[str, str]) -> RunSpec:
         name = job.training_job_name
         root = self.job_root(name, host)
-        literal = is_script_mode(job.hyper_parameters)  # user scripts may hardcode /opt/ml
+        algorithm = job.algorithm_specification
+        # User scripts and a user's own entrypoint may hardcode /opt/ml.
+        literal = is_script_mode(job.hyper_parameters) or bool(algorithm.container_entrypoint)
         probe = RunSpec(name, image, [], root, literal_paths=literal)
-        env = training_env(job, self.runner.base_dir(probe), host, hosts,
-                           num_cpus=max(1, self.cpu_share() // len(hosts)))
+        base = self.runner.base_dir(probe)
+        env = training_env(job, base, host, hosts, num_cpus=max(1, self.cpu_share() // len(hosts)))
         env.update(addresses_env(addresses))
-        return RunSpec(name=f"{name}-{host}", image=image, command=["train"], ml_root=root, env=env,
-                       literal_paths=literal)
+        # As Docker's --entrypoint and CMD: ContainerEntrypoint replaces the image's entrypoint (and its
+        # default `train` argument); ContainerArguments are the arguments, of either entrypoint.
+        entrypoint = at_base(algorithm.container_entrypoint, base) if algorithm.container_entrypoint else None
+        if algorithm.container_arguments:
+            command = at_base(algorithm.container_arguments, base)
+        else:
+            command = [] if entrypoint else ["train"]
+        return RunSpec(name=f"{name}-{host}", image=image, command=command, ml_root=root, env=env,
+                       entrypoint=entrypoint, literal_paths=literal)
 
     async def _train(self, job: TrainingJob, hosts: list[str], image: ContainerImage
                      ) -> tuple[Outcome, list[HostRun]]:
@@ -262,7 +271,11 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
         try:
             for run in runs:
                 run.pipes.start()  # each writer waits for the container to open its FIFO
-                container = await self.runner.start(self._spec(job, image, run.host, hosts, addresses))
+                spec = self._spec(job, image, run.host, hosts, addresses)
+                if spec.entrypoint and self.runner.base_dir(spec) != "/opt/ml":
+                    run.shipper.add("Headwater: private /opt/ml is not available on this kernel; /opt/ml in "
+                                    "ContainerEntrypoint and ContainerArguments is rewritten to the job directory")
+                container = await self.runner.start(spec)
                 run.shipper.add(f"Headwater: started {image.module} ({container.ident}) for {name}"
                                 + (f" as {run.host} of {len(hosts)}" if len(hosts) > 1 else ""))
                 run.begin(container, line_hook, self.training.clock, self.s3, job)

@@ -253,6 +253,42 @@ def test_model_artifact_in_s3(completed: dict[str, Any], s3: Any) -> None:
     assert int(booster["learner"]["gradient_booster"]["model"]["gbtree_model_param"]["num_trees"]) == NUM_ROUND
 
 
+def test_container_entrypoint_and_arguments_run_instead_of_the_image(sm: Any, s3: Any, datasets: None) -> None:
+    """``ContainerEntrypoint`` replaces the image's entrypoint and ``ContainerArguments`` are its arguments;
+    an argument naming ``/opt/ml`` reaches the job's own tree."""
+    name = "cp-entrypoint"
+    request = job_request(name, validation=False)
+    request["AlgorithmSpecification"].update(
+        ContainerEntrypoint=["python3", "-c", "import pathlib, sys; pathlib.Path(sys.argv[1]).write_text(sys.argv[2])"],
+        ContainerArguments=["/opt/ml/model/marker.txt", "written by the entrypoint"])
+    sm.create_training_job(**request)
+    d = wait_for_job(sm, name, timeout=90)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    assert d["AlgorithmSpecification"]["ContainerArguments"] == request["AlgorithmSpecification"]["ContainerArguments"]
+    bucket, key = d["ModelArtifacts"]["S3ModelArtifacts"].removeprefix("s3://").split("/", 1)
+    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), mode="r:gz") as tar:
+        assert "xgboost-model" not in tar.getnames()  # the image's own training did not run
+        marker = tar.extractfile("marker.txt")
+        assert marker is not None and marker.read() == b"written by the entrypoint"
+
+
+def test_container_entrypoint_limits_are_validation_exceptions(node: Any) -> None:
+    raw = boto3.client("sagemaker", endpoint_url=node.endpoints["sagemaker"],
+                       config=Config(parameter_validation=False, retries={"max_attempts": 1}), **CREDS)
+    for member, value, constraint in [
+        ("ContainerEntrypoint", ["python3"] * 101, "Member must have length less than or equal to 100"),
+        ("ContainerEntrypoint", [], "Member must have length greater than or equal to 1"),
+        ("ContainerArguments", ["x" * 257], "Member must have length less than or equal to 256"),
+    ]:
+        request = job_request("cp-entrypoint-limits")
+        request["AlgorithmSpecification"][member] = value
+        with pytest.raises(ClientError) as exc:
+            raw.create_training_job(**request)
+        code, message = _error(exc)
+        assert code == "ValidationException"
+        assert f"algorithmSpecification.{member[0].lower()}{member[1:]}" in message and constraint in message
+
+
 def test_failed_job_reports_reason(listed: list[dict[str, Any]]) -> None:
     failed = listed[2]
     assert (failed["TrainingJobStatus"], failed["SecondaryStatus"]) == ("Failed", "Failed")

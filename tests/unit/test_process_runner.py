@@ -15,7 +15,7 @@ import pytest
 
 from services.aws.session import job_aws_env
 from services.core.settings import Settings
-from services.runners.base import RunSpec
+from services.runners.base import RunSpec, at_base
 from services.runners.images import ContainerImage
 from services.runners.process import ProcessRunner
 
@@ -25,7 +25,7 @@ from pathlib import Path
 from services.runners.images import ContainerImage
 from services.aws.session import job_aws_env
 from services.core.settings import Settings
-from services.runners.base import RunSpec
+from services.runners.base import RunSpec, at_base
 from services.runners.process import ProcessRunner
 
 async def main():
@@ -129,3 +129,11 @@ async def test_a_jobs_environment_wins_over_the_runners(tmp_path: Path) -> None:
     runner = ProcessRunner(env={"AWS_REGION": "us-east-1"})
     seen = await environment_of(runner, env_spec(tmp_path, {"AWS_REGION": "ap-south-1"}))
     assert seen["AWS_REGION"] == "ap-south-1"
+
+
+def test_at_base_rewrites_only_opt_ml_paths() -> None:
+    """Without a private /opt/ml, a job's entrypoint or argument naming it reaches the job directory."""
+    args = ["python3", "/opt/ml/code/train.py", "--out", "/opt/ml", "/opt/mlx/y", "x=/opt/ml/model"]
+    assert at_base(args, "/jobs/j/algo-1") == [
+        "python3", "/jobs/j/algo-1/code/train.py", "--out", "/jobs/j/algo-1", "/opt/mlx/y", "x=/opt/ml/model"]
+    assert at_base(args, "/opt/ml") == args
