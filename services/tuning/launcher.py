@@ -10,13 +10,16 @@ trials of that definition (and the warm start parents') as its history.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 
 from services.tuning.models import Strategy, Trial, TrialStatus, TuningJob
 from services.tuning.naming import child_name, seed_for
 from services.tuning.ranges import parse_space
-from services.tuning.strategies import History, SearchStrategy, make_strategy
+from services.tuning.strategies import BayesianSearch, History, SearchStrategy, make_strategy
 from services.tuning.trials import MAX_RETRIES, objective_status
+
+log = logging.getLogger(__name__)
 
 
 class TrialLauncher:
@@ -67,11 +70,16 @@ class TrialLauncher:
             live = [dn for dn in self.order if dn not in self.exhausted]
             dn = live[fresh % len(live)]
             ordinal = sum(1 for t in trials if t.retry_of is None and t.definition_name == dn)
-            tuned = await asyncio.to_thread(self.strategies[dn].suggest, ordinal, self._history(trials, dn))
+            strategy = self.strategies[dn]
+            tuned = await asyncio.to_thread(strategy.suggest, ordinal, self._history(trials, dn))
             if tuned is None:
                 self.exhausted.add(dn)
                 continue
-            added.append(self._add(trials, dn, tuned, self.bracket_of(fresh)))
+            trial = self._add(trials, dn, tuned, self.bracket_of(fresh))
+            if isinstance(strategy, BayesianSearch) and (note := strategy.notes.pop(ordinal, None)):
+                trial.suggestion_note = note
+                log.warning("tuning job %s: trial %s: %s", self.job.name, trial.name, note)
+            added.append(trial)
         return added
 
     def _history(self, trials: list[Trial], dn: str | None) -> list[History]:

@@ -204,6 +204,7 @@ class Trial(ApiModel):
     attempt: int = 1
     retry_of: int | None = None
     bracket: int | None = None
+    suggestion_note: str | None = None  # why the strategy did not suggest it as asked (a Bayesian fallback)
     curve: list[float | None] = Field(default_factory=list)  # objective by step
     rungs: dict[str, float] = Field(default_factory=dict)  # Hyperband: resource -> objective
     created: bool = False

@@ -85,11 +85,28 @@ def _gp_available() -> bool:
     return True
 
 
+def _degenerate_fit_errors() -> tuple[type[BaseException], ...]:
+    """What a surrogate fit raises on a degenerate history: a singular or non-positive-definite kernel
+    matrix (numpy's, or torch's for the GP sampler), a numerical overflow.
+
+    Optuna already retries a failed GP kernel fit with default parameters and samples at random until
+    ``n_startup_trials`` have finished, so these are what is left once it gives up.
+    """
+    errors: tuple[type[BaseException], ...] = (np.linalg.LinAlgError, ArithmeticError)
+    if _gp_available():
+        import torch
+
+        errors += (torch.linalg.LinAlgError,)
+    return errors
+
+
 class BayesianSearch:
     """A surrogate model over the finished trials (Optuna's samplers).
 
-    Should the model fail on some history (a degenerate fit), that trial is
-    drawn at random instead: a tuning job never stalls on its optimizer.
+    Should the model fail to fit some history (a degenerate fit, see
+    :func:`_degenerate_fit_errors`), that trial is drawn at random instead,
+    a tuning job never stalls on its optimizer, and :attr:`notes` says so
+    for that ordinal. Any other error (a bug) is raised.
     """
 
     def __init__(self, space: ParameterSpace, seed: int, maximize: bool, n_startup: int,
@@ -99,6 +116,7 @@ class BayesianSearch:
         self.maximize = maximize
         self.n_startup = n_startup
         self.sampler = sampler or ("gp" if _gp_available() else "tpe")
+        self.notes: dict[int, str] = {}  # ordinal -> why it was drawn at random; the launcher takes them
 
     def _make_sampler(self, seed: int):  # noqa: ANN202 - an optuna BaseSampler
         import optuna
@@ -111,8 +129,10 @@ class BayesianSearch:
     def suggest(self, ordinal: int, history: list[History]) -> dict[str, str] | None:
         try:
             return self._suggest(ordinal, history)
-        except Exception:  # noqa: BLE001 - see the class docstring
-            log.warning("Bayesian suggestion %d failed; drawing it at random", ordinal, exc_info=True)
+        except _degenerate_fit_errors() as err:
+            self.notes[ordinal] = (f"Bayesian model could not fit {len(history)} trial(s) "
+                                   f"({type(err).__name__}: {err}); drawn at random")
+            log.debug("Bayesian suggestion %d: %s", ordinal, self.notes[ordinal], exc_info=True)
             return RandomSearch(self.space, self.seed).suggest(ordinal, history)
 
     def _suggest(self, ordinal: int, history: list[History]) -> dict[str, str] | None:

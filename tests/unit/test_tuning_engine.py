@@ -6,6 +6,7 @@ import math
 import re
 
 import numpy as np
+import optuna
 import pytest
 
 from services.core.exceptions import ValidationException
@@ -152,6 +153,39 @@ def test_bayesian_search_uses_warm_start_trials_outside_nothing() -> None:
     history = [History({"x": "5", "y": "0.1"}, 0.0), History({"x": "0.7", "y": "0.2"}, 0.0)]
     hps = bayes.suggest(0, history)
     assert hps is not None and 0 <= float(hps["x"]) <= 1
+
+
+def _five_finished(bayes: BayesianSearch) -> list[History]:
+    return [History(h, _quadratic(h)) for h in (bayes.suggest(i, []) for i in range(5))]  # type: ignore[arg-type]
+
+
+def test_bayesian_search_lets_an_unexpected_error_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in the model (here a TypeError) fails loudly instead of quietly turning into random search."""
+    box = space(ContinuousParameterRanges=[cont("x", "0", "1"), cont("y", "0", "1")])
+    bayes = BayesianSearch(box, 0, maximize=False, n_startup=3, sampler="tpe")
+    history = _five_finished(bayes)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise TypeError("a bug in the surrogate model")
+
+    monkeypatch.setattr(optuna.samplers.TPESampler, "sample_relative", broken)
+    with pytest.raises(TypeError, match="a bug in the surrogate model"):
+        bayes.suggest(5, history)
+    assert bayes.notes == {}
+
+
+def test_bayesian_search_draws_at_random_when_the_fit_is_degenerate_and_says_so(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    box = space(ContinuousParameterRanges=[cont("x", "0", "1"), cont("y", "0", "1")])
+    bayes = BayesianSearch(box, 0, maximize=False, n_startup=3, sampler="tpe")
+    history = _five_finished(bayes)
+
+    def singular(*args: object, **kwargs: object) -> None:
+        raise np.linalg.LinAlgError("Matrix is not positive definite")
+
+    monkeypatch.setattr(optuna.samplers.TPESampler, "sample_relative", singular)
+    assert bayes.suggest(5, history) == RandomSearch(box, 0).suggest(5, history)
+    assert "drawn at random" in bayes.notes[5] and "Matrix is not positive definite" in bayes.notes[5]
 
 
 def test_make_strategy_picks_the_engine() -> None:

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 
 from services.core.exceptions import ResourceNotFound
@@ -24,6 +25,7 @@ from services.tuning import views
 from services.tuning.executor import TuningJobExecutor
 from services.tuning.models import CreateTuningJobRequest, TuningJob, TuningJobStatus
 from services.tuning.service import DETAIL_TYPE, TuningService
+from services.tuning.strategies import BayesianSearch
 
 METRIC = "validation:rmse"
 
@@ -335,3 +337,16 @@ async def test_warm_start_checks_its_parents() -> None:
                                "WarmStartType": "TransferLearning"}
     with pytest.raises(ResourceNotFound):
         await w.tuning.create_tuning_job(CreateTuningJobRequest.model_validate(body))
+
+
+async def test_a_trial_drawn_at_random_for_a_degenerate_bayesian_fit_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    def singular(self: BayesianSearch, ordinal: int, history: list) -> None:  # noqa: ANN001
+        raise np.linalg.LinAlgError("Matrix is not positive definite")
+
+    monkeypatch.setattr(BayesianSearch, "_suggest", singular)
+    w = World(lambda j: ("complete", x_of(j)))
+    await w.tuning.create_tuning_job(request(strategy="Bayesian", max_jobs=2, parallel=1))
+    job = await w.run("tune")
+    assert job.status is TuningJobStatus.COMPLETED
+    notes = [t.suggestion_note for t in job.headwater.trials]
+    assert len(notes) == 2 and all(n and "drawn at random" in n and "LinAlgError" in n for n in notes)
