@@ -79,14 +79,18 @@ class AwsJsonService:
         self.target_prefix = target_prefix or self.model.metadata["targetPrefix"]
         self.validate = validate
         self._handlers: dict[str, Handler] = {}
+        self._refuse_unknown: set[str] = set()  # operations whose unknown input members are refused
 
     @property
     def operations(self) -> list[str]:
         """Names of the operations with a registered handler, sorted."""
         return sorted(self._handlers)
 
-    def operation(self, name: str) -> Callable[[H], H]:
+    def operation(self, name: str, *, refuse_unknown: bool = False) -> Callable[[H], H]:
         """Decorator registering ``async def fn(params: dict)`` for operation ``name``.
+
+        ``refuse_unknown``: an input member the service model does not know is a
+        ``ValidationException`` rather than ignored (and kept by the handler's models to no effect).
 
         :raises ValueError: ``name`` is not an operation of the service (a
             typo caught at import time rather than at the first request), or
@@ -102,6 +106,8 @@ class AwsJsonService:
             if name in self._handlers:
                 raise ValueError(f"operation {name} is already registered")
             self._handlers[name] = fn
+            if refuse_unknown:
+                self._refuse_unknown.add(name)
             return fn
 
         return register
@@ -118,7 +124,7 @@ class AwsJsonService:
         if handler is None:
             raise UnknownOperationException(self._unknown_operation_message(operation))
         if self.validate:
-            validate_input(self.model, operation, params)
+            validate_input(self.model, operation, params, refuse_unknown=operation in self._refuse_unknown)
         return protocol.to_jsonable(await handler(params))
 
     def make_app(self, *, client_max_size: int = 16 * 1024**2) -> web.Application:

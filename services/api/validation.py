@@ -36,7 +36,10 @@ Conventions copied from AWS responses:
   satisfy constraint: [...]``;
 * at most :data:`MAX_REPORTED` violations are listed and counted.
 
-Unknown members are ignored and JSON ``null`` means "absent", as on AWS.
+Unknown members are ignored and JSON ``null`` means "absent", as on AWS,
+except in operations whose handlers refuse them
+(:func:`find_unknown_members`): a member Headwater would store without
+effect must not pass silently.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from services.core.exceptions import SerializationException, ValidationException
 
 __all__ = [
     "MAX_REPORTED",
+    "find_unknown_members",
     "find_violations",
     "format_violations",
     "load_service_model",
@@ -96,12 +100,15 @@ def load_service_model(service_name: str) -> ServiceModel:
     return botocore.session.get_session().get_service_model(service_name)
 
 
-def validate_input(service: str | ServiceModel, operation: str, params: Mapping[str, Any]) -> None:
+def validate_input(service: str | ServiceModel, operation: str, params: Mapping[str, Any], *,
+                   refuse_unknown: bool = False) -> None:
     """Check ``params`` against the input shape of ``operation``.
 
     :param service: a botocore service name or an already loaded model.
     :param operation: the operation name, e.g. ``"CreateTrainingJob"``.
     :param params: the parsed JSON request body.
+    :param refuse_unknown: members the model does not know are a ``ValidationException`` in
+        botocore's client-side wording (:func:`find_unknown_members`) instead of being ignored.
     :raises SerializationException: a value has the wrong JSON type.
     :raises ValidationException: one or more constraints are violated.
     :raises botocore.model.OperationNotFoundError: unknown operation.
@@ -110,9 +117,40 @@ def validate_input(service: str | ServiceModel, operation: str, params: Mapping[
     shape = model.operation_model(operation).input_shape
     if shape is None:
         return
+    if refuse_unknown:
+        unknown = find_unknown_members(shape, dict(params))
+        if unknown:
+            raise ValidationException("Parameter validation failed:\n" + "\n".join(unknown))
     violations = find_violations(shape, params)
     if violations:
         raise ValidationException(format_violations(violations))
+
+
+def find_unknown_members(shape: Shape, value: Any, name: str = "") -> list[str]:
+    """Every member of ``value`` that ``shape`` does not know, at any depth, in botocore's words.
+
+    A boto3 client refuses such a member before sending it (``Unknown parameter in
+    InputDataConfig[0].DataSource: "X", must be one of: ...``); raw HTTP clients meet the same text
+    here. Values of the wrong type are left to :func:`validate_input`.
+    """
+    if shape.metadata.get("document"):
+        return []
+    out: list[str] = []
+    if isinstance(shape, StructureShape) and isinstance(value, dict):
+        for key, item in value.items():
+            member = shape.members.get(key)
+            if member is None:
+                out.append(f'Unknown parameter in {name or "input"}: "{key}", '
+                           f"must be one of: {', '.join(shape.members)}")
+            elif item is not None:
+                out.extend(find_unknown_members(member, item, f"{name}.{key}" if name else key))
+    elif isinstance(shape, ListShape) and isinstance(value, list):
+        for index, item in enumerate(value):
+            out.extend(find_unknown_members(shape.member, item, f"{name}[{index}]"))
+    elif isinstance(shape, MapShape) and isinstance(value, dict):
+        for key, item in value.items():
+            out.extend(find_unknown_members(shape.value, item, f"{name}.{key}"))
+    return out
 
 
 def find_violations(shape: Shape, value: Any, path: str = "") -> list[str]:

@@ -15,6 +15,7 @@ import json
 import re
 import tarfile
 import time
+import urllib.error
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -490,6 +491,38 @@ def test_invalid_name_is_validation_exception(node: Any) -> None:
         raw.list_training_jobs(MaxResults=0)
     code, message = _error(exc)
     assert code == "ValidationException" and "maxResults" in message
+
+
+def test_an_unknown_create_training_job_member_is_a_validation_exception(node: Any) -> None:
+    """A member botocore's model does not know, at any depth, is refused with botocore's own words."""
+    # boto3 cannot send such a member (its serializer refuses it even without parameter validation):
+    # this is what a raw HTTP client meets.
+    request = job_request("cp-unknown-member")
+    request["VpcConfg"] = {"Subnets": ["subnet-1"]}
+    request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["Prefix"] = "x"
+    http = urllib.request.Request(node.endpoints["sagemaker"] + "/", data=json.dumps(request).encode(), headers={
+        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "SageMaker.CreateTrainingJob"})
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(http, timeout=10)
+    assert exc.value.code == 400
+    error = json.loads(exc.value.read())
+    assert error["__type"].endswith("ValidationException")
+    message = error.get("message") or error["Message"]
+    assert 'Unknown parameter in input: "VpcConfg", must be one of: TrainingJobName, HyperParameters' in message
+    assert 'Unknown parameter in InputDataConfig[0].DataSource.S3DataSource: "Prefix"' in message
+    with pytest.raises(ClientError):
+        node.client("sagemaker").describe_training_job(TrainingJobName="cp-unknown-member")
+
+
+def test_a_known_member_without_effect_round_trips_to_describe(sm: Any) -> None:
+    request = job_request("cp-known-member")
+    request.update(VpcConfig={"SecurityGroupIds": ["sg-0123456"], "Subnets": ["subnet-0123456"]},
+                   EnableNetworkIsolation=True, RetryStrategy={"MaximumRetryAttempts": 2},
+                   ExperimentConfig={"ExperimentName": "exp", "TrialName": "trial"})
+    sm.create_training_job(**request)
+    d = sm.describe_training_job(TrainingJobName="cp-known-member")
+    for member in ("VpcConfig", "EnableNetworkIsolation", "RetryStrategy", "ExperimentConfig"):
+        assert d[member] == request[member]
 
 
 def test_unimplemented_operation(node: Any, sm: Any) -> None:
