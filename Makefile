@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 LOCALSTACK_STAMP := localstack/.venv/.installed
 ENGINE_STAMP := .engine/.ready
 
-.PHONY: demo test lint-imports test-unit test-integration test-e2e test-localstack test-containers engine venv fuse localstack-env bench clean
+.PHONY: demo test lint-imports test-unit test-integration test-e2e test-faults test-localstack test-containers engine venv fuse localstack-env bench clean
 
 venv: $(STAMP)
 
@@ -56,6 +56,9 @@ test-integration: $(STAMP) fuse
 
 test-e2e: $(STAMP) fuse
 	$(BIN)/python -m pytest tests/e2e
+
+test-faults: $(STAMP) fuse
+	$(BIN)/python -m pytest tests/faults
 
 test-localstack: $(STAMP) $(LOCALSTACK_STAMP)
 	$(BIN)/python -m pytest tests/localstack

@@ -1,0 +1,131 @@
+"""Fault injection: does every job, event and request come out exactly once?
+
+Runs the scenarios of ``tests/faults/scenarios.py`` (the fault suite's own
+code) with more trials, on nodes in this process on free loopback ports
+with their state in temporary directories, and prints one table: scenario,
+trials, jobs or events in, completed exactly once, duplicated, lost, stuck,
+and the time from the fault to the outcome (p50 / max). Target: 0
+duplicated, 0 lost, 0 stuck in every row. Below the table: the scenarios'
+notes (a job's end, the DescribeTrainingJob p99 ratio of the noisy-job
+scenario) and the faults not yet injectable.
+
+No timing is asserted: the exit status is non-zero only when a row misses the
+target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from tests.faults.scenarios import (  # noqa: E402
+    Outcome,
+    duplicate_s3_event,
+    killed_worker,
+    noisy_job,
+    refused_enqueue,
+    refused_publish,
+    stalled_worker,
+)
+from tests.support import NodeThread, free_port_settings  # noqa: E402
+
+NOT_YET = [
+    ("emulator unreachable for 10 s mid-job", "not injected yet: the node's clients and the embedded emulator "
+                                              "share one process; no switch to take it away and bring it back"),
+    ("node SIGKILLed and restarted", "the embedded emulator's state is not persisted: a restarted node starts empty"),
+    ("Ctrl-C to `headwater up` under capture load", "not built in this suite yet"),
+    ("connection reset on an endpoint instance", "not built in this suite yet (unit-tested in "
+                                                  "tests/unit/test_instance_recovery.py)"),
+]
+
+
+def _fmt(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"{np.percentile(values, 50):.1f} s / {max(values):.1f} s"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    p.add_argument("--trials", type=int, default=3, help="trials per scenario (3)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    load_before = os.getloadavg()[0]
+    rows: list[Outcome] = []
+    ratios: list[float] = []
+    t0 = time.time()
+    with tempfile.TemporaryDirectory(prefix="headwater-faults-") as tmp:
+        root = Path(tmp)
+        node = NodeThread(free_port_settings(root / "node", visibility_timeout=3)).start()
+        try:
+            for make in (lambda i: duplicate_s3_event(node, i), lambda i: refused_publish(node, i),
+                         lambda i: refused_enqueue(node, i)):
+                total: Outcome | None = None
+                for i in range(args.trials):
+                    out = make(i)
+                    total = out if total is None else (total.add(out) or total)
+                assert total is not None
+                rows.append(total)
+                print(f"  done: {total.scenario}", flush=True)
+            total = Outcome("1 MB log line + (a+)+$ metric regex")
+            for i in range(args.trials):
+                out, ratio = noisy_job(node, i)
+                total.add(out)
+                ratios.append(ratio)
+            rows.append(total)
+            print(f"  done: {total.scenario}", flush=True)
+        finally:
+            node.stop()
+        bare = NodeThread(free_port_settings(root / "bare"), with_worker=False).start()
+        try:
+            for fn in (killed_worker, stalled_worker):
+                total = None
+                for i in range(args.trials):
+                    logs = root / f"{fn.__name__}-{i}"
+                    logs.mkdir()
+                    out = fn(bare, i, logs)
+                    total = out if total is None else (total.add(out) or total)
+                assert total is not None
+                rows.append(total)
+                print(f"  done: {total.scenario}", flush=True)
+        finally:
+            bare.stop()
+    print()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {load_before:.2f} -> "
+          f"{os.getloadavg()[0]:.2f}; {time.time() - t0:.0f} s in all")
+    print()
+    print("| scenario | trials | in | completed once | duplicated | lost | stuck | time to recover (p50 / max) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r.scenario} | {r.trials} | {r.items_in} | {r.once} | {r.duplicated} | {r.lost} | {r.stuck} | "
+              f"{_fmt(r.recover_s)} |")
+    for name, why in NOT_YET:
+        print(f"| {name} | not yet: {why} | | | | | | |")
+    print()
+    if ratios:
+        print(f"DescribeTrainingJob p99 during the noisy job / idle p99: "
+              f"{', '.join(f'{x:.2f}x' for x in ratios)}")
+    for r in rows:
+        for note in r.notes:
+            print(f"  {r.scenario}: {note}")
+    missed = [r.scenario for r in rows if not r.clean]
+    print()
+    print("target (0 duplicated, 0 lost, 0 stuck in every row): " + ("MET" if not missed else f"NOT MET: {missed}"))
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
