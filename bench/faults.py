@@ -42,11 +42,11 @@ from tests.faults.scenarios import (  # noqa: E402
 from tests.support import NodeThread, free_port_settings  # noqa: E402
 
 NOT_YET = [
-    ("emulator unreachable for 10 s mid-job", "not injected yet: the node's clients and the embedded emulator "
+    ("emulator unreachable for 10 s mid-job", "the node's clients and the embedded emulator "
                                               "share one process; no switch to take it away and bring it back"),
     ("node SIGKILLed and restarted", "the embedded emulator's state is not persisted: a restarted node starts empty"),
-    ("Ctrl-C to `headwater up` under capture load", "not built in this suite yet"),
-    ("connection reset on an endpoint instance", "not built in this suite yet (unit-tested in "
+    ("Ctrl-C to `headwater up` under capture load", "no scenario in this suite"),
+    ("connection reset on an endpoint instance", "no scenario in this suite (unit-tested in "
                                                   "tests/unit/test_instance_recovery.py)"),
 ]
 

@@ -16,7 +16,7 @@ def register(api: AwsJsonService, services: SageMakerBackends) -> None:
     """Register CreateTrainingJob, DescribeTrainingJob, ListTrainingJobs, StopTrainingJob."""
     training = services.training
 
-    @api.operation("CreateTrainingJob", refuse_unknown=True)
+    @api.operation("CreateTrainingJob")
     async def create_training_job(params: dict[str, Any]) -> dict[str, Any]:
         job = await training.create_training_job(parse_model(CreateTrainingJobRequest, params))
         return {"TrainingJobArn": job.training_job_arn}

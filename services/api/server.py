@@ -86,11 +86,13 @@ class AwsJsonService:
         """Names of the operations with a registered handler, sorted."""
         return sorted(self._handlers)
 
-    def operation(self, name: str, *, refuse_unknown: bool = False) -> Callable[[H], H]:
+    def operation(self, name: str, *, refuse_unknown: bool = True) -> Callable[[H], H]:
         """Decorator registering ``async def fn(params: dict)`` for operation ``name``.
 
         ``refuse_unknown``: an input member the service model does not know is a
-        ``ValidationException`` rather than ignored (and kept by the handler's models to no effect).
+        ``ValidationException`` (what boto3 says of it client-side) rather than ignored, or kept by the
+        handler's models to no effect; ``False`` for an operation that must take members newer than the
+        installed botocore.
 
         :raises ValueError: ``name`` is not an operation of the service (a
             typo caught at import time rather than at the first request), or

@@ -514,6 +514,20 @@ def test_an_unknown_create_training_job_member_is_a_validation_exception(node: A
         node.client("sagemaker").describe_training_job(TrainingJobName="cp-unknown-member")
 
 
+@pytest.mark.parametrize("operation", ["CreateProcessingJob", "CreateTransformJob",
+                                       "CreateHyperParameterTuningJob", "CreateEndpointConfig"])
+def test_every_operation_refuses_a_member_botocore_does_not_know(node: Any, operation: str) -> None:
+    http = urllib.request.Request(node.endpoints["sagemaker"] + "/", data=json.dumps({"Bogus": 1}).encode(),
+                                  headers={"Content-Type": "application/x-amz-json-1.1",
+                                           "X-Amz-Target": f"SageMaker.{operation}"})
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(http, timeout=10)
+    assert exc.value.code == 400
+    error = json.loads(exc.value.read())
+    assert error["__type"].endswith("ValidationException")
+    assert 'Unknown parameter in input: "Bogus"' in (error.get("message") or error["Message"])
+
+
 def test_a_known_member_without_effect_round_trips_to_describe(sm: Any) -> None:
     request = job_request("cp-known-member")
     request.update(VpcConfig={"SecurityGroupIds": ["sg-0123456"], "Subnets": ["subnet-0123456"]},
