@@ -171,7 +171,15 @@ class TransformJobExecutor(ClaimingExecutor[TransformJob]):
             **(job.environment or {}),
         }
         count = job.transform_resources.instance_count
-        return list(await asyncio.gather(*(self._instance(job, model, n, env, session) for n in range(count))))
+        # Every start runs to its end: one that fails must not leave the others running, unstopped.
+        results = await asyncio.gather(*(self._instance(job, model, n, env, session) for n in range(count)),
+                                       return_exceptions=True)
+        started = [r for r in results if not isinstance(r, BaseException)]
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            await asyncio.gather(*(i.stop(self.settings.stop_grace_seconds) for i in started), return_exceptions=True)
+            raise failed[0]
+        return started
 
     async def _instance(self, job: TransformJob, model: Any, n: int, env: dict[str, str],
                         session: aiohttp.ClientSession) -> Instance:
