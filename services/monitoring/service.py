@@ -13,6 +13,7 @@ endpoint's captured data of its window; when it ends, its
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -29,6 +30,8 @@ from services.core.times import parse_time, utcnow
 from services.monitoring.execution_request import Definition, from_inline, from_job_definition, processing_request
 from services.monitoring.models import DEFINITION_KEYS, JobDefinition, MonitoringExecution, MonitoringSchedule
 from services.processing.models import CreateProcessingJobRequest
+
+log = logging.getLogger(__name__)
 
 EXECUTION_DETAIL_TYPE = "SageMaker Model Monitoring Execution Status Change"
 _DURATION = re.compile(r"^-P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$")
@@ -253,7 +256,11 @@ class MonitoringService:
                 await self.schedules.update(schedule.name, advance)
             except (PreconditionFailed, ResourceNotFound):
                 continue
-            fired.append(await self.run_execution(schedule.name, scheduled))
+            try:
+                fired.append(await self.run_execution(schedule.name, scheduled))
+            except Exception:  # noqa: BLE001 - one schedule's failure must not keep the others from firing
+                log.exception("monitoring schedule %s: the firing of %s could not start", schedule.name,
+                              scheduled.isoformat())
         return fired
 
     async def run_execution(self, schedule_name: str, scheduled: datetime | None = None, *,
