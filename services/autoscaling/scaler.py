@@ -12,7 +12,6 @@ deregistered, as AWS does on ``DeleteEndpoint``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from datetime import datetime
@@ -22,6 +21,7 @@ from services.autoscaling.models import ActivityStatus, ScalableTarget, ScalingA
 from services.autoscaling.resources import VariantRef, parse_variant
 from services.autoscaling.service import AutoScalingService
 from services.core.exceptions import ServiceError
+from services.core.ticks import run_every
 from services.hosting.invocation_metrics import InvocationMetrics
 from services.hosting.models import Endpoint, EndpointStatus
 
@@ -44,13 +44,7 @@ class Scaler:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Evaluate every ``tick`` seconds until ``stop`` is set."""
-        while not stop.is_set():
-            try:
-                await self.evaluate_all()
-            except Exception:  # noqa: BLE001 - the next tick tries again
-                log.exception("autoscaling tick failed")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.tick)
+        await run_every(self.tick, stop, self.evaluate_all, "autoscaling")
 
     async def evaluate_all(self) -> None:
         """One pass over every registered target."""

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 
+from services.core.ticks import run_every
 from services.monitoring.service import MonitoringService
-
-log = logging.getLogger(__name__)
 
 
 class MonitoringScheduler:
@@ -20,11 +17,8 @@ class MonitoringScheduler:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set."""
-        while not stop.is_set():
-            try:
-                await self.service.fire_due()
-                await self.service.reconcile()
-            except Exception:  # noqa: BLE001 - the next tick tries again
-                log.exception("monitoring scheduler tick failed")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.tick)
+        await run_every(self.tick, stop, self._tick, "monitoring scheduler")
+
+    async def _tick(self) -> None:
+        await self.service.fire_due()
+        await self.service.reconcile()

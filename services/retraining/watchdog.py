@@ -8,12 +8,9 @@ a stuck run shows ``Failed`` with its reason and its endpoint is free.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 
+from services.core.ticks import run_every
 from services.retraining.service import RetrainingService
-
-log = logging.getLogger(__name__)
 
 
 class RetrainingWatchdog:
@@ -25,10 +22,4 @@ class RetrainingWatchdog:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set."""
-        while not stop.is_set():
-            try:
-                await self.service.expire_overdue_runs()
-            except Exception:  # noqa: BLE001 - the next tick tries again
-                log.exception("retraining watchdog tick failed")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.tick)
+        await run_every(self.tick, stop, self.service.expire_overdue_runs, "retraining watchdog")
