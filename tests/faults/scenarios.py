@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import io
 import json
+import select
+import socket
+import struct
+import subprocess
 import tarfile
 import threading
 import time
@@ -21,10 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 import numpy as np
+from botocore.config import Config
 
 from infra.demo.datasets import to_csv
-from tests.support import NodeThread, wait_for, wait_for_job
+from tests.integration.hosting_support import csv_row, deploy, model_archive, put_model, train_booster, variant
+from tests.support import CREDS, NodeThread, wait_for, wait_for_job
 from tests.worker_processes import WorkerProcess, alive, container_pids, slow_job, started, training_attempt
 
 ROLE = "arn:aws:iam::123456789012:role/headwater-faults"
@@ -191,6 +198,44 @@ def stalled_worker(node: NodeThread, trial: int, logs: Path, timeout: float = 12
         except AssertionError:
             out.once, out.duplicated = 0, out.duplicated + 1
             out.notes.append(f"{name}: the stalled worker went on with its attempt")
+        return out
+    finally:
+        first.stop()
+        if second:
+            second.stop()
+
+
+def interrupted_worker(node: NodeThread, trial: int, logs: Path, timeout: float = 120) -> Outcome:
+    """Ctrl-C (SIGINT to its process group) to the worker running a job while a second worker waits for work:
+    the first hands the job back and exits, and the second completes it once.
+
+    ``node`` runs no worker of its own."""
+    sm, name = node.client("sagemaker"), f"interrupted-{trial}-{uuid.uuid4().hex[:6]}"
+    slow_job(node, name, num_round=SHORT_ROUNDS)
+    job_log = node.settings.jobs_dir / name / "algo-1.log"
+    first_log = logs / f"{name}-w1.log"
+    first = WorkerProcess(node, first_log)
+    second: WorkerProcess | None = None
+    try:
+        wait_for(lambda: training_attempt(sm, name, 1) and started(job_log, 1), 60, what="attempt 1 training")
+        second = WorkerProcess(node, logs / f"{name}-w2.log")  # polls the queue: the job's next taker
+        container = container_pids(job_log)[0]
+        first.interrupt()
+        fault_at = time.time()
+        out = _job_outcome("Ctrl-C to a worker mid-training (job handed back)", sm, name, fault_at, timeout)
+        try:
+            code = first.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            code = None
+        if code != 0 or "handed back" not in first_log.read_text():
+            out.notes.append(f"{name}: the interrupted worker exited with {code} without saying it handed the job back")
+        transitions = sm.describe_training_job(TrainingJobName=name)["SecondaryStatusTransitions"]
+        restarts = [t for t in transitions if t["Status"] == "Restarting"]
+        if len(restarts) != 1 or "handed it back" not in restarts[0]["StatusMessage"]:
+            out.notes.append(f"{name}: restarts {[t['StatusMessage'] for t in restarts]}, not one hand-back")
+        if alive(container):
+            out.once, out.duplicated = 0, out.duplicated + 1
+            out.notes.append(f"{name}: the interrupted worker's container still runs")
         return out
     finally:
         first.stop()
@@ -439,3 +484,177 @@ def noisy_job(node: NodeThread, trial: int, timeout: float = 120, baseline_s: fl
     out.notes.append(f"DescribeTrainingJob p99 {1000 * p99(during.latencies):.1f} ms during "
                      f"({len(during.latencies)} calls) vs {1000 * p99(baseline.latencies):.1f} ms before: {ratio:.2f}x")
     return out, ratio
+
+
+# --------------------------------------------------------------------------- 6. a connection reset on an endpoint instance
+
+
+class ResettingProxy:
+    """A loopback TCP proxy to one port that, once armed, resets (RST) every connection through it.
+
+    Put between an endpoint instance and its inference container, it stands for the network between the
+    two: :meth:`arm` makes the next request bytes it sees meet a reset, and every other open connection
+    (the instance's pooled keep-alive ones) is reset at the same moment. New connections pass as before."""
+
+    def __init__(self, upstream: int) -> None:
+        self.upstream = upstream
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._armed = threading.Event()
+        self._epoch = 0  # a connection opened before the current epoch is reset
+        self.reset_at: float | None = None
+        self.resets = 0  # connections reset
+        self._lock = threading.Lock()
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def arm(self) -> None:
+        """Reset on the next request bytes."""
+        self._armed.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._pipe, args=(client,), daemon=True).start()
+
+    def _pipe(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.upstream))
+        except OSError:
+            _reset(client)
+            return
+        epoch = self._epoch
+        try:
+            while not self._closed:
+                if self._epoch != epoch:  # another connection met the fault: this one is reset too
+                    self._count_reset(client)
+                    return
+                ready, _, _ = select.select([client, upstream], [], [], 0.05)
+                for sock in ready:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    if sock is client and self._armed.is_set():
+                        with self._lock:
+                            fire = self._armed.is_set()
+                            self._armed.clear()
+                            if fire:
+                                self._epoch += 1
+                                self.reset_at = time.time()
+                        if fire:  # the request was sent; its connection is reset before the container sees it
+                            self._count_reset(client)
+                            return
+                    (upstream if sock is client else client).sendall(data)
+        except OSError:
+            pass
+        finally:
+            upstream.close()
+            client.close()
+
+    def _count_reset(self, client: socket.socket) -> None:
+        with self._lock:
+            self.resets += 1
+        _reset(client)
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with SO_LINGER 0: the peer gets a TCP RST, not a FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+@dataclass
+class _Load:
+    """Closed-loop InvokeEndpoint clients on threads, each call recorded as (answered at, answered OK)."""
+
+    node: NodeThread
+    endpoint: str
+    clients: int = 4
+    results: list[tuple[float, bool]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> None:
+        for n in range(self.clients):
+            thread = threading.Thread(target=self._run, args=(n,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _run(self, n: int) -> None:
+        # No retries of the SDK's own: a request the endpoint failed must count as failed.
+        rt = boto3.client("sagemaker-runtime", endpoint_url=self.node.endpoints["runtime"],
+                          config=Config(retries={"total_max_attempts": 1}), **CREDS)
+        rows = np.random.default_rng(n).normal(size=(64, 4)).astype(np.float32)
+        i = 0
+        while not self._stop.is_set():
+            try:
+                rt.invoke_endpoint(EndpointName=self.endpoint, Body=csv_row(rows[i % len(rows)]),
+                                   ContentType="text/csv")["Body"].read()
+                self.results.append((time.time(), True))
+            except Exception as err:  # noqa: BLE001 - counted: every request should be answered
+                self.results.append((time.time(), False))
+                self.errors.append(str(err))
+            i += 1
+
+    def ok(self) -> int:
+        return sum(ok for _, ok in self.results)
+
+    def stop(self, timeout: float = 60) -> int:
+        """Stop sending; return how many clients are still waiting for an answer after ``timeout``."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return sum(thread.is_alive() for thread in self._threads)
+
+
+def reset_endpoint_connection(node: NodeThread, trial: int, requests_after: int = 40,
+                              timeout: float = 60) -> Outcome:
+    """An endpoint (the built-in XGBoost model, one instance) under load from 4 clients; the connections between
+    its instance and the inference container are reset, one of them as a request is sent on it. Every request
+    must still be answered: the instance tries a broken connection's request once more on a fresh one."""
+    assert node.node is not None and node.node.hosting is not None
+    sm, endpoint = node.client("sagemaker"), f"reset-{trial}-{uuid.uuid4().hex[:6]}"
+    put_model(node, endpoint, model_archive(train_booster(trial)))
+    desc = deploy(node, endpoint, [variant("AllTraffic", endpoint)])
+    out = Outcome("connection reset on an endpoint instance", trials=1)
+    if desc["EndpointStatus"] != "InService":
+        out.notes.append(f"{endpoint}: {desc['EndpointStatus']} {desc.get('FailureReason', '')}")
+        out.stuck += 1
+        return out
+    [instance] = node.node.hosting.manager.live[endpoint].instances()
+    proxy = ResettingProxy(instance.ports[0])
+    instance.ports[0] = proxy.port  # the instance reaches its container through the proxy from now on
+    load = _Load(node, endpoint)
+    load.start()
+    fault_at = float("inf")
+    try:
+        wait_for(lambda: load.ok() >= 20, timeout, what="the endpoint to answer under load")
+        proxy.arm()
+        wait_for(lambda: proxy.reset_at is not None, timeout, interval=0.05, what="a request to meet the reset")
+        assert proxy.reset_at is not None
+        fault_at = proxy.reset_at
+        wait_for(lambda: sum(t > fault_at for t, _ in load.results) >= requests_after, timeout,
+                 what="requests after the reset to be answered")
+    finally:
+        out.stuck = load.stop()
+        instance.ports[0] = proxy.upstream
+        proxy.close()
+        sm.delete_endpoint(EndpointName=endpoint)
+    out.items_in = len(load.results) + out.stuck
+    out.once = load.ok()
+    out.lost = len(load.results) - out.once
+    after = [t for t, ok in load.results if ok and t > fault_at]
+    if after:
+        out.recover_s.append(min(after) - fault_at)
+    out.notes.append(f"{endpoint}: {proxy.resets} connections reset, {out.items_in} requests")
+    out.notes += sorted(set(load.errors))[:3]
+    return out
