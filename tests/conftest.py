@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.emulator import EmbeddedEmulator
 from tests.support import NodeThread, free_port_settings
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -20,3 +21,11 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeThread]:
     n = NodeThread(free_port_settings(state)).start()
     yield n
     n.stop()
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[str]:
+    """An embedded moto server alone (no node) for a test module: its endpoint URL."""
+    emu = EmbeddedEmulator("127.0.0.1", 0)
+    yield emu.start()
+    emu.stop()

@@ -7,6 +7,7 @@ SageMaker SDK) over real HTTP, while the node runs its own event loop.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -131,3 +132,14 @@ def wait_for_job(sm: Any, name: str, timeout: float = 120) -> dict[str, Any]:
         return d if d["TrainingJobStatus"] in ("Completed", "Failed", "Stopped") else None
 
     return wait_for(done, timeout, what=f"training job {name} to finish")
+
+
+def observe_events(node: NodeThread, rule: str, detail_type: str) -> str:
+    """A rule ``rule`` on the node's bus sending every ``detail_type`` event to a queue of the same name, as a
+    user's own extra link would; returns the queue URL."""
+    sqs, events, bus = node.client("sqs"), node.client("events"), node.settings.event_bus
+    queue = sqs.create_queue(QueueName=rule)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps({"detail-type": [detail_type]}))
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+    return queue

@@ -7,18 +7,21 @@ while a job trains, then read what became of the job.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from infra.demo.datasets import to_csv
-from tests.support import NodeThread
+from tests.support import NodeThread, wait_for
 
 
 class WorkerProcess:
@@ -110,3 +113,39 @@ def training_attempt(sm: Any, name: str, attempt: int) -> bool:
     """The job has entered ``Training`` at least ``attempt`` times."""
     d = sm.describe_training_job(TrainingJobName=name)
     return sum(t["Status"] == "Training" for t in d["SecondaryStatusTransitions"]) >= attempt
+
+
+@dataclass
+class TrainingUnderWorker:
+    """A slow job training under its first worker, and the worker that takes it over (started by the test)."""
+
+    node: NodeThread
+    sm: Any
+    name: str
+    job_log: Path  # the job's algo-1 log: one "started ... (pid N)" line per attempt
+    first: WorkerProcess
+    logs: Path
+    second: WorkerProcess | None = None
+
+    def start_second(self) -> WorkerProcess:
+        """Start the next worker (logging beside the first)."""
+        self.second = WorkerProcess(self.node, self.logs / f"{self.name}-w2.log")
+        return self.second
+
+
+@contextlib.contextmanager
+def training_under_worker(node: NodeThread, name: str, logs: Path,
+                          num_round: int = 100000) -> Iterator[TrainingUnderWorker]:
+    """Create :func:`slow_job` ``name``, start a worker (its log ``<logs>/<name>-w1.log``) and wait until attempt 1
+    trains in a container; both workers are stopped when the block ends."""
+    slow_job(node, name, num_round=num_round)
+    run = TrainingUnderWorker(node, node.client("sagemaker"), name, node.settings.jobs_dir / name / "algo-1.log",
+                              WorkerProcess(node, logs / f"{name}-w1.log"), logs)
+    try:
+        wait_for(lambda: training_attempt(run.sm, name, 1) and started(run.job_log, 1), 60,
+                 what="attempt 1 training")
+        yield run
+    finally:
+        run.first.stop()
+        if run.second:
+            run.second.stop()

@@ -31,8 +31,8 @@ from botocore.config import Config
 
 from infra.demo.datasets import to_csv
 from tests.integration.hosting_support import csv_row, deploy, model_archive, put_model, train_booster, variant
-from tests.support import CREDS, NodeThread, wait_for, wait_for_job
-from tests.worker_processes import WorkerProcess, alive, container_pids, slow_job, started, training_attempt
+from tests.support import CREDS, NodeThread, observe_events, wait_for, wait_for_job
+from tests.worker_processes import alive, container_pids, started, training_attempt, training_under_worker
 
 ROLE = "arn:aws:iam::123456789012:role/headwater-faults"
 TRAINING_STATE_CHANGE = "SageMaker Training Job State Change"
@@ -157,52 +157,32 @@ def killed_worker(node: NodeThread, trial: int, logs: Path, timeout: float = 120
     """SIGKILL the worker running a job, with its container; a second worker must finish the job once.
 
     ``node`` runs no worker of its own."""
-    sm, name = node.client("sagemaker"), f"killed-{trial}-{uuid.uuid4().hex[:6]}"
-    slow_job(node, name, num_round=SHORT_ROUNDS)
-    job_log = node.settings.jobs_dir / name / "algo-1.log"
-    first = WorkerProcess(node, logs / f"{name}-w1.log")
-    second: WorkerProcess | None = None
-    try:
-        wait_for(lambda: training_attempt(sm, name, 1) and started(job_log, 1), 60, what="attempt 1 training")
-        first.kill_with_its_container(job_log, 1)
+    with training_under_worker(node, f"killed-{trial}-{uuid.uuid4().hex[:6]}", logs, SHORT_ROUNDS) as run:
+        run.first.kill_with_its_container(run.job_log, 1)
         fault_at = time.time()
-        second = WorkerProcess(node, logs / f"{name}-w2.log")
-        return _job_outcome("worker SIGKILLed mid-training", sm, name, fault_at, timeout)
-    finally:
-        first.stop()
-        if second:
-            second.stop()
+        run.start_second()
+        return _job_outcome("worker SIGKILLed mid-training", run.sm, run.name, fault_at, timeout)
 
 
 def stalled_worker(node: NodeThread, trial: int, logs: Path, timeout: float = 120) -> Outcome:
     """SIGSTOP the worker running a job past its heartbeat, let a second worker take the job over, then SIGCONT
     the first: the job completes once, and the stalled worker writes nothing (it says it no longer holds it)."""
-    sm, name = node.client("sagemaker"), f"stalled-{trial}-{uuid.uuid4().hex[:6]}"
-    slow_job(node, name, num_round=SHORT_ROUNDS)
-    job_log = node.settings.jobs_dir / name / "algo-1.log"
-    first_log = logs / f"{name}-w1.log"
-    first = WorkerProcess(node, first_log)
-    second: WorkerProcess | None = None
-    try:
-        wait_for(lambda: training_attempt(sm, name, 1) and started(job_log, 1), 60, what="attempt 1 training")
-        first.pause()
+    with training_under_worker(node, f"stalled-{trial}-{uuid.uuid4().hex[:6]}", logs, SHORT_ROUNDS) as run:
+        sm, name, job_log = run.sm, run.name, run.job_log
+        run.first.pause()
         fault_at = time.time()
-        second = WorkerProcess(node, logs / f"{name}-w2.log")
+        run.start_second()
         wait_for(lambda: training_attempt(sm, name, 2) and started(job_log, 2), 60, what="attempt 2 training")
         stale = container_pids(job_log)[0]
-        first.resume()
+        run.first.resume()
         out = _job_outcome("worker SIGSTOPped past its heartbeat, then resumed", sm, name, fault_at, timeout)
         try:
-            wait_for(lambda: not alive(stale) and "no longer holds" in first_log.read_text(), 30,
+            wait_for(lambda: not alive(stale) and "no longer holds" in run.first.log.read_text(), 30,
                      what="the stalled worker to give the job up")
         except AssertionError:
             out.once, out.duplicated = 0, out.duplicated + 1
             out.notes.append(f"{name}: the stalled worker went on with its attempt")
         return out
-    finally:
-        first.stop()
-        if second:
-            second.stop()
 
 
 def interrupted_worker(node: NodeThread, trial: int, logs: Path, timeout: float = 120) -> Outcome:
@@ -210,16 +190,10 @@ def interrupted_worker(node: NodeThread, trial: int, logs: Path, timeout: float 
     the first hands the job back and exits, and the second completes it once.
 
     ``node`` runs no worker of its own."""
-    sm, name = node.client("sagemaker"), f"interrupted-{trial}-{uuid.uuid4().hex[:6]}"
-    slow_job(node, name, num_round=SHORT_ROUNDS)
-    job_log = node.settings.jobs_dir / name / "algo-1.log"
-    first_log = logs / f"{name}-w1.log"
-    first = WorkerProcess(node, first_log)
-    second: WorkerProcess | None = None
-    try:
-        wait_for(lambda: training_attempt(sm, name, 1) and started(job_log, 1), 60, what="attempt 1 training")
-        second = WorkerProcess(node, logs / f"{name}-w2.log")  # polls the queue: the job's next taker
-        container = container_pids(job_log)[0]
+    with training_under_worker(node, f"interrupted-{trial}-{uuid.uuid4().hex[:6]}", logs, SHORT_ROUNDS) as run:
+        sm, name, first = run.sm, run.name, run.first
+        run.start_second()  # polls the queue: the job's next taker
+        container = container_pids(run.job_log)[0]
         first.interrupt()
         fault_at = time.time()
         out = _job_outcome("Ctrl-C to a worker mid-training (job handed back)", sm, name, fault_at, timeout)
@@ -227,7 +201,7 @@ def interrupted_worker(node: NodeThread, trial: int, logs: Path, timeout: float 
             code = first.proc.wait(30)
         except subprocess.TimeoutExpired:
             code = None
-        if code != 0 or "handed back" not in first_log.read_text():
+        if code != 0 or "handed back" not in first.log.read_text():
             out.notes.append(f"{name}: the interrupted worker exited with {code} without saying it handed the job back")
         transitions = sm.describe_training_job(TrainingJobName=name)["SecondaryStatusTransitions"]
         restarts = [t for t in transitions if t["Status"] == "Restarting"]
@@ -237,10 +211,6 @@ def interrupted_worker(node: NodeThread, trial: int, logs: Path, timeout: float 
             out.once, out.duplicated = 0, out.duplicated + 1
             out.notes.append(f"{name}: the interrupted worker's container still runs")
         return out
-    finally:
-        first.stop()
-        if second:
-            second.stop()
 
 
 # --------------------------------------------------------------------------- 3. the bus refuses PutEvents
@@ -264,13 +234,7 @@ class FailingPublisher:
 
 def observe_training_events(node: NodeThread, name: str) -> str:
     """A rule and a queue of our own that receive the training state-change events; return the queue URL."""
-    s, sqs, events = node.settings, node.client("sqs"), node.client("events")
-    queue = sqs.create_queue(QueueName=f"faults-observed-{name}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name=f"faults-observe-{name}", EventBusName=s.event_bus,
-                    EventPattern=json.dumps({"detail-type": [TRAINING_STATE_CHANGE]}))
-    events.put_targets(Rule=f"faults-observe-{name}", EventBusName=s.event_bus, Targets=[{"Id": "q", "Arn": arn}])
-    return queue
+    return observe_events(node, f"faults-observe-{name}", TRAINING_STATE_CHANGE)
 
 
 def _drain(node: NodeThread, queue: str) -> list[dict[str, Any]]:

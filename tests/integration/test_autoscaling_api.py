@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from infra.emulator import EmbeddedEmulator
 from tests.integration.hosting_support import deploy, model_archive, put_model, train_booster, variant
 from tests.support import NodeThread, free_port_settings
 
@@ -25,13 +24,6 @@ RID = f"endpoint/{EP}/variant/AllTraffic"
 RID_B = f"endpoint/{EP}/variant/Blue"
 TRACKING = {"TargetValue": 50.0, "ScaleInCooldown": 60, "ScaleOutCooldown": 30,
             "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}}
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[str]:
-    emu = EmbeddedEmulator("127.0.0.1", 0)
-    yield emu.start()
-    emu.stop()
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import numpy as np
 import pytest
 
@@ -24,7 +22,7 @@ from services.retraining.models import RetrainingPolicy, RunStatus
 from services.retraining.service import DETAIL_TYPE as RUN_DETAIL_TYPE
 from services.retraining.service import run_name_for
 from tests.integration.hosting_support import IMAGE, ROLE, csv_row, wait_status
-from tests.support import NodeThread, wait_for, wait_for_job
+from tests.support import NodeThread, observe_events, wait_for, wait_for_job
 
 DATA = "headwater-data"
 ART = "headwater-artifacts"
@@ -153,12 +151,7 @@ def chain(node: NodeThread) -> dict[str, Any]:
         objective="accuracy", min_improvement=0.05, cooldown_seconds=3600)))
     node.run(retraining.set_serving(ENDPOINT, v1))
     # A user's own extra link: every run state change also lands in a queue (a notification step).
-    queue = sqs.create_queue(QueueName="retraining-notifications")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="notify-retraining", EventBusName=node.settings.event_bus,
-                    EventPattern=json.dumps({"detail-type": [RUN_DETAIL_TYPE]}))
-    events.put_targets(Rule="notify-retraining", EventBusName=node.settings.event_bus,
-                       Targets=[{"Id": "q", "Arn": arn}])
+    queue = observe_events(node, "retraining-notifications", RUN_DETAIL_TYPE)
     return {"v1": v1, "queue": queue}
 
 
@@ -220,14 +213,7 @@ def _violations_event(node: NodeThread, scheduled: str) -> None:
 
 def _observe_executions(node: NodeThread) -> str:
     """A queue of our own that every monitoring execution event also reaches."""
-    sqs, events = node.client("sqs"), node.client("events")
-    queue = sqs.create_queue(QueueName="observed-executions")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="observe-executions", EventBusName=node.settings.event_bus,
-                    EventPattern=json.dumps({"detail-type": [EXECUTION_DETAIL_TYPE]}))
-    events.put_targets(Rule="observe-executions", EventBusName=node.settings.event_bus,
-                       Targets=[{"Id": "q", "Arn": arn}])
-    return queue
+    return observe_events(node, "observe-executions", EXECUTION_DETAIL_TYPE)
 
 
 def _observed(node: NodeThread, queue: str, status: str) -> bool:

@@ -7,27 +7,19 @@ wrapper that records each read, so the test sees how much is held at once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiobotocore.session import get_session
 
-from infra.emulator import EmbeddedEmulator
 from services.aws.s3 import MIN_PART_SIZE, S3Adapter
 from services.aws.session import client_kwargs
 from services.core.settings import Settings
 
 BUCKET = "artifacts"
 PART = MIN_PART_SIZE
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[str]:
-    emu = EmbeddedEmulator("127.0.0.1", 0)
-    yield emu.start()
-    emu.stop()
 
 
 @pytest.fixture

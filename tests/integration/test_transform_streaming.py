@@ -10,14 +10,13 @@ object. The real containers are driven in ``test_transform.py``.
 from __future__ import annotations
 
 import gzip
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiobotocore.session import get_session
 
-from infra.emulator import EmbeddedEmulator
 from services.aws.s3 import S3Adapter
 from services.aws.session import client_kwargs
 from services.core.settings import Settings
@@ -27,13 +26,6 @@ from services.transform.executor import TransformJobExecutor
 from services.transform.models import TransformJob, TransformJobStatus
 
 MIB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[str]:
-    emu = EmbeddedEmulator("127.0.0.1", 0)
-    yield emu.start()
-    emu.stop()
 
 
 @pytest.fixture
