@@ -80,7 +80,7 @@ class HeadwaterNode:
         check_bind(s)  # before anything listens
         token = access_token(s)
         if s.aws_endpoint is None:
-            self.emulator = EmbeddedEmulator(s.emulator_host, s.emulator_port)
+            self.emulator = EmbeddedEmulator(s.emulator_host, s.emulator_port, s.emulator_state_dir)
             url = await asyncio.to_thread(self.emulator.start)
             s = self.settings = s.model_copy(update={"aws_endpoint": url})
         self.endpoints["aws"] = s.endpoint_url or "aws"

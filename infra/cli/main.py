@@ -30,7 +30,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = _settings(args, emulator_port=args.port, sagemaker_port=args.sagemaker_port,
                          runtime_port=args.runtime_port, lambda_port=args.lambda_port,
                          autoscaling_port=args.autoscaling_port,
-                         runner=args.runner, worker_concurrency=args.workers)
+                         runner=args.runner, worker_concurrency=args.workers,
+                         ephemeral=True if args.ephemeral else None)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -222,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--autoscaling-port", type=int)
     up.add_argument("--runner", choices=["process", "docker"])
     up.add_argument("--workers", type=int, help="concurrent jobs this node's worker runs")
+    up.add_argument("--ephemeral", action="store_true",
+                    help="the embedded emulator starts empty and forgets everything at stop "
+                         "(default: its state is kept under <state dir>/emulator)")
     up.set_defaults(func=cmd_up)
 
     sub.add_parser("env", help="print export lines for the running node").set_defaults(func=cmd_env)

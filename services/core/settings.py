@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     aws_endpoint: str | None = None
     emulator_host: str = "127.0.0.1"
     emulator_port: int = 4566
+    # The embedded emulator keeps its state under state_dir/emulator across restarts; ephemeral: it
+    # starts empty and forgets everything at stop (throwaway runs).
+    ephemeral: bool = False
 
     bind_host: str = "127.0.0.1"
     # Required with a non-loopback bind_host (the APIs run code); once set, every request to the
@@ -107,6 +110,11 @@ class Settings(BaseSettings):
     def jobs_dir(self) -> Path:
         """Where per-job working trees (the ``/opt/ml`` roots) live."""
         return self.state_dir / "jobs"
+
+    @property
+    def emulator_state_dir(self) -> Path | None:
+        """Where the embedded emulator keeps its state (``None``: ephemeral)."""
+        return None if self.ephemeral else self.state_dir / "emulator"
 
     @property
     def endpoints_file(self) -> Path:
