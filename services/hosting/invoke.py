@@ -43,6 +43,8 @@ H_INVOKED = "x-Amzn-Invoked-Production-Variant"
 _TARGET_VARIANT, _CUSTOM, _INFERENCE_ID = H_TARGET_VARIANT.lower(), H_CUSTOM.lower(), H_INFERENCE_ID.lower()
 _TARGET_MODEL = H_TARGET_MODEL.lower()
 MAX_SHADOW_IN_FLIGHT = 32
+# How long a request to an endpoint being brought back waits for its fleet (boto3's read timeout is 60 s).
+RESTORE_WAIT_SECONDS = 50.0
 
 
 class EndpointInvoker:
@@ -64,7 +66,8 @@ class EndpointInvoker:
         self._background: set[asyncio.Task[None]] = set()
 
     async def __call__(self, name: str, request: Request) -> Response | None:
-        live = self.manager.live.get(name)
+        # An endpoint brought back after a restart answers once its fleet is up, as an InService one does.
+        live = await self.manager.live_endpoint(name, wait=RESTORE_WAIT_SECONDS)
         if live is None:
             return None
         body, headers = request.body, request.headers  # a body over 6 MB was refused before routing

@@ -55,6 +55,8 @@ class HostingManager:
         self.invoke_timeout = invoke_timeout
         self.artifacts = ArtifactCache(s3, root / "artifacts")
         self.live: dict[str, LiveEndpoint] = {}
+        # Endpoints being brought back at start: serving by their status, but with no fleet yet.
+        self.restoring: dict[str, asyncio.Event] = {}
         self.session: aiohttp.ClientSession | None = None
         self._locks: dict[str, asyncio.Lock] = {}
         self._ops: set[asyncio.Task[None]] = set()
@@ -68,7 +70,16 @@ class HostingManager:
             if endpoint.endpoint_status is EndpointStatus.DELETING:
                 self.delete(endpoint.endpoint_name)
             elif endpoint.endpoint_status is not EndpointStatus.FAILED:
-                self._run(endpoint.endpoint_name, self._deploy(endpoint.endpoint_name))
+                self.restoring[endpoint.endpoint_name] = asyncio.Event()
+                self._run(endpoint.endpoint_name, self._restore(endpoint.endpoint_name))
+
+    async def live_endpoint(self, name: str, wait: float) -> LiveEndpoint | None:
+        """The fleet serving ``name``; waits up to ``wait`` s for one being brought back after a restart."""
+        restoring = self.restoring.get(name)
+        if restoring is not None and name not in self.live:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(restoring.wait(), wait)
+        return self.live.get(name)
 
     async def close(self) -> None:
         """Cancel pending operations and stop every instance this manager started."""
@@ -122,6 +133,12 @@ class HostingManager:
         task = asyncio.create_task(serialized(), name=f"hosting-{endpoint}")
         self._ops.add(task)
         task.add_done_callback(self._ops.discard)
+
+    async def _restore(self, name: str) -> None:
+        try:
+            await self._deploy(name)
+        finally:
+            self.restoring.pop(name).set()
 
     async def _deploy(self, name: str) -> None:
         endpoint = await self.hosting.describe_endpoint(name)

@@ -64,7 +64,10 @@ async def test_shadow_copies_in_flight_stay_bounded_and_production_keeps_answeri
     config = EndpointConfig(endpoint_config_name="c", production_variants=[])
     live = LiveEndpoint("ep", config, {"Prod": _variant("Prod", tmp_path, production)},
                         {"Shadow": _variant("Shadow", tmp_path, shadow.invoke)})
-    manager = SimpleNamespace(live={"ep": live}, session=object(), invoke_timeout=5.0)
+    async def live_endpoint(name: str, wait: float) -> LiveEndpoint | None:
+        return {"ep": live}.get(name)
+
+    manager = SimpleNamespace(live={"ep": live}, live_endpoint=live_endpoint, session=object(), invoke_timeout=5.0)
     stats = ShadowStats()
     invoker = EndpointInvoker(manager, None, stats,  # type: ignore[arg-type]
                               region="us-east-1", account_id="123456789012")
