@@ -13,6 +13,7 @@ waits inside a request).
 from __future__ import annotations
 
 import io
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -33,6 +34,8 @@ class RequestGate:
         self._inside = 0
         self._closed = False
         self.writes = 0  # requests that may have changed state, ever
+        # Buckets named by S3 requests that may have written since the last take; None: any bucket.
+        self._touched: set[str] | None = set()
 
     def enter(self) -> None:
         """Wait while a snapshot holds the gate, then go in."""
@@ -40,14 +43,30 @@ class RequestGate:
             self._cond.wait_for(lambda: not self._closed)
             self._inside += 1
 
-    def leave(self, wrote: bool = False) -> None:
-        """Come out; ``wrote``: the request may have changed state."""
+    def leave(self, wrote: bool = False, bucket: str | None = None) -> None:
+        """Come out; ``wrote``: the request may have changed state; ``bucket``: the S3 bucket it named
+        (``""``: an S3 request, or maybe one, whose bucket is not known)."""
         with self._cond:
             self._inside -= 1
             if wrote:
                 self.writes += 1
+                if bucket is not None and self._touched is not None:
+                    if bucket:
+                        self._touched.add(bucket)
+                    else:
+                        self._touched = None
             if self._inside == 0:
                 self._cond.notify_all()
+
+    def take_touched(self) -> set[str] | None:
+        """The buckets written since the last take (``None``: any of them); call with the gate closed."""
+        touched, self._touched = self._touched, set()
+        return touched
+
+    def touch_all(self) -> None:
+        """A snapshot that took the touched buckets did not commit: the next one looks at every bucket."""
+        with self._cond:
+            self._touched = None
 
     @contextmanager
     def closed(self, timeout: float) -> Iterator[bool]:
@@ -87,6 +106,22 @@ def _read_body(environ: dict[str, Any]) -> None:
     environ["wsgi.input"] = io.BytesIO(body)
 
 
+_SIGNED_FOR = re.compile(r"Credential=[^/,]*/[^/,]*/[^/,]*/([^/,]*)/")
+_PATH_STYLE_HOST = re.compile(r"^(localhost|\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]*\])(:\d+)?$")
+
+
+def written_bucket(environ: dict[str, Any]) -> str | None:
+    """The S3 bucket a request names: ``None`` when it is signed for another service, ``""`` when it is,
+    or may be, an S3 request whose bucket cannot be read off its path (virtual-hosted, unsigned)."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    signed = _SIGNED_FOR.search(auth) or _SIGNED_FOR.search(environ.get("QUERY_STRING", "").replace("%2F", "/"))
+    if signed is not None and signed.group(1) != "s3":
+        return None
+    if not _PATH_STYLE_HOST.match(environ.get("HTTP_HOST", "")):
+        return ""
+    return environ.get("PATH_INFO", "").lstrip("/").split("/", 1)[0]
+
+
 def gated(app: WsgiApp, gate: RequestGate) -> WsgiApp:
     """``app`` behind ``gate``."""
 
@@ -98,7 +133,8 @@ def gated(app: WsgiApp, gate: RequestGate) -> WsgiApp:
             return app(environ, start_response)
         finally:
             _INSIDE.gate = None
-            gate.leave(wrote=environ.get("REQUEST_METHOD") not in _READS)
+            wrote = environ.get("REQUEST_METHOD") not in _READS
+            gate.leave(wrote, written_bucket(environ) if wrote else None)
 
     return serve
 

@@ -116,7 +116,7 @@ class EmulatorState:
                 if not held:
                     return False
                 started = time.perf_counter()
-                scan = self._scanner.scan()
+                scan = self._scanner.scan(self.gate.take_touched())
                 self.held_s.append(time.perf_counter() - started)
             if not scan.puts and not scan.deletes:
                 self._scanner.commit(scan)
@@ -126,7 +126,11 @@ class EmulatorState:
                     self.blobs.write(blob.name, blob.chunks())
             except ValueError:
                 # The object was deleted after the scan: the next scan will not refer to it.
+                self.gate.touch_all()
                 return False
+            except BaseException:
+                self.gate.touch_all()
+                raise
             if scan.pending:
                 self.blobs.sync()
             self.journal.append(_record({k: u.data for k, u in scan.puts.items()}, scan.deletes))

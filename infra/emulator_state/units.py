@@ -67,10 +67,13 @@ class Split:
     attr: str
     fingerprint: Callable[[Any], tuple[Any, ...]] | None = None  # leaves only; None: compare pickled bytes
     children: Split | None = None
+    # Entries are looked at only when a request named them since the last snapshot (S3 buckets: a
+    # node may hold many objects, and a snapshot must not cost more as they grow).
+    touched_only: bool = False
 
 
 SPLITS: dict[str, Split] = {
-    "s3": Split("buckets", children=Split("keys", fingerprint=_key_versions)),
+    "s3": Split("buckets", children=Split("keys", fingerprint=_key_versions), touched_only=True),
     "logs": Split("groups", children=Split("streams", fingerprint=_log_stream)),
 }
 
@@ -197,6 +200,7 @@ class Scan:
     pending: list[PendingBlob] = field(default_factory=list)
     digests: dict[UnitKey, bytes] = field(default_factory=dict)
     fingerprints: dict[UnitKey, tuple[Any, ...]] = field(default_factory=dict)
+    subtrees: dict[UnitKey, set[UnitKey]] = field(default_factory=dict)  # a touched_only entry's units
 
 
 def _backend_roots() -> Iterator[tuple[UnitKey, str, Any]]:
@@ -231,15 +235,22 @@ class UnitScanner:
     def __init__(self) -> None:
         self.digests: dict[UnitKey, bytes] = {}
         self.fingerprints: dict[UnitKey, tuple[Any, ...]] = {}
+        self.subtrees: dict[UnitKey, set[UnitKey]] = {}
         self.durable: set[str] = set()  # blobs on disk
 
-    def scan(self) -> Scan:
-        """Pickle what changed; call with no request in flight. Commit with :meth:`commit`."""
-        out = Scan()
+    def scan(self, touched: set[str] | None = None) -> Scan:
+        """Pickle what changed; call with no request in flight. Commit with :meth:`commit`.
+
+        ``touched``: the names of the ``touched_only`` entries that requests named since the last
+        committed scan (``None``: look at everything)."""
+        out = Scan(digests=dict(self.digests), fingerprints=dict(self.fingerprints))
         seen: set[UnitKey] = set()
         for key, service, backend in _backend_roots():
-            self._scan_node(out, seen, key, backend, SPLITS.get(service), {})
+            self._scan_node(out, seen, key, backend, SPLITS.get(service), {}, touched)
         out.deletes = (set(self.digests) | set(self.fingerprints)) - seen
+        for key in out.deletes:
+            out.digests.pop(key, None)
+            out.fingerprints.pop(key, None)
         return out
 
     def _pickle(self, out: Scan, key: UnitKey, obj: Any, enclosing: dict[int, UnitKey]) -> Unit:
@@ -250,7 +261,7 @@ class UnitScanner:
         return Unit(buf.getvalue(), frozenset(p.blobs))
 
     def _scan_node(self, out: Scan, seen: set[UnitKey], key: UnitKey, obj: Any, split: Split | None,
-                   enclosing: dict[int, UnitKey]) -> None:
+                   enclosing: dict[int, UnitKey], touched: set[str] | None) -> None:
         seen.add(key)
         unit = self._pickle(out, key, obj if split is None else _shell(obj, split.attr), enclosing)
         digest = hashlib.blake2b(unit.data, digest_size=16).digest()
@@ -260,10 +271,26 @@ class UnitScanner:
         if split is None:
             return
         inner = {**enclosing, id(obj): key}
-        for name, child in list(dict.items(getattr(obj, split.attr))):
+        entries = list(dict.items(getattr(obj, split.attr)))
+        if split.touched_only and touched is not None:
+            known = {k[-1] for k in self.subtrees if k[:-1] == (*key, split.attr)} | {name for name, _ in entries}
+            if touched - known:
+                touched = None  # a request named something this scan cannot place: look at everything
+        for name, child in entries:
             child_key = (*key, split.attr, name)
+            if split.touched_only:
+                previous = self.subtrees.get(child_key)
+                if touched is not None and name not in touched and previous is not None:
+                    seen |= previous  # untouched since the last snapshot: as it was
+                    out.subtrees[child_key] = previous
+                    continue
+                subtree: set[UnitKey] = set()
+                self._scan_node(out, subtree, child_key, child, split.children, inner, touched)
+                seen |= subtree
+                out.subtrees[child_key] = subtree
+                continue
             if split.children is not None:
-                self._scan_node(out, seen, child_key, child, split.children, inner)
+                self._scan_node(out, seen, child_key, child, split.children, inner, touched)
                 continue
             assert split.fingerprint is not None, "a leaf split needs a fingerprint"
             seen.add(child_key)
@@ -277,6 +304,7 @@ class UnitScanner:
         self.durable.update(p.name for p in scan.pending)
         self.digests = scan.digests
         self.fingerprints = scan.fingerprints
+        self.subtrees = scan.subtrees
 
     def forget_blobs(self, names: set[str]) -> None:
         """Blobs deleted from disk: a key that still names one must write it again."""
