@@ -192,6 +192,33 @@ def test_a_deleted_object_leaves_no_body_on_disk(state: Path) -> None:
         emu.stop()
 
 
+def test_each_snapshot_keeps_the_buckets_it_did_not_look_at(state: Path) -> None:
+    emu = Emulator(state)
+    s3 = emu.client("s3")
+    assert emu.emu.state is not None
+
+    def snapshot_after(write: Any) -> None:
+        before = emu.emu.state.snapshots
+        write()
+        wait_for(lambda: emu.emu.state.snapshots > before, 10, what="a snapshot")
+
+    snapshot_after(lambda: [s3.create_bucket(Bucket=b) for b in ("quiet", "busy")])
+    snapshot_after(lambda: s3.put_object(Bucket="quiet", Key="k", Body=b"quiet"))
+    for i in range(3):  # only "busy" is written from here on
+        snapshot_after(lambda i=i: s3.put_object(Bucket="busy", Key=f"k{i}", Body=f"busy {i}".encode()))
+    snapshot_after(lambda: s3.put_object_acl(Bucket="busy", Key="k0", ACL="public-read"))  # changed in place
+    emu = restarted(state, emu)
+    s3 = emu.client("s3")
+    try:
+        assert s3.get_object(Bucket="quiet", Key="k")["Body"].read() == b"quiet"
+        assert [s3.get_object(Bucket="busy", Key=f"k{i}")["Body"].read() for i in range(3)] == \
+            [f"busy {i}".encode() for i in range(3)]
+        grants = s3.get_object_acl(Bucket="busy", Key="k0")["Grants"]
+        assert any(g["Grantee"].get("URI", "").endswith("/AllUsers") for g in grants)
+    finally:
+        emu.stop()
+
+
 def test_a_long_poll_does_not_hold_back_snapshots(state: Path) -> None:
     emu = Emulator(state)
     sqs, s3 = emu.client("sqs"), emu.client("s3")
