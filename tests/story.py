@@ -17,6 +17,7 @@ import boto3
 from botocore.config import Config
 
 from infra.demo.datasets import make_churn, split, to_csv
+from services.core.settings import Settings
 from tests.support import CREDS, wait_for, wait_for_job
 
 
@@ -26,9 +27,13 @@ class UpProcess:
     def __init__(self, state_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         self.state_dir = state_dir
         self.log = state_dir.parent / f"{state_dir.name}-up.log"
+        # The settings the node reads: its HEADWATER_* environment (bucket names, grace...) and this state dir.
+        own = {k.removeprefix("HEADWATER_").lower(): v for k, v in (env or {}).items() if k.startswith("HEADWATER_")}
+        self.settings = Settings(**{**own, "state_dir": state_dir})
         state_dir.mkdir(parents=True, exist_ok=True)
         args = [sys.executable, "-m", "infra.cli", "--state-dir", str(state_dir), "up",
-                "--sagemaker-port", "0", "--runtime-port", "0", "--lambda-port", "0", *extra]
+                "--sagemaker-port", "0", "--runtime-port", "0", "--lambda-port", "0", "--autoscaling-port", "0",
+                *extra]
         self.proc = subprocess.Popen(args, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
                                      env={**os.environ, **(env or {})}, start_new_session=True)
 
@@ -49,7 +54,7 @@ class UpProcess:
                               capture_output=True, text=True, timeout=timeout)
 
     def client(self, service: str) -> Any:
-        key = {"sagemaker": "sagemaker", "lambda": "lambda"}.get(service, "aws")
+        key = {"sagemaker": "sagemaker", "sagemaker-runtime": "runtime", "lambda": "lambda"}.get(service, "aws")
         return boto3.client(service, endpoint_url=self.endpoints[key],
                             config=Config(s3={"addressing_style": "path"}), **CREDS)
 

@@ -535,13 +535,17 @@ def _reset(sock: socket.socket) -> None:
 
 
 @dataclass
-class _Load:
-    """Closed-loop InvokeEndpoint clients on threads, each call recorded as (answered at, answered OK)."""
+class EndpointLoad:
+    """Closed-loop InvokeEndpoint clients on threads, each call recorded as (answered at, answered OK).
 
-    node: NodeThread
+    Each request carries its own ``InferenceId`` (``<client>-<n>``), which data capture records: the ids of
+    the requests answered 200 are kept in :attr:`answered`."""
+
+    runtime_url: str  # the node's sagemaker-runtime endpoint
     endpoint: str
     clients: int = 4
     results: list[tuple[float, bool]] = field(default_factory=list)
+    answered: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -554,18 +558,20 @@ class _Load:
 
     def _run(self, n: int) -> None:
         # No retries of the SDK's own: a request the endpoint failed must count as failed.
-        rt = boto3.client("sagemaker-runtime", endpoint_url=self.node.endpoints["runtime"],
+        rt = boto3.client("sagemaker-runtime", endpoint_url=self.runtime_url,
                           config=Config(retries={"total_max_attempts": 1}), **CREDS)
         rows = np.random.default_rng(n).normal(size=(64, 4)).astype(np.float32)
         i = 0
         while not self._stop.is_set():
+            inference_id = f"{n}-{i}"
             try:
                 rt.invoke_endpoint(EndpointName=self.endpoint, Body=csv_row(rows[i % len(rows)]),
-                                   ContentType="text/csv")["Body"].read()
+                                   ContentType="text/csv", InferenceId=inference_id)["Body"].read()
+                self.answered.append(inference_id)
                 self.results.append((time.time(), True))
             except Exception as err:  # noqa: BLE001 - counted: every request should be answered
                 self.results.append((time.time(), False))
-                self.errors.append(str(err))
+                self.errors.append(f"{type(err).__name__}: {err}")
             i += 1
 
     def ok(self) -> int:
@@ -597,7 +603,7 @@ def reset_endpoint_connection(node: NodeThread, trial: int, requests_after: int 
     [instance] = node.node.hosting.manager.live[endpoint].instances()
     proxy = ResettingProxy(instance.ports[0])
     instance.ports[0] = proxy.port  # the instance reaches its container through the proxy from now on
-    load = _Load(node, endpoint)
+    load = EndpointLoad(node.endpoints["runtime"], endpoint)
     load.start()
     fault_at = float("inf")
     try:

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import io
 import tarfile
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import xgboost as xgb
 
-from tests.support import NodeThread, wait_for
+from services.core.settings import Settings
+from tests.support import wait_for
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 ROLE = "arn:aws:iam::123456789012:role/headwater-hosting"
 NUM_FEATURES = 4
+
+
+class Node(Protocol):
+    """What these helpers use of a node: its settings and boto3 clients pointed at it (a node in this
+    process, or ``headwater up`` in a subprocess)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    def client(self, service: str) -> Any: ...
 
 
 def train_booster(seed: int, rounds: int = 5) -> xgb.Booster:
@@ -38,7 +49,7 @@ def model_archive(booster: xgb.Booster | None, extra: dict[str, bytes] | None = 
     return buf.getvalue()
 
 
-def put_model(node: NodeThread, name: str, archive: bytes, **container: Any) -> str:
+def put_model(node: Node, name: str, archive: bytes, **container: Any) -> str:
     """Upload ``archive`` and ``CreateModel`` ``name`` over it; return the model data URL."""
     bucket = node.settings.artifacts_bucket
     key = f"hosting-tests/{name}/model.tar.gz"
@@ -56,7 +67,7 @@ def variant(name: str, model: str, count: int = 1, weight: float = 1.0, **extra:
             "InstanceType": "ml.m5.large", "InitialVariantWeight": weight, **extra}
 
 
-def wait_status(node: NodeThread, endpoint: str, statuses: tuple[str, ...] = ("InService", "Failed"),
+def wait_status(node: Node, endpoint: str, statuses: tuple[str, ...] = ("InService", "Failed"),
                 timeout: float = 90) -> dict[str, Any]:
     """Poll ``DescribeEndpoint`` until the status is one of ``statuses``."""
     sm = node.client("sagemaker")
@@ -68,7 +79,7 @@ def wait_status(node: NodeThread, endpoint: str, statuses: tuple[str, ...] = ("I
     return wait_for(done, timeout, interval=0.2, what=f"endpoint {endpoint} to reach {statuses}")
 
 
-def deploy(node: NodeThread, endpoint: str, variants: list[dict[str, Any]], **config: Any) -> dict[str, Any]:
+def deploy(node: Node, endpoint: str, variants: list[dict[str, Any]], **config: Any) -> dict[str, Any]:
     """Create a config named after ``endpoint`` and the endpoint; wait until it settles."""
     sm = node.client("sagemaker")
     sm.create_endpoint_config(EndpointConfigName=f"{endpoint}-cfg", ProductionVariants=variants, **config)
