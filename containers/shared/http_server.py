@@ -545,12 +545,17 @@ class HttpServer:
         if self._server is not None:
             self._server.close()
         self._accept_when_free()  # a shared socket stays open for the other workers; this one stops taking
-        if self.in_flight:
+        deadline = self.now() + grace
+        # Open connections may still bring a request each (answered with "Connection: close"), and one can
+        # be read in the same loop step that answers the last in flight, before this wakes up: look again
+        # after every wake-up, and close only once nothing is in flight at that moment.
+        while self.in_flight:
             self._idle.clear()
             try:
-                await asyncio.wait_for(self._idle.wait(), grace)
+                await asyncio.wait_for(self._idle.wait(), max(0.0, deadline - self.now()))
             except asyncio.TimeoutError:
                 log.warning("%d request(s) still in flight after %.0f s; closing", self.in_flight, grace)
+                break
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.close()

@@ -197,3 +197,48 @@ async def test_a_chunked_body_of_many_small_chunks_is_decoded_in_linear_work() -
     # Each chunk's size line is searched once; re-walking the body on every read would pass over
     # the chunks received so far again each time (thousands of times the body here).
     assert len(chunks) <= conn.buffer.scanned <= 2 * total
+
+
+async def test_shutdown_answers_a_request_read_in_the_same_step_as_the_last_answer_in_flight() -> None:
+    """A stop waits for the requests in flight, and more may arrive on keep-alive connections meanwhile: one
+    read in the loop step that answers the last of them is in flight too, and is answered before the
+    connections close (closing under it would drop its answer while its handler still runs)."""
+    release = asyncio.Event()
+    handled: list[str] = []
+
+    async def handler(request: Request) -> Response:
+        handled.append(request.path)
+        if request.path == "/first":
+            await release.wait()
+        else:
+            await asyncio.sleep(0.05)  # answered some steps later, as an invocation is
+        return Response(200, request.path.encode())
+
+    server, port = await _serve(handler)
+    r1, w1 = await asyncio.open_connection("127.0.0.1", port)
+    r2, w2 = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        await _until(lambda: len(server.connections) == 2)
+        w1.write(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+        await _until(lambda: handled == ["/first"])
+        [second] = [c for c in server.connections if c.idle]
+        answered_last = server.notify_idle
+
+        def second_request_arrives() -> None:  # the other connection's bytes, read right after the answer
+            answered_last()
+            server.notify_idle = answered_last  # type: ignore[method-assign]
+            second.data_received(b"GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+
+        server.notify_idle = second_request_arrives  # type: ignore[method-assign]
+        stopping = asyncio.create_task(server.shutdown(grace=10))
+        await _until(lambda: server.stopping)
+        release.set()
+        await asyncio.wait_for(stopping, 10)
+        first, after = await asyncio.wait_for(r1.read(), 10), await asyncio.wait_for(r2.read(), 10)
+        assert first.startswith(b"HTTP/1.1 200 OK") and first.endswith(b"/first")
+        assert handled == ["/first", "/second"]
+        assert after.startswith(b"HTTP/1.1 200 OK") and after.endswith(b"/second"), after
+        assert b"Connection: close" in after  # the server is stopping: no more requests on it
+    finally:
+        w1.close()
+        w2.close()
