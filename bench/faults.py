@@ -1,8 +1,9 @@
 """Fault injection: does every job, event and request come out exactly once?
 
-Runs the scenarios of ``tests/faults/scenarios.py`` (the fault suite's own
-code) with more trials, on nodes in this process on free loopback ports
-with their state in temporary directories, and prints one table: scenario,
+Runs the scenarios of ``tests/faults/`` (the fault suite's own code) with
+more trials, on nodes in this process on free loopback ports with their
+state in temporary directories (and, for Ctrl-C to ``headwater up``, the
+node as a subprocess on an emulator in this process), and prints one table: scenario,
 trials, jobs, events or requests in, completed (or answered) exactly once, duplicated, lost, stuck,
 and the time from the fault to the outcome (p50 / max). Target: 0
 duplicated, 0 lost, 0 stuck in every row. Below the table: the scenarios'
@@ -30,6 +31,9 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
+from infra.emulator import EmbeddedEmulator  # noqa: E402
+from tests.faults.node_interrupt import SCENARIO as NODE_INTERRUPT  # noqa: E402
+from tests.faults.node_interrupt import interrupted_node  # noqa: E402
 from tests.faults.scenarios import (  # noqa: E402
     Outcome,
     duplicate_s3_event,
@@ -47,9 +51,6 @@ NOT_YET = [
     ("emulator unreachable for 10 s mid-job", "the node's clients and the embedded emulator "
                                               "share one process; no switch to take it away and bring it back"),
     ("node SIGKILLed and restarted", "the embedded emulator's state is not persisted: a restarted node starts empty"),
-    ("Ctrl-C to `headwater up` under capture load", "needs `headwater up` as a subprocess with an endpoint "
-                                                     "capturing under load; this suite's nodes run in-process "
-                                                     "(a worker's own Ctrl-C is measured above)"),
 ]
 
 
@@ -57,6 +58,25 @@ def _fmt(values: list[float]) -> str:
     if not values:
         return "-"
     return f"{np.percentile(values, 50):.1f} s / {max(values):.1f} s"
+
+
+def interrupted_node_row(root: Path, trials: int) -> tuple[Outcome, list[int | None]]:
+    """Ctrl-C to ``headwater up`` (a subprocess) under capture load; the row and the node's exit codes.
+
+    Each trial has a stand-alone emulator of its own: S3 outlives the node, and a node restores the endpoints
+    it finds in the state store, so on a shared one each trial would also serve the earlier trials' endpoints."""
+    total = Outcome(NODE_INTERRUPT)
+    codes: list[int | None] = []
+    for i in range(trials):
+        emulator = EmbeddedEmulator("127.0.0.1", 0)
+        url = emulator.start()
+        try:
+            out, code = interrupted_node(url, i, root / f"up-{i}")
+        finally:
+            emulator.stop()
+        total.add(out)
+        codes.append(code)
+    return total, codes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  done: {total.scenario}", flush=True)
         finally:
             bare.stop()
+        # After the in-process nodes have stopped: a new emulator resets the emulator state of this process.
+        row, exit_codes = interrupted_node_row(root, args.trials)
+        rows.append(row)
+        print(f"  done: {row.scenario}", flush=True)
     print()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {load_before:.2f} -> "
           f"{os.getloadavg()[0]:.2f}; {time.time() - t0:.0f} s in all")
@@ -124,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         for note in r.notes:
             print(f"  {r.scenario}: {note}")
     missed = [r.scenario for r in rows if not r.clean]
+    if any(code != 0 for code in exit_codes):  # Ctrl-C's clean exit is 0
+        missed.append(f"{NODE_INTERRUPT}: exit codes {exit_codes}")
     print()
     print("target (0 duplicated, 0 lost, 0 stuck in every row): " + ("MET" if not missed else f"NOT MET: {missed}"))
     return 1 if missed else 0
