@@ -13,12 +13,18 @@ from typing import Any
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from botocore.exceptions import HTTPClientError
 
 from services.core.access import access_token
 from services.core.settings import Settings
 
 # Emulators accept any credentials; real AWS uses the default chain.
 DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+# What a call raises when the AWS endpoint did not answer it (refused, reset, closed or timed out, after the
+# client's own retries), as opposed to an answer that refuses the call (``ClientError``).
+UNREACHABLE_ERRORS: tuple[type[Exception], ...] = (BotocoreConnectionError, HTTPClientError)
 
 
 def client_kwargs(settings: Settings, service: str) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from pathlib import Path
 from services.aws.cloudwatch import CloudWatchAdapter
 from services.aws.logs import LogsAdapter
 from services.aws.s3 import S3Adapter, parse_s3_uri
+from services.aws.session import UNREACHABLE_ERRORS
 from services.core.exceptions import JobFailed
 from services.core.jobs import JobRuntime
 from services.core.settings import Settings
@@ -336,7 +337,10 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
             elif wait_deadline is not None and time.monotonic() >= wait_deadline:
                 outcome = Outcome.MAX_WAIT
             else:
-                current = await self.training.describe_training_job(job.training_job_name)
+                try:
+                    current = await self.training.describe_training_job(job.training_job_name)
+                except UNREACHABLE_ERRORS:  # the containers run on: the next round looks again
+                    continue
                 if current.headwater.stop_requested:
                     outcome = Outcome.STOPPED
                 elif current.headwater.interrupt_requested:

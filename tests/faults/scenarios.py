@@ -10,6 +10,7 @@ runs them with more trials and prints the table.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import select
@@ -20,18 +21,20 @@ import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import numpy as np
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from infra.demo.datasets import to_csv
 from tests.integration.hosting_support import csv_row, deploy, model_archive, put_model, train_booster, variant
-from tests.support import CREDS, NodeThread, observe_events, wait_for, wait_for_job
+from tests.support import CREDS, NodeThread, free_port_settings, observe_events, wait_for, wait_for_job
 from tests.worker_processes import alive, container_pids, started, training_attempt, training_under_worker
 
 ROLE = "arn:aws:iam::123456789012:role/headwater-faults"
@@ -351,11 +354,11 @@ with open(os.path.join(os.environ.get("SM_MODEL_DIR", "/opt/ml/model"), "model.t
 """
 
 
-def _source_archive(script: str) -> bytes:
+def _source_archive(script: str, program: str = "noisy.py") -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         data = script.encode()
-        info = tarfile.TarInfo("noisy.py")
+        info = tarfile.TarInfo(program)
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
@@ -454,17 +457,20 @@ def noisy_job(node: NodeThread, trial: int, timeout: float = 120, baseline_s: fl
 
 
 class ResettingProxy:
-    """A loopback TCP proxy to one port that, once armed, resets (RST) every connection through it.
+    """A loopback TCP proxy to one port that resets (RST) the connections through it when told to.
 
     Put between an endpoint instance and its inference container, it stands for the network between the
     two: :meth:`arm` makes the next request bytes it sees meet a reset, and every other open connection
-    (the instance's pooled keep-alive ones) is reset at the same moment. New connections pass as before."""
+    (the instance's pooled keep-alive ones) is reset at the same moment. New connections pass as before.
+    Put between a node and its AWS endpoint, it stands for an emulator that goes away: :meth:`go_dark`
+    resets every open connection and every new one until :meth:`come_back`."""
 
     def __init__(self, upstream: int) -> None:
         self.upstream = upstream
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._listener.getsockname()[1])
         self._armed = threading.Event()
+        self._dark = threading.Event()
         self._epoch = 0  # a connection opened before the current epoch is reset
         self.reset_at: float | None = None
         self.resets = 0  # connections reset
@@ -475,6 +481,22 @@ class ResettingProxy:
     def arm(self) -> None:
         """Reset on the next request bytes."""
         self._armed.set()
+
+    def go_dark(self) -> float:
+        """Reset every open connection, and every new one until :meth:`come_back`; return when it began."""
+        with self._lock:
+            self._dark.set()
+            self.reset_at = time.time()
+            return self.reset_at
+
+    def come_back(self) -> None:
+        """Forward new connections again."""
+        self._dark.clear()
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``: the proxy as an HTTP endpoint."""
+        return f"http://127.0.0.1:{self.port}"
 
     def close(self) -> None:
         self._closed = True
@@ -489,6 +511,9 @@ class ResettingProxy:
             threading.Thread(target=self._pipe, args=(client,), daemon=True).start()
 
     def _pipe(self, client: socket.socket) -> None:
+        if self._dark.is_set():  # nothing answers: the connection is reset as it opens
+            self._count_reset(client)
+            return
         try:
             upstream = socket.create_connection(("127.0.0.1", self.upstream))
         except OSError:
@@ -497,7 +522,8 @@ class ResettingProxy:
         epoch = self._epoch
         try:
             while not self._closed:
-                if self._epoch != epoch:  # another connection met the fault: this one is reset too
+                # Another connection met the fault, or the upstream went dark: this one is reset too.
+                if self._epoch != epoch or self._dark.is_set():
                     self._count_reset(client)
                     return
                 ready, _, _ = select.select([client, upstream], [], [], 0.05)
@@ -627,4 +653,191 @@ def reset_endpoint_connection(node: NodeThread, trial: int, requests_after: int 
         out.recover_s.append(min(after) - fault_at)
     out.notes.append(f"{endpoint}: {proxy.resets} connections reset, {out.items_in} requests")
     out.notes += sorted(set(load.errors))[:3]
+    return out
+
+
+# --------------------------------------------------------------------------- 7. the AWS endpoint unreachable mid-job
+
+HELD_SCRIPT = """\
+import os, sys, time
+# Trains until the file named by the "release" hyperparameter appears (a minute at most), then saves a model.
+print("Headwater fault suite: training until released", flush=True)
+release, deadline = os.environ["SM_HP_RELEASE"], time.monotonic() + 60
+while not os.path.exists(release) and time.monotonic() < deadline:
+    time.sleep(0.05)
+model_dir = os.environ.get("SM_MODEL_DIR", "/opt/ml/model")
+os.makedirs(model_dir, exist_ok=True)
+with open(os.path.join(model_dir, "model.txt"), "w") as fh:
+    fh.write("ok")
+print("Headwater fault suite: released, model saved", flush=True)
+"""
+
+
+def _held_job(node: NodeThread, name: str, release: Path) -> None:
+    """A script-mode job whose container trains until ``release`` exists: the fault lands mid-training, and
+    the container ends when the scenario says."""
+    s3, sm = node.client("s3"), node.client("sagemaker")
+    s3.put_object(Bucket="headwater-artifacts", Key=f"faults/{name}/sourcedir.tar.gz",
+                  Body=_source_archive(HELD_SCRIPT, "held.py"))
+    s3.put_object(Bucket="headwater-data", Key=f"faults/{name}/train.csv", Body=_training_csv())
+    sm.create_training_job(
+        TrainingJobName=name, RoleArn=ROLE,
+        AlgorithmSpecification={"TrainingImage": "headwater/sklearn", "TrainingInputMode": "File"},
+        HyperParameters={"sagemaker_program": '"held.py"', "release": json.dumps(str(release)),
+                         "sagemaker_submit_directory": f'"s3://headwater-artifacts/faults/{name}/sourcedir.tar.gz"'},
+        InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": f"s3://headwater-data/faults/{name}/"}}}],
+        OutputDataConfig={"S3OutputPath": "s3://headwater-artifacts/faults"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
+        StoppingCondition={"MaxRuntimeInSeconds": 300})
+
+
+@contextlib.contextmanager
+def node_behind_proxy(state_dir: Path, aws_endpoint: str) -> Iterator[tuple[NodeThread, ResettingProxy]]:
+    """A node that reaches its AWS endpoint (an emulator the node does not embed) through a
+    :class:`ResettingProxy`, so that a scenario can take the endpoint away and bring it back. It runs one job
+    at a time (a second one waits in the task queue), with a 3 s visibility timeout."""
+    proxy = ResettingProxy(int(urlsplit(aws_endpoint).port or 80))
+    settings = free_port_settings(state_dir, aws_endpoint=proxy.url, visibility_timeout=3, worker_concurrency=1)
+    try:
+        node = NodeThread(settings).start()
+    except BaseException:
+        proxy.close()
+        raise
+    try:
+        yield node, proxy
+    finally:
+        node.stop()
+        proxy.close()
+
+
+@dataclass
+class _DarkDescriber:
+    """DescribeTrainingJob in a loop on its own thread, as a boto3 user without retries calls it, while the
+    endpoint is dark: the answers (an AWS error code, or ``OK``) and the calls that got none."""
+
+    node: NodeThread
+    name: str
+    answers: list[str] = field(default_factory=list)
+    unanswered: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        sm = boto3.client("sagemaker", endpoint_url=self.node.endpoints["sagemaker"], **CREDS,
+                          config=Config(retries={"total_max_attempts": 1}, read_timeout=30, connect_timeout=5))
+        while not self._stop.is_set():  # a call started while dark is counted, whenever it is answered
+            try:
+                sm.describe_training_job(TrainingJobName=self.name)
+                self.answers.append("OK")
+            except ClientError as err:
+                self.answers.append(err.response["Error"]["Code"])
+            except BotoCoreError as err:  # no answer at all: the control plane did not serve the call
+                self.unanswered.append(f"{type(err).__name__}: {err}")
+
+    def halt(self) -> None:
+        """Send no more calls (the one in flight is still counted)."""
+        self._stop.set()
+
+    def join(self, timeout: float = 60) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+def _events_by_status(node: NodeThread, queue: str, names: set[str],
+                      received: dict[str, dict[str, int]]) -> None:
+    """Drain ``queue`` and count each job's state-change events by secondary status."""
+    for event in _drain(node, queue):
+        detail = event["detail"]
+        if detail.get("TrainingJobName") in names:
+            per_job = received.setdefault(detail["TrainingJobName"], {})
+            per_job[detail["SecondaryStatus"]] = per_job.get(detail["SecondaryStatus"], 0) + 1
+
+
+def unreachable_emulator(node: NodeThread, proxy: ResettingProxy, trial: int, dark_s: float = 10.0,
+                         release_after_s: float = 1.0, timeout: float = 120) -> Outcome:
+    """A job trains and a second one waits in the task queue when the node's AWS endpoint goes dark for
+    ``dark_s`` (every connection to it reset); the first job's container ends ``release_after_s`` into the
+    outage, then the endpoint answers again. Each job completes exactly once (one container, one model
+    upload), each of its state changes reaches a rule once, and the control plane answers every
+    DescribeTrainingJob meanwhile (with an AWS error code while the endpoint is dark). "In" counts the two
+    jobs and the DescribeTrainingJob calls sent while dark.
+
+    ``node`` and ``proxy`` come from :func:`node_behind_proxy`."""
+    sm, tag = node.client("sagemaker"), f"dark-{trial}-{uuid.uuid4().hex[:6]}"
+    running, queued = f"{tag}-running", f"{tag}-queued"
+    names = {running, queued}
+    queue = observe_training_events(node, tag)
+    release = node.settings.state_dir / f"{running}.release"
+    _held_job(node, running, release)
+    _short_job(node, queued)
+    job_log = node.settings.jobs_dir / running / "algo-1.log"
+    wait_for(lambda: training_attempt(sm, running, 1) and started(job_log, 1), 60, what=f"{running} training")
+    container = container_pids(job_log)[0]
+    out = Outcome("AWS endpoint unreachable for 10 s mid-job", trials=1)
+    describer = _DarkDescriber(node, running)
+    fault_at = proxy.go_dark()
+    try:
+        describer.start()
+        # The fault's schedule, not a wait for a condition: the container ends release_after_s into the
+        # outage (its worker has seen the outage while it ran; what it did must now be recorded), and the
+        # outage lasts dark_s.
+        time.sleep(release_after_s)
+        release.touch()
+        time.sleep(max(0.0, fault_at + dark_s - time.time()))
+        ended_dark = not alive(container)
+    finally:
+        describer.halt()  # only calls sent while dark are counted
+        release.touch()
+        proxy.come_back()
+        describer.join()
+    if not ended_dark:
+        out.notes.append(f"{running}: its container was still running when the endpoint came back")
+    # Every DescribeTrainingJob sent while dark must be answered (an AWS error code, as a boto3 user gets).
+    out.items_in += len(describer.answers) + len(describer.unanswered)
+    out.once += len(describer.answers)
+    out.lost += len(describer.unanswered)
+    out.notes.append(f"DescribeTrainingJob while dark: {len(describer.answers)} answered "
+                     f"({', '.join(sorted(set(describer.answers)))}), {len(describer.unanswered)} not")
+    out.notes += sorted(set(describer.unanswered))[:3]
+    done: dict[str, Outcome] = {}
+    for name in (running, queued):
+        done[name] = result = _job_outcome(out.scenario, sm, name, fault_at, timeout)
+        runs = len(container_pids(node.settings.jobs_dir / name / "algo-1.log"))
+        if result.once and runs != 1:
+            result.once, result.duplicated = 0, 1
+            result.notes.append(f"{name}: {runs} containers started")
+    # Every state change each job went through must reach the rule once (the sweep republishes what the
+    # dark bus refused: wait for it).
+    expected = {name: [t["Status"] for t in sm.describe_training_job(TrainingJobName=name)
+                       ["SecondaryStatusTransitions"]] for name in names}
+    received: dict[str, dict[str, int]] = {}
+
+    def all_arrived() -> bool:
+        _events_by_status(node, queue, names, received)
+        return all(status in received.get(name, {}) for name in names for status in expected[name])
+
+    try:
+        wait_for(all_arrived, timeout, interval=0.5, what=f"the state-change events of {running} and {queued}")
+    except AssertionError:
+        pass
+    _events_by_status(node, queue, names, received)  # a duplicate that came late is counted too
+    for name, result in done.items():
+        got = received.get(name, {})
+        for status in dict.fromkeys(expected[name]):
+            want = expected[name].count(status)
+            if got.get(status, 0) != want:
+                result.notes.append(f"{name}: {got.get(status, 0)} {status} events for {want} state changes")
+                if result.once:
+                    result.once = 0
+                    if got.get(status, 0) > want:
+                        result.duplicated += 1
+                    else:
+                        result.lost += 1
+        out.add(Outcome(out.scenario, items_in=1, once=result.once, duplicated=result.duplicated,
+                        lost=result.lost, stuck=result.stuck, recover_s=result.recover_s, notes=result.notes))
     return out
