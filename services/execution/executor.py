@@ -12,12 +12,18 @@ write (:class:`~services.core.exceptions.ClaimLost`) and stops.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+from services.aws.session import UNREACHABLE_ERRORS
 from services.core.job_service import Claim, JobService
 from services.core.jobs import JobDocument, JobRuntime
+
+log = logging.getLogger(__name__)
 
 FAILURE_REASON_MAX = 1024  # SageMaker's FailureReason limit
 
@@ -63,6 +69,7 @@ class JobExecutor(Protocol):
 
 
 J = TypeVar("J", bound=JobDocument)
+T = TypeVar("T")
 
 
 class ClaimingExecutor(Generic[J]):
@@ -74,6 +81,10 @@ class ClaimingExecutor(Generic[J]):
     """
 
     kind: ClassVar[str]
+    # How long an attempt waits out an AWS endpoint that does not answer before it gives up (its task is then
+    # retried, which runs the job again): long enough for an emulator restart or a network blip.
+    unreachable_grace_seconds: float = 120.0
+    unreachable_retry_seconds: float = 1.0
 
     @property
     def jobs(self) -> JobService[J]:
@@ -149,6 +160,24 @@ class ClaimingExecutor(Generic[J]):
         """Whether the job still waits for its first task (see :meth:`JobExecutor.needs_task`)."""
         job = await self.jobs.store.get(name)
         return job is not None and not job.status.is_terminal and job.headwater.attempts == 0
+
+    async def wait_out_unreachable(self, name: str, step: Callable[[], Awaitable[T]]) -> T:
+        """Run ``step``, one of job ``name``'s writes that is safe to repeat, again while the AWS endpoint does
+        not answer, for up to :attr:`unreachable_grace_seconds`; then its error is raised.
+
+        For the writes that record what an attempt's containers did: giving up on them would leave the task to
+        be retried, which runs the job again from the start. A write on behalf of an attempt that was taken
+        over meanwhile is still refused (``ClaimLost``), so waiting never lets a stale attempt write."""
+        deadline = time.monotonic() + self.unreachable_grace_seconds
+        while True:
+            try:
+                return await step()
+            except UNREACHABLE_ERRORS as err:
+                if time.monotonic() >= deadline:
+                    raise
+                log.warning("%s job %s: the AWS endpoint does not answer (%s); trying again in %.0f s",
+                            self.kind, name, err, self.unreachable_retry_seconds)
+            await asyncio.sleep(self.unreachable_retry_seconds)
 
     async def fail(self, name: str, reason: str) -> Any:
         """Fail the job with ``reason`` as its ``FailureReason``."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import logging
 import os
 import tarfile
@@ -376,12 +377,16 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
             return await self.training.describe_training_job(name)
         ran = max(time.monotonic() - r.started for r in runs)
         billing = billable_edit(job, ran)
+        # The containers have ended: each write below waits out an AWS endpoint that does not answer for a
+        # while rather than abandon what they did (the task's retry would run the job again).
+        keep = functools.partial(self.wait_out_unreachable, name)
         final = runs[0].collector.final()
         if final:
-            await self.training.transition(name, edit=lambda j: setattr(j, "final_metric_data_list", final))
+            await keep(lambda: self.training.transition(
+                name, edit=lambda j: setattr(j, "final_metric_data_list", final)))
         pipe_error = next((r.pipes.error for r in runs if r.pipes.error), None)
         if pipe_error is not None and outcome is Outcome.EXITED:  # the stream broke: that is the reason
-            return await self.fail(name, pipe_error, billing)
+            return await keep(lambda: self.fail(name, pipe_error, billing))
         failed = next((r for r in runs if r.code not in (None, 0) and not r.stopped_by_platform), None)
         if failed is not None and outcome is Outcome.EXITED:
             reason = failure_reason(failed.root, failed.code or 1, list(failed.shipper.tail))
@@ -389,34 +394,36 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
                 reason = f"{failed.fast_files.error}. The training container then failed: {reason}"
             if len(runs) > 1:
                 reason = f"{failed.host}: {reason}"
-            return await self.fail(name, reason, billing)
+            return await keep(lambda: self.fail(name, reason, billing))
         unsynced = next((r for r in runs if r.sync_failure is not None), None)
         if unsynced is not None:  # the job would end without its last checkpoints in S3: SageMaker fails it
             host = f"{unsynced.host}: " if len(runs) > 1 else ""
-            return await self.fail(name, f"{host}ClientError: the checkpoints could not be uploaded at the end of "
-                                         f"the job: {unsynced.sync_failure}", billing)
-        await self.training.transition(name, secondary=SecondaryStatus.UPLOADING,
-                                       message="Uploading generated training model")
-        artifacts = await self._upload(job, runs[0].root)
+            return await keep(lambda: self.fail(
+                name, f"{host}ClientError: the checkpoints could not be uploaded at the end of the job: "
+                      f"{unsynced.sync_failure}", billing))
+        await keep(lambda: self.training.transition(name, secondary=SecondaryStatus.UPLOADING,
+                                                    message="Uploading generated training model"))
+        artifacts = await keep(lambda: self._upload(job, runs[0].root))
 
         def done(j: TrainingJob) -> None:
             j.model_artifacts = ModelArtifacts(s3_model_artifacts=artifacts)
             billing(j)
 
         if outcome is Outcome.EXITED:
-            return await self.training.transition(name, TrainingJobStatus.COMPLETED, SecondaryStatus.COMPLETED,
-                                                  "Training job completed", edit=done)
+            return await keep(lambda: self.training.transition(
+                name, TrainingJobStatus.COMPLETED, SecondaryStatus.COMPLETED, "Training job completed", edit=done))
         if outcome is Outcome.MAX_RUNTIME:
-            return await self.training.transition(
+            return await keep(lambda: self.training.transition(
                 name, TrainingJobStatus.STOPPED, SecondaryStatus.MAX_RUNTIME_EXCEEDED,
                 f"Training job stopped: it exceeded MaxRuntimeInSeconds "
-                f"({job.stopping_condition.max_runtime_in_seconds})", edit=done)
+                f"({job.stopping_condition.max_runtime_in_seconds})", edit=done))
         if outcome is Outcome.MAX_WAIT:
-            return await self.training.transition(
+            return await keep(lambda: self.training.transition(
                 name, TrainingJobStatus.STOPPED, SecondaryStatus.MAX_WAIT_TIME_EXCEEDED,
                 f"Training job stopped: it exceeded MaxWaitTimeInSeconds "
-                f"({job.stopping_condition.max_wait_time_in_seconds})", edit=done)
-        return await self._finish_stopped(name, SecondaryStatus.STOPPED, "Training job stopped", edit=done)
+                f"({job.stopping_condition.max_wait_time_in_seconds})", edit=done))
+        return await keep(lambda: self._finish_stopped(name, SecondaryStatus.STOPPED, "Training job stopped",
+                                                       edit=done))
 
     async def _upload(self, job: TrainingJob, root: Path) -> str:
         """Pack ``algo-1``'s ``model/`` (and ``output/data`` when not empty) and upload them."""
