@@ -39,17 +39,17 @@ from tests.faults.scenarios import (  # noqa: E402
     duplicate_s3_event,
     interrupted_worker,
     killed_worker,
+    node_behind_proxy,
     noisy_job,
     refused_enqueue,
     refused_publish,
     reset_endpoint_connection,
     stalled_worker,
+    unreachable_emulator,
 )
 from tests.support import NodeThread, free_port_settings  # noqa: E402
 
 NOT_YET = [
-    ("emulator unreachable for 10 s mid-job", "the node's clients and the embedded emulator "
-                                              "share one process; no switch to take it away and bring it back"),
     ("node SIGKILLed and restarted", "the embedded emulator's state is not persisted: a restarted node starts empty"),
 ]
 
@@ -77,6 +77,22 @@ def interrupted_node_row(root: Path, trials: int) -> tuple[Outcome, list[int | N
         total.add(out)
         codes.append(code)
     return total, codes
+
+
+def endpoint_unreachable_row(root: Path, trials: int) -> Outcome:
+    """The AWS endpoint unreachable for 10 s mid-job: a node that reaches a stand-alone emulator through a
+    proxy that goes dark and comes back (the node's own embedded emulator shares its process: no switch)."""
+    emulator = EmbeddedEmulator("127.0.0.1", 0)
+    url = emulator.start()
+    total = Outcome("AWS endpoint unreachable for 10 s mid-job")
+    try:
+        with node_behind_proxy(root / "dark", url) as (node, proxy):
+            for i in range(trials):
+                total.add(unreachable_emulator(node, proxy, i))
+    finally:
+        emulator.stop()
+    print(f"  done: {total.scenario}", flush=True)
+    return total
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  done: {total.scenario}", flush=True)
         finally:
             bare.stop()
+        rows.append(endpoint_unreachable_row(root, args.trials))
         # After the in-process nodes have stopped: a new emulator resets the emulator state of this process.
         row, exit_codes = interrupted_node_row(root, args.trials)
         rows.append(row)
