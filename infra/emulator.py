@@ -18,6 +18,7 @@ from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from infra.emulator_iam import wrap_iam
 from infra.emulator_state.gate import RequestGate, gated
 from infra.emulator_state.persistence import EmulatorState
 
@@ -42,7 +43,7 @@ class EmbeddedEmulator:
         moto_api_backend.reset()
         if self.state is not None:
             self.state.restore()
-        app = gated(DomainDispatcherApplication(create_backend_app), self.gate)
+        app = gated(wrap_iam(DomainDispatcherApplication(create_backend_app)), self.gate)
         self._server = make_server(self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler)
         self.host, self.port = str(self._server.server_address[0]), int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True)
