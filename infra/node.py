@@ -29,6 +29,7 @@ from infra.composition.handlers import handler_deps
 from infra.composition.services import Services, build_services
 from infra.composition.workers import build_worker, job_runner
 from infra.emulator import EmbeddedEmulator
+from infra.identity import ExecutionRole, execution_role
 from infra.provision import provision
 from infra.stack import declare_stack
 from services.api.access import access_middleware
@@ -59,6 +60,7 @@ class HeadwaterNode:
         self.emulator: EmbeddedEmulator | None = None
         self.endpoints: dict[str, str] = {}
         self.changes: list[str] = []
+        self.execution_role: ExecutionRole | None = None  # the default role (emulators only) for `headwater env`
         self._stack = contextlib.AsyncExitStack()
         self._runners: list[web.AppRunner] = []
         self.services: Services | None = None
@@ -87,6 +89,7 @@ class HeadwaterNode:
         clients = await self._stack.enter_async_context(AwsClients(s))
         handlers = load_handlers()
         self.changes = await provision(s, clients, declare_stack(s, handlers))
+        self.execution_role = await execution_role(s, clients)
         self.services = build_services(s, clients)
         deps = handler_deps(self.services)
         embedded = self.emulator is not None
@@ -122,6 +125,8 @@ class HeadwaterNode:
         path = self.settings.endpoints_file
         path.parent.mkdir(parents=True, exist_ok=True)
         doc: dict[str, Any] = {**self.endpoints, "region": self.settings.region, "pid": os.getpid()}
+        if self.execution_role is not None:
+            doc.update(self.execution_role.as_json())
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(doc, indent=2))
         tmp.replace(path)  # readers never see a half-written file

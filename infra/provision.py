@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import urllib.parse
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from infra.stack import NotificationDecl, QueueDecl, RuleDecl, StackDecl
+from infra.stack import NotificationDecl, QueueDecl, RoleDecl, RuleDecl, StackDecl
 from services.aws.session import AwsClients
 from services.core.settings import Settings
 
@@ -52,6 +53,8 @@ class Provisioner:
                                       [n for n in stack.notifications if n.bucket == bucket])
         for group in stack.log_groups:
             await self._log_group(group)
+        for role in stack.roles:
+            await self._role(role)
         return self.changes
 
     async def _bucket(self, name: str) -> None:
@@ -177,6 +180,38 @@ class Provisioner:
         if not any(g["logGroupName"] == group for g in resp.get("logGroups", [])):
             await self.c.logs.create_log_group(logGroupName=group)
             self.changes.append(f"created log group {group}")
+
+    async def _role(self, role: RoleDecl) -> None:
+        try:
+            current = (await self.c.iam.get_role(RoleName=role.name))["Role"]
+        except ClientError as err:
+            if _code(err) not in ("NoSuchEntity", "NoSuchEntityException"):
+                raise
+            await self.c.iam.create_role(RoleName=role.name, AssumeRolePolicyDocument=json.dumps(role.trust_policy),
+                                         Description=role.description)
+            self.changes.append(f"created role {role.name}")
+        else:
+            if _policy_document(current.get("AssumeRolePolicyDocument")) != role.trust_policy:
+                await self.c.iam.update_assume_role_policy(RoleName=role.name,
+                                                           PolicyDocument=json.dumps(role.trust_policy))
+                self.changes.append(f"updated the trust policy of role {role.name}")
+        try:
+            have = (await self.c.iam.get_role_policy(RoleName=role.name, PolicyName=role.policy_name))["PolicyDocument"]
+        except ClientError as err:
+            if _code(err) not in ("NoSuchEntity", "NoSuchEntityException"):
+                raise
+            have = None
+        if _policy_document(have) != role.policy:
+            await self.c.iam.put_role_policy(RoleName=role.name, PolicyName=role.policy_name,
+                                             PolicyDocument=json.dumps(role.policy))
+            self.changes.append(f"set policy {role.policy_name} of role {role.name}")
+
+
+def _policy_document(doc: str | dict[str, Any] | None) -> dict[str, Any] | None:
+    # IAM returns documents URL-encoded; boto3 decodes them into dicts, other clients may not.
+    if doc is None or isinstance(doc, dict):
+        return doc
+    return json.loads(urllib.parse.unquote(doc))
 
 
 def _queue_config(n: NotificationDecl, arn: str) -> dict[str, Any]:

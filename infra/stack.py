@@ -2,8 +2,9 @@
 
 Buckets, the event bus, one queue (with a dead-letter queue) per handler
 and for the workers' tasks, one rule per event trigger targeting that
-handler's queue, S3 notifications, and the training log group. ``provision``
-makes AWS (or an emulator) match this declaration.
+handler's queue, S3 notifications, the training log group and, on an
+emulator, the default SageMaker execution role. ``provision`` makes AWS (or
+an emulator) match this declaration.
 """
 
 from __future__ import annotations
@@ -48,6 +49,28 @@ class NotificationDecl:
     suffix: str = ""
 
 
+@dataclass(frozen=True)
+class RoleDecl:
+    """An IAM role that ``service`` may assume, with one inline policy."""
+
+    name: str
+    service: str
+    policy_name: str
+    policy: dict[str, Any]
+    description: str = ""
+
+    @property
+    def trust_policy(self) -> dict[str, Any]:
+        """The role's trust policy: ``service`` may ``sts:AssumeRole`` it."""
+        return {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": self.service}, "Action": "sts:AssumeRole"}]}
+
+
+# An emulator enforces no IAM policy at all: the role's policy says so, so that a simulation
+# (iam:SimulatePrincipalPolicy) of what it may do tells the truth about what the emulator lets it do.
+EMULATOR_ACCESS = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+
+
 @dataclass
 class StackDecl:
     """Everything ``provision`` creates."""
@@ -59,6 +82,7 @@ class StackDecl:
     eventbridge_buckets: list[str]
     notifications: list[NotificationDecl] = field(default_factory=list)
     log_groups: list[str] = field(default_factory=list)
+    roles: list[RoleDecl] = field(default_factory=list)
 
 
 def declare_stack(settings: Settings, handlers: dict[str, HandlerSpec]) -> StackDecl:
@@ -88,4 +112,14 @@ def declare_stack(settings: Settings, handlers: dict[str, HandlerSpec]) -> Stack
         eventbridge_buckets=[settings.data_bucket],
         notifications=notifications,
         log_groups=[TRAINING_LOG_GROUP],
+        roles=[] if settings.is_real_aws else [execution_role(settings)],
     )
+
+
+def execution_role(settings: Settings) -> RoleDecl:
+    """The default SageMaker execution role of an emulated stack.
+
+    Declared on an emulator only: on AWS an allow-everything role would be a real grant, and a
+    user names a role of their own."""
+    return RoleDecl(settings.execution_role, "sagemaker.amazonaws.com", f"{settings.resource_prefix}-emulator-access",
+                    EMULATOR_ACCESS, "Headwater's default SageMaker execution role (an emulator's: it allows all)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
+from typing import Any
 
 from services.core.settings import Settings
 
@@ -21,7 +22,7 @@ class NodeNotRunning(RuntimeError):
     """No ``endpoints.json``: ``headwater up`` is not running with this state dir."""
 
 
-def read_endpoints(state_dir: Path) -> dict[str, str]:
+def read_endpoints(state_dir: Path) -> dict[str, Any]:
     """The endpoints ``headwater up`` wrote under ``state_dir``."""
     path = state_dir / "endpoints.json"
     try:
@@ -30,9 +31,11 @@ def read_endpoints(state_dir: Path) -> dict[str, str]:
         raise NodeNotRunning(f"{path} not found: start Headwater with `headwater up` first") from err
 
 
-def env_exports(endpoints: dict[str, str], with_token: bool = False) -> list[str]:
+def env_exports(endpoints: dict[str, Any], with_token: bool = False) -> list[str]:
     """``export`` lines that point boto3, the AWS CLI and the SageMaker SDK at Headwater.
 
+    On an emulator: the default execution role's ARN (``SAGEMAKER_EXECUTION_ROLE_ARN``) and, as the
+    credentials, the node's session of that role (see :mod:`infra.identity`).
     ``with_token``: the node requires its access token, so the access key id is the shell's
     ``$HEADWATER_ACCESS_TOKEN`` (referenced, never printed; an emulator takes any key id).
     """
@@ -40,7 +43,14 @@ def env_exports(endpoints: dict[str, str], with_token: bool = False) -> list[str
              if endpoints.get(key) and endpoints[key] != "aws"]
     region = endpoints.get("region", "us-east-1")
     lines += [f"export AWS_DEFAULT_REGION={region}", f"export AWS_REGION={region}"]
-    if endpoints.get("aws") != "aws":
+    if endpoints.get("execution_role"):
+        lines.append(f"export SAGEMAKER_EXECUTION_ROLE_ARN={shlex.quote(endpoints['execution_role'])}")
+    session = endpoints.get("execution_role_session")
+    if endpoints.get("aws") != "aws" and session and not with_token:
+        lines += [f"export AWS_ACCESS_KEY_ID={shlex.quote(session['AccessKeyId'])}",
+                  f"export AWS_SECRET_ACCESS_KEY={shlex.quote(session['SecretAccessKey'])}",
+                  f"export AWS_SESSION_TOKEN={shlex.quote(session['SessionToken'])}"]
+    elif endpoints.get("aws") != "aws":
         key_id = '"$HEADWATER_ACCESS_TOKEN"' if with_token else "testing"
         lines += [f"export AWS_ACCESS_KEY_ID={key_id}", "export AWS_SECRET_ACCESS_KEY=testing"]
     return lines

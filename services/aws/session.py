@@ -71,11 +71,11 @@ def job_aws_env(settings: Settings) -> dict[str, str]:
 class AwsClients:
     """An async context manager owning one client per AWS service used.
 
-    Attributes ``s3``, ``sqs``, ``events``, ``logs`` and ``cloudwatch`` are
-    aiobotocore clients, valid inside ``async with``.
+    Attributes ``s3``, ``sqs``, ``events``, ``logs``, ``cloudwatch``, ``iam`` and
+    ``sts`` are aiobotocore clients, valid inside ``async with``.
     """
 
-    SERVICES = ("s3", "sqs", "events", "logs", "cloudwatch")
+    SERVICES = ("s3", "sqs", "events", "logs", "cloudwatch", "iam", "sts")
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -85,6 +85,8 @@ class AwsClients:
         self.events: Any = None
         self.logs: Any = None
         self.cloudwatch: Any = None
+        self.iam: Any = None
+        self.sts: Any = None
 
     async def __aenter__(self) -> AwsClients:
         session = get_session()

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     event_bus: str = "headwater"
     resource_prefix: str = "headwater"
     event_source: str = "headwater.sagemaker"
+    # The default SageMaker execution role provisioning creates on an emulator (never on AWS), so that clients
+    # which resolve or validate a role through IAM (the SageMaker Python SDK v3) find one from the first start.
+    execution_role: str = "headwater-sagemaker-execution"
 
     runner: Literal["process", "docker"] = "process"
     handler_concurrency: int = 8

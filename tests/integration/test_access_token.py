@@ -128,3 +128,6 @@ async def test_the_cli_sends_the_token_from_the_environment(guarded: NodeThread,
     exports = env_exports(read_endpoints(guarded.settings.state_dir), with_token=True)
     assert 'export AWS_ACCESS_KEY_ID="$HEADWATER_ACCESS_TOKEN"' in exports
     assert not [line for line in exports if TOKEN in line]  # referenced, never printed
+    # The default role is named, but no session of it is exported: the access key id must be the token.
+    assert any(line.startswith("export SAGEMAKER_EXECUTION_ROLE_ARN=arn:aws:iam::") for line in exports)
+    assert not [line for line in exports if "AWS_SESSION_TOKEN" in line]

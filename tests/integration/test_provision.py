@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import boto3
+
 from handlers.registry import load_handlers
+from infra.cli.endpoints import env_exports, read_endpoints
 from infra.provision import provision
 from infra.stack import declare_stack
 from services.aws.session import AwsClients
@@ -39,3 +42,30 @@ def test_queues_rules_and_notifications_are_wired(node: NodeThread) -> None:
     assert events.describe_event_bus(Name=s.event_bus)["Name"] == s.event_bus
     assert "EventBridgeConfiguration" in s3.get_bucket_notification_configuration(Bucket=s.data_bucket) or \
         s3.get_bucket_tagging(Bucket=s.data_bucket)["TagSet"]  # moto does not echo the EventBridge setting
+
+
+def test_the_default_execution_role_exists_and_sagemaker_may_assume_it(node: NodeThread) -> None:
+    iam = node.client("iam")
+    role = iam.get_role(RoleName=node.settings.execution_role)["Role"]
+    assert role["Arn"] == f"arn:aws:iam::{node.settings.account_id}:role/{node.settings.execution_role}"
+    [statement] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "sagemaker.amazonaws.com"} and statement["Action"] == "sts:AssumeRole"
+    # What the SageMaker Python SDK v3 asks before it uses the role: every action allowed.
+    resp = iam.simulate_principal_policy(PolicySourceArn=role["Arn"], ActionNames=[
+        "sagemaker:CreateTrainingJob", "s3:GetObject", "ecr:GetAuthorizationToken", "logs:PutLogEvents"])
+    assert {r["EvalDecision"] for r in resp["EvaluationResults"]} == {"allowed"}
+
+
+def test_headwater_env_names_the_role_and_exports_a_session_of_it(node: NodeThread) -> None:
+    exports = dict(line.removeprefix("export ").split("=", 1)
+                   for line in env_exports(read_endpoints(node.settings.state_dir)))
+    role = node.client("iam").get_role(RoleName=node.settings.execution_role)["Role"]["Arn"]
+    assert exports["SAGEMAKER_EXECUTION_ROLE_ARN"] == role
+    # The exported credentials act as that role (as in a SageMaker notebook), so code that takes its role from the
+    # caller's identity finds it.
+    sts = boto3.client("sts", endpoint_url=exports["AWS_ENDPOINT_URL"], region_name=exports["AWS_REGION"],
+                       aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+                       aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
+                       aws_session_token=exports["AWS_SESSION_TOKEN"])
+    arn = sts.get_caller_identity()["Arn"]
+    assert arn.startswith(f"arn:aws:sts::{node.settings.account_id}:assumed-role/{node.settings.execution_role}/"), arn
