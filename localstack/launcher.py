@@ -368,6 +368,7 @@ class LocalStackProcess:
         volume_dir = self._workdir / "volume"
         volume_dir.mkdir(parents=True, exist_ok=True)
         self._seed_service_catalog(volume_dir / "filesystem")
+        self._seed_init_hooks(volume_dir / "filesystem")
 
         self._log_file = open(self.log_path, "ab")
         # Start of this attempt in the log: earlier attempts' lines must not
@@ -409,6 +410,18 @@ class LocalStackProcess:
                 shutil.copyfile(catalog, static_libs / catalog.name)
             except OSError:
                 pass  # an optimisation only
+
+    def _seed_init_hooks(self, filesystem_root: Path) -> None:
+        """Copy ``localstack/init`` (the hooks the Docker set-up mounts) to where host mode looks for them.
+
+        In host mode LocalStack runs the init hooks under ``<FILESYSTEM_ROOT>/etc/localstack/init``;
+        ``ready.d/20-iam-simulator.py`` patches its IAM policy simulator (see that file), so the hooks
+        are not optional: ``start()`` returns only once the ready stage has run them.
+        """
+        target = filesystem_root / "etc" / "localstack" / "init"
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(HERE / "init", target)
 
     def _wait_ready(self) -> None:
         assert self._proc is not None and self._port is not None

@@ -1,6 +1,7 @@
 #!/bin/bash
-# LocalStack init hook (ready stage): runs inside the LocalStack container once
-# its services accept requests. Headwater is not installed in the container, so
+# LocalStack init hook (ready stage): runs once LocalStack's services accept
+# requests (in the container, or in host mode where launcher.py copies the
+# hooks into the instance). Headwater is not installed in LocalStack, so
 # this only says what to do next; provisioning runs from the host, where
 # `headwater up` creates the buckets, queues, rules and log groups idempotently.
 set -euo pipefail
