@@ -6,9 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCALSTACK_STAMP := localstack/.venv/.installed
+SDK_V3_STAMP := tests/sdk_v3/.venv/.installed
 ENGINE_STAMP := .engine/.ready
 
-.PHONY: demo test lint-imports test-unit test-integration test-e2e test-faults test-localstack test-containers engine venv fuse localstack-env bench clean
+.PHONY: demo test lint-imports test-unit test-integration test-e2e test-faults test-localstack test-containers test-sdk-v3 engine venv fuse localstack-env sdk-v3-env bench clean
 
 venv: $(STAMP)
 
@@ -31,6 +32,12 @@ localstack-env: $(LOCALSTACK_STAMP)
 $(LOCALSTACK_STAMP): localstack/requirements.txt localstack/setup.sh
 	PYTHON=$(PYTHON) bash localstack/setup.sh
 
+# The SageMaker Python SDK v3 for tests/sdk_v3, in its own virtualenv (.venv keeps the v2 SDK).
+sdk-v3-env: $(SDK_V3_STAMP)
+
+$(SDK_V3_STAMP): tests/sdk_v3/requirements.txt tests/sdk_v3/setup.sh
+	PYTHON=$(PYTHON) bash tests/sdk_v3/setup.sh
+
 # A real OCI engine for tests/containers (podman + runc + an offline base image); cached.
 engine: $(ENGINE_STAMP)
 
@@ -41,7 +48,7 @@ demo: $(STAMP) fuse
 	$(BIN)/headwater demo
 
 # Every tier runs in CI; a tier that cannot run fails loudly rather than skipping.
-test: $(STAMP) fuse $(LOCALSTACK_STAMP) $(ENGINE_STAMP) lint-imports
+test: $(STAMP) fuse $(LOCALSTACK_STAMP) $(SDK_V3_STAMP) $(ENGINE_STAMP) lint-imports
 	$(BIN)/python -m pytest -p no:cacheprovider tests
 
 # The layering contracts in pyproject.toml: imports go downward only.
@@ -60,14 +67,17 @@ test-e2e: $(STAMP) fuse
 test-faults: $(STAMP) fuse
 	$(BIN)/python -m pytest tests/faults
 
-test-localstack: $(STAMP) $(LOCALSTACK_STAMP)
+test-localstack: $(STAMP) $(LOCALSTACK_STAMP) $(SDK_V3_STAMP)
 	$(BIN)/python -m pytest tests/localstack
 
 test-containers: $(STAMP) fuse $(ENGINE_STAMP)
 	$(BIN)/python -m pytest tests/containers
 
+test-sdk-v3: $(STAMP) fuse $(SDK_V3_STAMP)
+	$(BIN)/python -m pytest tests/sdk_v3
+
 bench: $(STAMP)
 	$(BIN)/python bench/event_latency.py
 
 clean:
-	rm -rf $(VENV) localstack/.venv .headwater .engine
+	rm -rf $(VENV) localstack/.venv tests/sdk_v3/.venv .headwater .engine

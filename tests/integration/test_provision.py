@@ -11,6 +11,7 @@ from infra.cli.endpoints import env_exports, read_endpoints
 from infra.provision import provision
 from infra.stack import declare_stack
 from services.aws.session import AwsClients
+from tests.sdk_v3.support import exported
 from tests.support import NodeThread
 
 
@@ -57,8 +58,7 @@ def test_the_default_execution_role_exists_and_sagemaker_may_assume_it(node: Nod
 
 
 def test_headwater_env_names_the_role_and_exports_a_session_of_it(node: NodeThread) -> None:
-    exports = dict(line.removeprefix("export ").split("=", 1)
-                   for line in env_exports(read_endpoints(node.settings.state_dir)))
+    exports = exported(env_exports(read_endpoints(node.settings.state_dir)))
     role = node.client("iam").get_role(RoleName=node.settings.execution_role)["Role"]["Arn"]
     assert exports["SAGEMAKER_EXECUTION_ROLE_ARN"] == role
     # The exported credentials act as that role (as in a SageMaker notebook), so code that takes its role from the

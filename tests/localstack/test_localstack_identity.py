@@ -1,5 +1,6 @@
 """Identity as the SageMaker SDKs expect it, on LocalStack: the default execution role, its session, and
-IAM's SimulatePrincipalPolicy (LocalStack 4.13 alone fails without ResourceArns)."""
+IAM's SimulatePrincipalPolicy (LocalStack 4.13 alone fails without ResourceArns); then the SDK v3's
+ModelTrainer, which validates its role through them, trains against a node on LocalStack."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests.sdk_v3.support import exported, run_v3, v3_environment
 from tests.story import UpProcess
 
 ROLE = "headwater-sagemaker-execution"
@@ -30,7 +32,7 @@ def up(localstack_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> It
 def exports(up: UpProcess) -> dict[str, str]:
     out = up.cli("env")
     assert out.returncode == 0, out.stderr
-    return dict(line.removeprefix("export ").split("=", 1) for line in out.stdout.splitlines())
+    return exported(out.stdout.splitlines())
 
 
 def _client(service: str, exports: dict[str, str]) -> Any:
@@ -73,3 +75,15 @@ def test_simulation_follows_wildcards_and_denies(exports: dict[str, str]) -> Non
                    ("s3:GetObject", "arn:aws:s3:::secret/k"): "explicitDeny",
                    ("s3:PutObject", "arn:aws:s3:::data/x"): "implicitDeny",
                    ("s3:PutObject", "arn:aws:s3:::secret/k"): "implicitDeny"}
+
+
+@pytest.mark.sdk
+def test_sdk_v3_model_trainer_trains_with_the_default_role_and_with_none(
+        exports: dict[str, str], tmp_path: Any) -> None:
+    rows = "\n".join(f"{2.0 * i - 1.0},{i},{i % 3}" for i in range(40)).encode()
+    _client("s3", exports).put_object(Bucket="headwater-data", Key="sdk-v3/train/part.csv", Body=rows)
+    env = v3_environment(exports, tmp_path)
+    role = exports["SAGEMAKER_EXECUTION_ROLE_ARN"]
+    for given in (role, "-"):  # "-": no role, v3 takes the caller's (the exported session's)
+        run = run_v3("train_builtin", env, given, "s3://headwater-data/sdk-v3/train/", "s3://headwater-artifacts/v3")
+        assert run.result["status"] == "Completed" and run.result["role"] == role, run.output[-3000:]
