@@ -2,13 +2,13 @@
 
 Runs the scenarios of ``tests/faults/`` (the fault suite's own code) with
 more trials, on nodes in this process on free loopback ports with their
-state in temporary directories (and, for Ctrl-C to ``headwater up``, the
-node as a subprocess on an emulator in this process), and prints one table: scenario,
+state in temporary directories (and, for Ctrl-C to ``headwater up`` and the
+node SIGKILLed and restarted, the node as a subprocess), and prints one table: scenario,
 trials, jobs, events or requests in, completed (or answered) exactly once, duplicated, lost, stuck,
 and the time from the fault to the outcome (p50 / max). Target: 0
 duplicated, 0 lost, 0 stuck in every row. Below the table: the scenarios'
 notes (a job's end, the DescribeTrainingJob p99 ratio of the noisy-job
-scenario) and the faults not yet injectable.
+scenario).
 
 No timing is asserted: the exit status is non-zero only when a row misses the
 target.
@@ -34,6 +34,8 @@ import numpy as np  # noqa: E402
 from infra.emulator import EmbeddedEmulator  # noqa: E402
 from tests.faults.node_interrupt import SCENARIO as NODE_INTERRUPT  # noqa: E402
 from tests.faults.node_interrupt import interrupted_node  # noqa: E402
+from tests.faults.node_restart import SCENARIO as NODE_KILL  # noqa: E402
+from tests.faults.node_restart import killed_node  # noqa: E402
 from tests.faults.scenarios import (  # noqa: E402
     Outcome,
     duplicate_s3_event,
@@ -48,10 +50,6 @@ from tests.faults.scenarios import (  # noqa: E402
     unreachable_emulator,
 )
 from tests.support import NodeThread, free_port_settings  # noqa: E402
-
-NOT_YET = [
-    ("node SIGKILLed and restarted", "the embedded emulator's state is not persisted: a restarted node starts empty"),
-]
 
 
 def _fmt(values: list[float]) -> str:
@@ -142,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             bare.stop()
         rows.append(endpoint_unreachable_row(root, args.trials))
+        total = Outcome(NODE_KILL)
+        for i in range(args.trials):  # `headwater up` subprocesses on their own embedded emulators
+            total.add(killed_node(i, root / "killed"))
+        rows.append(total)
+        print(f"  done: {total.scenario}", flush=True)
         # After the in-process nodes have stopped: a new emulator resets the emulator state of this process.
         row, exit_codes = interrupted_node_row(root, args.trials)
         rows.append(row)
@@ -155,8 +158,6 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"| {r.scenario} | {r.trials} | {r.items_in} | {r.once} | {r.duplicated} | {r.lost} | {r.stuck} | "
               f"{_fmt(r.recover_s)} |")
-    for name, why in NOT_YET:
-        print(f"| {name} | not yet: {why} | | | | | | |")
     print()
     if ratios:
         print(f"DescribeTrainingJob p99 during the noisy job / idle p99: "

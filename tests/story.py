@@ -43,7 +43,10 @@ class UpProcess:
         def ready() -> dict[str, str] | None:
             if self.proc.poll() is not None:
                 raise AssertionError(f"headwater up exited with {self.proc.returncode}:\n{self.log.read_text()}")
-            return json.loads(path.read_text()) if path.exists() else None
+            if not path.exists():
+                return None
+            doc = json.loads(path.read_text())
+            return doc if doc.get("pid") == self.proc.pid else None  # not a killed node's leftover
 
         self.endpoints = wait_for(ready, timeout, what="headwater up to write endpoints.json")
         return self.endpoints

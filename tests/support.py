@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pickle
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from infra.emulator_state.journal import Journal
 from infra.node import HeadwaterNode
 from services.core.settings import Settings
 
@@ -111,6 +113,21 @@ class NodeThread:
                "application-autoscaling": "autoscaling"}.get(service, "aws")
         config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2})
         return boto3.client(service, endpoint_url=self.endpoints[key], config=config, **CREDS, **kwargs)
+
+
+def committed_s3_keys(emulator_state: Path, bucket: str) -> set[str]:
+    """The keys of ``bucket`` in the embedded emulator's committed snapshots under ``emulator_state`` (read only:
+    the journal may be live)."""
+    keys: set[str] = set()
+    for payload in Journal(emulator_state / "journal").records(repair=False):
+        record = pickle.loads(payload)
+        for key in record["put"]:
+            if key[4:6] == ("buckets", bucket) and len(key) == 8:
+                keys.add(key[7])
+        for key in record["delete"]:
+            if key[4:6] == ("buckets", bucket) and len(key) == 8:
+                keys.discard(key[7])
+    return keys
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 60, interval: float = 0.2, what: str = "condition") -> Any:

@@ -54,8 +54,9 @@ class Journal:
         except FileNotFoundError:
             return 0
 
-    def records(self) -> Iterator[bytes]:
-        """Every whole record, oldest first; a torn or corrupt tail is logged and cut off."""
+    def records(self, repair: bool = True) -> Iterator[bytes]:
+        """Every whole record, oldest first; a torn or corrupt tail is logged and cut off (unless not
+        ``repair``: a reader beside the live writer leaves the file alone)."""
         try:
             f = self.path.open("rb")
         except FileNotFoundError:
@@ -77,7 +78,7 @@ class Journal:
                 good_end = f.tell()
                 yield payload
             end = f.seek(0, os.SEEK_END)
-        if end > good_end:
+        if end > good_end and repair:
             # A frame cut by a crash (or a damaged disk block): everything before it
             # is whole; drop the rest so the next append is not hidden behind it.
             log.warning("%s: %d bytes after the last whole record are cut off", self.path, end - good_end)

@@ -26,7 +26,7 @@ from botocore.config import Config
 from infra.emulator import EmbeddedEmulator
 from infra.emulator_state.journal import Journal
 from infra.emulator_state.persistence import EmulatorStateError
-from tests.support import CREDS, wait_for
+from tests.support import CREDS, committed_s3_keys, wait_for
 
 ACCOUNT = "123456789012"
 
@@ -286,26 +286,6 @@ def emulator_process(state: Path) -> Iterator[tuple[subprocess.Popen[str], str]]
     proc.wait()
 
 
-def _committed_keys(state: Path, bucket: str) -> set[str]:
-    """The keys of ``bucket`` in the journal's whole records (read only: the file is live)."""
-    keys: set[str] = set()
-    data = (state / "journal").read_bytes()
-    pos = 0
-    while pos + 12 <= len(data):
-        length = int.from_bytes(data[pos + 4:pos + 8], "big")
-        if pos + 12 + length > len(data):
-            break
-        record = pickle.loads(data[pos + 12:pos + 12 + length])
-        for key in record["put"]:
-            if key[4:6] == ("buckets", bucket) and len(key) == 8:
-                keys.add(key[7])
-        for key in record["delete"]:
-            if key[4:6] == ("buckets", bucket) and len(key) == 8:
-                keys.discard(key[7])
-        pos += 12 + length
-    return keys
-
-
 def test_sigkill_mid_writes_loses_only_the_last_interval_and_never_corrupts(
         state: Path, emulator_process: tuple[subprocess.Popen[str], str]) -> None:
     proc, url = emulator_process
@@ -316,7 +296,7 @@ def test_sigkill_mid_writes_loses_only_the_last_interval_and_never_corrupts(
         s3.put_object(Bucket="stream", Key=f"k{i:03d}", Body=f"body {i}".encode() * 100)
         acked.append(f"k{i:03d}")
     # Everything acknowledged so far reaches a committed snapshot within the interval...
-    wait_for(lambda: _committed_keys(state, "stream") == set(acked), 10, what="a snapshot of the 40 objects")
+    wait_for(lambda: committed_s3_keys(state, "stream") == set(acked), 10, what="a snapshot of the 40 objects")
     # ...and the process dies in the middle of more writes.
     stop = threading.Event()
 
