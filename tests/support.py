@@ -7,8 +7,10 @@ SageMaker SDK) over real HTTP, while the node runs its own event loop.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import pickle
+import tarfile
 import threading
 import time
 from collections.abc import Callable
@@ -113,6 +115,17 @@ class NodeThread:
                "application-autoscaling": "autoscaling"}.get(service, "aws")
         config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2})
         return boto3.client(service, endpoint_url=self.endpoints[key], config=config, **CREDS, **kwargs)
+
+
+def source_archive(script: str, program: str) -> bytes:
+    """A ``sourcedir.tar.gz`` holding ``script`` as ``program``, as the SageMaker SDK uploads a script."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        data = script.encode()
+        info = tarfile.TarInfo(program)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
 
 
 def committed_s3_keys(emulator_state: Path, bucket: str) -> set[str]:

@@ -24,6 +24,7 @@ from services.aws.s3 import S3Adapter
 from services.aws.s3_documents import S3Backend
 from services.aws.session import AwsClients
 from services.aws.sqs import SqsAdapter
+from services.aws.sts import JobCredentials
 from services.core.event_outbox import EventOutbox, PendingEvent
 from services.core.settings import Settings
 from services.core.store import DocumentStore
@@ -59,6 +60,7 @@ class Services:
     logs: LogsAdapter
     events: EventOutbox
     cloudwatch: CloudWatchAdapter
+    credentials: JobCredentials
     tasks: TaskQueue
     orchestration: TaskQueue
     outbox: TaskOutbox
@@ -128,7 +130,7 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
     retraining = RetrainingService(store("retraining-policies", RetrainingPolicy, "Retraining policy"),
                                    store("retraining-runs", RetrainingRun, "Retraining run"), publisher, clock=clock)
     return Services(settings=settings, s3=s3, sqs=sqs, logs=LogsAdapter(clients.logs), events=publisher,
-                    cloudwatch=CloudWatchAdapter(clients.cloudwatch), tasks=tasks, orchestration=orchestration,
+                    cloudwatch=CloudWatchAdapter(clients.cloudwatch), credentials=JobCredentials(clients.sts), tasks=tasks, orchestration=orchestration,
                     outbox=outbox,
                     tags=tags, training=training, processing=processing, tuning=tuning, transform=transform,
                     registry=registry, hosting=hosting, monitoring=monitoring, autoscaling=autoscaling,

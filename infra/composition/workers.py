@@ -36,9 +36,9 @@ def build_executors(services: Services, on_line: Callable[[str, str], None] | No
     s = services.settings
     return [
         TrainingJobExecutor(s, services.training, services.s3, services.logs, job_runner(s),
-                            on_line=on_line, cloudwatch=services.cloudwatch),
+                            on_line=on_line, cloudwatch=services.cloudwatch, credentials=services.credentials),
         ProcessingJobExecutor(s, services.processing, services.s3, services.logs, job_runner(s),
-                              cloudwatch=services.cloudwatch),
+                              cloudwatch=services.cloudwatch, credentials=services.credentials),
         TuningJobExecutor(services.tuning, LogIntermediateSource(services.logs)),
         TransformJobExecutor(s, services.transform, services.hosting.describe_model, services.s3, services.logs,
                              job_runner(s)),

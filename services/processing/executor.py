@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from services.aws.cloudwatch import CloudWatchAdapter
 from services.aws.logs import LogsAdapter
 from services.aws.s3 import S3Adapter
+from services.aws.sts import JobCredentials
 from services.core.exceptions import JobFailed
 from services.core.settings import Settings
 from services.execution.executor import FAILURE_REASON_MAX, ClaimingExecutor
@@ -66,8 +67,10 @@ class ProcessingJobExecutor(ClaimingExecutor[ProcessingJob]):
     kind = KIND
 
     def __init__(self, settings: Settings, processing: ProcessingService, s3: S3Adapter, logs: LogsAdapter,
-                 runner: Runner, cloudwatch: CloudWatchAdapter | None = None) -> None:
+                 runner: Runner, cloudwatch: CloudWatchAdapter | None = None,
+                 credentials: JobCredentials | None = None) -> None:
         self.cloudwatch = cloudwatch
+        self.credentials = credentials  # the job's role's session for its containers (None: the runner's own)
         self.settings = settings
         self.processing = processing
         self.s3 = s3
@@ -119,6 +122,8 @@ class ProcessingJobExecutor(ClaimingExecutor[ProcessingJob]):
             if image is None:
                 raise JobFailed(f"ClientError: No container is known for image {job.app_specification.image_uri!r}"
                                 f" (known: the SageMaker framework image URIs, or {', '.join(known_images())})")
+            role_env = {} if self.credentials is None else await self.credentials.environment(
+                job.role_arn, name, job.stopping_condition.max_runtime_in_seconds if job.stopping_condition else None)
             for host in hosts:
                 await self._prepare(job, host, hosts)
                 pipes.append(await self._plan_pipes(job, host, hosts))
@@ -126,7 +131,7 @@ class ProcessingJobExecutor(ClaimingExecutor[ProcessingJob]):
             for feeds in pipes:
                 await feeds.close()
             return await self.fail(name, str(err))
-        specs = [self._spec(job, image, h, hosts) for h in hosts]
+        specs = [self._spec(job, image, h, hosts, role_env) for h in hosts]
         return await self._run(job, specs, pipes)
 
     async def _prepare(self, job: ProcessingJob, host: str, hosts: list[str]) -> None:
@@ -165,12 +170,13 @@ class ProcessingJobExecutor(ClaimingExecutor[ProcessingJob]):
         return [o for o in (job.processing_output_config.outputs if job.processing_output_config else [])
                 if o.s3_output is not None]
 
-    def _spec(self, job: ProcessingJob, image, host: str, hosts: list[str]) -> RunSpec:  # noqa: ANN001
+    def _spec(self, job: ProcessingJob, image, host: str, hosts: list[str],  # noqa: ANN001
+              role_env: dict[str, str]) -> RunSpec:
         root = self.job_root(job.processing_job_name, host)
         app = job.app_specification
         probe = RunSpec(job.processing_job_name, image, [], root, literal_paths=True)
         base = self.runner.base_dir(probe)
-        env = {"PROCESSING_JOB_NAME": job.processing_job_name, **(job.environment or {})}
+        env = {"PROCESSING_JOB_NAME": job.processing_job_name, **(job.environment or {}), **role_env}
         return RunSpec(name=f"{job.processing_job_name}-{host}", image=image,
                        command=at_base(app.container_arguments or [], base), ml_root=root, env=env,
                        entrypoint=at_base(app.container_entrypoint, base) if app.container_entrypoint else None,

@@ -32,6 +32,7 @@ from services.aws.cloudwatch import CloudWatchAdapter
 from services.aws.logs import LogsAdapter
 from services.aws.s3 import S3Adapter, parse_s3_uri
 from services.aws.session import UNREACHABLE_ERRORS
+from services.aws.sts import JobCredentials
 from services.core.exceptions import JobFailed
 from services.core.jobs import JobRuntime
 from services.core.settings import Settings
@@ -75,8 +76,9 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
 
     def __init__(self, settings: Settings, training: TrainingService, s3: S3Adapter, logs: LogsAdapter,
                  runner: Runner, *, on_line: Callable[[str, str], None] | None = None,
-                 cloudwatch: CloudWatchAdapter | None = None) -> None:
+                 cloudwatch: CloudWatchAdapter | None = None, credentials: JobCredentials | None = None) -> None:
         self.settings = settings
+        self.credentials = credentials  # the job's role's session for its containers (None: the runner's own)
         self.training = training
         self.s3 = s3
         self.logs = logs
@@ -141,15 +143,23 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
             hosts = host_names(job.resource_config.instance_count)
             try:
                 image = self._image(job)
+                role_env = await self._role_env(job)
                 job = await self._download(job, hosts)
             except JobFailed as err:
                 await self._drop_pipes(name)
                 await self._drop_fast_files(name)
                 return await self.fail(name, str(err))
-            outcome, runs = await self._train(job, hosts, image)
+            outcome, runs = await self._train(job, hosts, image, role_env)
             if outcome is not Outcome.INTERRUPTED:
                 return await self._conclude(job, outcome, runs)
             job = await self._interrupted(name, runs)
+
+    async def _role_env(self, job: TrainingJob) -> dict[str, str]:
+        """A session of the job's role for this attempt (``JobFailed`` when the role cannot be assumed)."""
+        if self.credentials is None:
+            return {}
+        return await self.credentials.environment(job.role_arn, job.training_job_name,
+                                                  job.stopping_condition.max_runtime_in_seconds)
 
     async def _download(self, job: TrainingJob, hosts: list[str]) -> TrainingJob:
         now = self.training.clock()
@@ -189,7 +199,7 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
         return image
 
     def _spec(self, job: TrainingJob, image: ContainerImage, host: str, hosts: list[str],
-              addresses: dict[str, str]) -> RunSpec:
+              addresses: dict[str, str], role_env: dict[str, str]) -> RunSpec:
         name = job.training_job_name
         root = self.job_root(name, host)
         algorithm = job.algorithm_specification
@@ -199,6 +209,7 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
         base = self.runner.base_dir(probe)
         env = training_env(job, base, host, hosts, num_cpus=max(1, self.cpu_share() // len(hosts)))
         env.update(addresses_env(addresses))
+        env.update(role_env)
         # As Docker's --entrypoint and CMD: ContainerEntrypoint replaces the image's entrypoint (and its
         # default `train` argument); ContainerArguments are the arguments, of either entrypoint.
         entrypoint = at_base(algorithm.container_entrypoint, base) if algorithm.container_entrypoint else None
@@ -209,7 +220,7 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
         return RunSpec(name=f"{name}-{host}", image=image, command=command, ml_root=root, env=env,
                        entrypoint=entrypoint, literal_paths=literal)
 
-    async def _train(self, job: TrainingJob, hosts: list[str], image: ContainerImage
+    async def _train(self, job: TrainingJob, hosts: list[str], image: ContainerImage, role_env: dict[str, str]
                      ) -> tuple[Outcome, list[HostRun]]:
         """Run one container per host to the end of the attempt; the outcome and the hosts' runs
         (none when a container could not start: the job is failed already)."""
@@ -230,7 +241,7 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
                     run.shipper.add(f"Headwater: {note}")
             async with self._metrics_published(name, runs):
                 try:
-                    error = await self._start_hosts(job, image, hosts, runs)
+                    error = await self._start_hosts(job, image, hosts, runs, role_env)
                     outcome = Outcome.EXITED if error else await self._supervise(job, runs)
                 except BaseException:
                     # The attempt was cut short (its claim was lost, or the worker is cancelled): its
@@ -264,7 +275,7 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
         return runs
 
     async def _start_hosts(self, job: TrainingJob, image: ContainerImage, hosts: list[str],
-                           runs: list[HostRun]) -> Exception | None:
+                           runs: list[HostRun], role_env: dict[str, str]) -> Exception | None:
         """Start every host's container, its Pipe feeds first; the error that stopped a start, else ``None``."""
         name = job.training_job_name
         # One host too: a script may init torch.distributed with a world of one.
@@ -273,7 +284,7 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
         try:
             for run in runs:
                 run.pipes.start()  # each writer waits for the container to open its FIFO
-                spec = self._spec(job, image, run.host, hosts, addresses)
+                spec = self._spec(job, image, run.host, hosts, addresses, role_env)
                 if spec.entrypoint and self.runner.base_dir(spec) != "/opt/ml":
                     run.shipper.add("Headwater: private /opt/ml is not available on this kernel; /opt/ml in "
                                     "ContainerEntrypoint and ContainerArguments is rewritten to the job directory")

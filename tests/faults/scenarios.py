@@ -11,13 +11,11 @@ runs them with more trials and prints the table.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import select
 import socket
 import struct
 import subprocess
-import tarfile
 import threading
 import time
 import uuid
@@ -34,7 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from infra.demo.datasets import to_csv
 from tests.integration.hosting_support import csv_row, deploy, model_archive, put_model, train_booster, variant
-from tests.support import CREDS, NodeThread, free_port_settings, observe_events, wait_for, wait_for_job
+from tests.support import CREDS, NodeThread, free_port_settings, observe_events, source_archive, wait_for, wait_for_job
 from tests.worker_processes import alive, container_pids, started, training_attempt, training_under_worker
 
 ROLE = "arn:aws:iam::123456789012:role/headwater-faults"
@@ -354,16 +352,6 @@ with open(os.path.join(os.environ.get("SM_MODEL_DIR", "/opt/ml/model"), "model.t
 """
 
 
-def _source_archive(script: str, program: str = "noisy.py") -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        data = script.encode()
-        info = tarfile.TarInfo(program)
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 @dataclass
 class Poller:
     """DescribeTrainingJob in a loop on its own thread, timing each call and counting the ones that failed."""
@@ -409,7 +397,7 @@ def noisy_job(node: NodeThread, trial: int, timeout: float = 120, baseline_s: fl
     s3, sm = node.client("s3"), node.client("sagemaker")
     name = f"noisy-{trial}-{uuid.uuid4().hex[:6]}"
     s3.put_object(Bucket="headwater-artifacts", Key=f"faults/{name}/sourcedir.tar.gz",
-                  Body=_source_archive(LOGGER_SCRIPT))
+                  Body=source_archive(LOGGER_SCRIPT, "noisy.py"))
     s3.put_object(Bucket="headwater-data", Key=f"faults/{name}/train.csv", Body=_training_csv())
     _short_job(node, f"{name}-idle")  # something to describe for the baseline
     wait_for_job(sm, f"{name}-idle", timeout=timeout)
@@ -678,7 +666,7 @@ def _held_job(node: NodeThread, name: str, release: Path) -> None:
     the container ends when the scenario says."""
     s3, sm = node.client("s3"), node.client("sagemaker")
     s3.put_object(Bucket="headwater-artifacts", Key=f"faults/{name}/sourcedir.tar.gz",
-                  Body=_source_archive(HELD_SCRIPT, "held.py"))
+                  Body=source_archive(HELD_SCRIPT, "held.py"))
     s3.put_object(Bucket="headwater-data", Key=f"faults/{name}/train.csv", Body=_training_csv())
     sm.create_training_job(
         TrainingJobName=name, RoleArn=ROLE,
