@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from pathlib import Path
 from typing import Any
@@ -19,16 +20,32 @@ _ENV_NAMES = {
 
 
 class NodeNotRunning(RuntimeError):
-    """No ``endpoints.json``: ``headwater up`` is not running with this state dir."""
+    """No ``endpoints.json``, or one a node that has died left: ``headwater up`` is not running here."""
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it runs
+        return True
+    return True
 
 
 def read_endpoints(state_dir: Path) -> dict[str, Any]:
     """The endpoints ``headwater up`` wrote under ``state_dir``."""
     path = state_dir / "endpoints.json"
     try:
-        return json.loads(path.read_text())
+        endpoints: dict[str, Any] = json.loads(path.read_text())
     except FileNotFoundError as err:
         raise NodeNotRunning(f"{path} not found: start Headwater with `headwater up` first") from err
+    pid = endpoints.get("pid")
+    # A clean stop removes the file; a killed node leaves it, pointing at ports nothing serves.
+    if isinstance(pid, int) and not _running(pid):
+        raise NodeNotRunning(f"{path} was written by a node (pid {pid}) that is no longer running: start it "
+                             f"again with `headwater up` (the embedded emulator's state is kept)")
+    return endpoints
 
 
 def env_exports(endpoints: dict[str, Any], with_token: bool = False) -> list[str]:
