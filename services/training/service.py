@@ -36,18 +36,25 @@ class TrainingService(JobService[TrainingJob]):
     detail_type = DETAIL_TYPE
     task_kind = "training"
 
-    async def create_training_job(self, request: CreateTrainingJobRequest) -> TrainingJob:
-        """Record a new job and enqueue it; :class:`ResourceInUse` if the name exists."""
+    async def create_training_job(self, request: CreateTrainingJobRequest, *,
+                                  starting_note: str | None = None) -> TrainingJob:
+        """Record a new job and enqueue it; :class:`ResourceInUse` if the name exists.
+
+        ``starting_note``: what its creator wants the job to say from the start (a tuning trial whose
+        hyperparameters were drawn at random), appended to the ``Starting`` transition's ``StatusMessage``.
+        """
         self._check(request)
         now = self.clock()
+        message = "Preparing the instances for training"
+        if starting_note:
+            message = f"{message}. {starting_note}"
         job = TrainingJob(
             **request.model_dump(by_alias=True, exclude_none=True),
             TrainingJobArn=self.arn(request.training_job_name),
             CreationTime=now,
             LastModifiedTime=now,
             SecondaryStatusTransitions=[SecondaryStatusTransition(
-                status=SecondaryStatus.STARTING, start_time=now,
-                status_message="Preparing the instances for training")],
+                status=SecondaryStatus.STARTING, start_time=now, status_message=message)],
         )
         return await self.submit(job)
 

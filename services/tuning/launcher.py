@@ -100,7 +100,8 @@ class TrialLauncher:
         trial = Trial(index=index, name=child_name(self.job.name, index, tuned), definition_name=dn,
                       hyper_parameters=dict(tuned), bracket=bracket,
                       attempt=(retry_of.attempt + 1) if retry_of else 1,
-                      retry_of=retry_of.index if retry_of else None)
+                      retry_of=retry_of.index if retry_of else None,
+                      suggestion_note=retry_of.suggestion_note if retry_of else None)  # same values, same origin
         trials.append(trial)
         return trial
 

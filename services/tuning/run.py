@@ -139,7 +139,7 @@ class TuningRun:
         for t in pending:
             request = child_request(self.job, self.definitions[t.definition_name], t.name, t.hyper_parameters)
             try:
-                await self.training.create_training_job(request)
+                await self.training.create_training_job(request, starting_note=t.suggestion_note)
             except ResourceInUse:
                 pass  # created before a restart
             except ValidationException as err:

@@ -130,8 +130,8 @@ class BayesianSearch:
         try:
             return self._suggest(ordinal, history)
         except _degenerate_fit_errors() as err:
-            self.notes[ordinal] = (f"Bayesian model could not fit {len(history)} trial(s) "
-                                   f"({type(err).__name__}: {err}); drawn at random")
+            self.notes[ordinal] = (f"Hyperparameters drawn at random: the Bayesian model could not fit "
+                                   f"{len(history)} trial(s) ({type(err).__name__}: {err})")
             log.debug("Bayesian suggestion %d: %s", ordinal, self.notes[ordinal], exc_info=True)
             return RandomSearch(self.space, self.seed).suggest(ordinal, history)
 

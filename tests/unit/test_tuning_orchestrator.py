@@ -350,3 +350,41 @@ async def test_a_trial_drawn_at_random_for_a_degenerate_bayesian_fit_says_so(mon
     assert job.status is TuningJobStatus.COMPLETED
     notes = [t.suggestion_note for t in job.headwater.trials]
     assert len(notes) == 2 and all(n and "drawn at random" in n and "LinAlgError" in n for n in notes)
+
+
+async def test_a_trial_drawn_at_random_says_so_on_its_training_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fallback is visible through the API: DescribeTrainingJob of the trial (the job
+    ListTrainingJobsForHyperParameterTuningJob names) opens its SecondaryStatusTransitions with the reason."""
+    def singular(self: BayesianSearch, ordinal: int, history: list) -> None:  # noqa: ANN001
+        raise np.linalg.LinAlgError("Matrix is not positive definite")
+
+    monkeypatch.setattr(BayesianSearch, "_suggest", singular)
+    failed_once: set[str] = set()
+
+    def decide(j: TrainingJob) -> Outcome:  # each trial is lost once, so its retry runs the same draw
+        x = (j.hyper_parameters or {})["x"]
+        if x not in failed_once:
+            failed_once.add(x)
+            return ("fail", "InternalServerError: the job's worker was lost 2 times")
+        return ("complete", x_of(j))
+
+    w = World(decide)
+    await w.tuning.create_tuning_job(request(strategy="Bayesian", max_jobs=2, parallel=1))
+    job = await w.run("tune")
+    assert job.status is TuningJobStatus.COMPLETED
+    summaries, _ = await w.tuning.list_training_jobs_for_tuning_job("tune")
+    assert len(summaries) == 4  # two trials, two retries
+    for s in summaries:
+        described = (await w.training.describe_training_job(s["TrainingJobName"])).describe()
+        starting = described["SecondaryStatusTransitions"][0]
+        assert starting["Status"] == "Starting"
+        assert "drawn at random" in starting["StatusMessage"] and "LinAlgError" in starting["StatusMessage"]
+
+
+async def test_a_trial_the_bayesian_model_suggested_starts_as_any_training_job() -> None:
+    w = World(lambda j: ("complete", x_of(j)))
+    await w.tuning.create_tuning_job(request(strategy="Bayesian", max_jobs=2, parallel=1))
+    await w.run("tune")
+    for child in await w.training.store.list():
+        assert child.describe()["SecondaryStatusTransitions"][0]["StatusMessage"] == \
+            "Preparing the instances for training"
