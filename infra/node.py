@@ -31,6 +31,7 @@ from infra.composition.workers import build_worker, job_runner
 from infra.emulator import EmbeddedEmulator
 from infra.identity import ExecutionRole, execution_role
 from infra.provision import provision
+from infra.sdk_defaults import ENDPOINTS_KEY, write_sdk_defaults
 from infra.stack import declare_stack
 from services.api.access import access_middleware
 from services.api.ops_autoscaling import build_autoscaling_api
@@ -127,6 +128,8 @@ class HeadwaterNode:
         doc: dict[str, Any] = {**self.endpoints, "region": self.settings.region, "pid": os.getpid()}
         if self.execution_role is not None:
             doc.update(self.execution_role.as_json())
+        if (defaults := write_sdk_defaults(self.settings)) is not None:
+            doc[ENDPOINTS_KEY] = str(defaults)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(doc, indent=2))
         tmp.replace(path)  # readers never see a half-written file

@@ -8,6 +8,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from infra.sdk_defaults import ENDPOINTS_KEY as SDK_DEFAULTS_KEY
 from services.core.settings import Settings
 
 _ENV_NAMES = {
@@ -51,8 +52,9 @@ def read_endpoints(state_dir: Path) -> dict[str, Any]:
 def env_exports(endpoints: dict[str, Any], with_token: bool = False) -> list[str]:
     """``export`` lines that point boto3, the AWS CLI and the SageMaker SDK at Headwater.
 
-    On an emulator: the default execution role's ARN (``SAGEMAKER_EXECUTION_ROLE_ARN``) and, as the
-    credentials, the node's session of that role (see :mod:`infra.identity`).
+    On an emulator: the default execution role's ARN (``SAGEMAKER_EXECUTION_ROLE_ARN``), as the
+    credentials the node's session of that role (see :mod:`infra.identity`), and the SageMaker SDK's
+    defaults file (``SAGEMAKER_ADMIN_CONFIG_OVERRIDE``: its default bucket, see :mod:`infra.sdk_defaults`).
     ``with_token``: the node requires its access token, so the access key id is the shell's
     ``$HEADWATER_ACCESS_TOKEN`` (referenced, never printed; an emulator takes any key id).
     """
@@ -62,6 +64,8 @@ def env_exports(endpoints: dict[str, Any], with_token: bool = False) -> list[str
     lines += [f"export AWS_DEFAULT_REGION={region}", f"export AWS_REGION={region}"]
     if endpoints.get("execution_role"):
         lines.append(f"export SAGEMAKER_EXECUTION_ROLE_ARN={shlex.quote(endpoints['execution_role'])}")
+    if endpoints.get(SDK_DEFAULTS_KEY):
+        lines.append(f"export SAGEMAKER_ADMIN_CONFIG_OVERRIDE={shlex.quote(endpoints[SDK_DEFAULTS_KEY])}")
     session = endpoints.get("execution_role_session")
     if endpoints.get("aws") != "aws" and session and not with_token:
         lines += [f"export AWS_ACCESS_KEY_ID={shlex.quote(session['AccessKeyId'])}",

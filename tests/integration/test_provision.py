@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import boto3
+import yaml
 
 from handlers.registry import load_handlers
 from infra.cli.endpoints import env_exports, read_endpoints
 from infra.provision import provision
+from infra.sdk_defaults import write_sdk_defaults
 from infra.stack import declare_stack
 from services.aws.session import AwsClients
 from tests.sdk_v3.support import exported
@@ -69,3 +72,13 @@ def test_headwater_env_names_the_role_and_exports_a_session_of_it(node: NodeThre
                        aws_session_token=exports["AWS_SESSION_TOKEN"])
     arn = sts.get_caller_identity()["Arn"]
     assert arn.startswith(f"arn:aws:sts::{node.settings.account_id}:assumed-role/{node.settings.execution_role}/"), arn
+
+
+def test_headwater_env_names_the_sdks_default_bucket(node: NodeThread, tmp_path: Path) -> None:
+    # The SageMaker SDK would ask STS at AWS's endpoint for the account to name its default bucket.
+    exports = exported(env_exports(read_endpoints(node.settings.state_dir)))
+    config = yaml.safe_load(Path(exports["SAGEMAKER_ADMIN_CONFIG_OVERRIDE"]).read_text())
+    assert config["SageMaker"]["PythonSDK"]["Modules"]["Session"] == {"DefaultS3Bucket": node.settings.artifacts_bucket}
+    # On AWS the SDK finds the account itself: no file, nothing exported.
+    on_aws = node.settings.model_copy(update={"aws_endpoint": "aws", "state_dir": tmp_path})
+    assert write_sdk_defaults(on_aws) is None and list(tmp_path.iterdir()) == []

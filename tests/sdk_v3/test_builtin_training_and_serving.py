@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import io
 import tarfile
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 import xgboost
 
-from infra.cli.endpoints import env_exports, read_endpoints
-from tests.sdk_v3.support import V3Run, exported, run_v3, v3_environment
+from tests.sdk_v3.support import V3Run, run_v3
 from tests.support import NodeThread
 
 pytestmark = pytest.mark.sdk
@@ -38,11 +36,10 @@ def _csv(rows: int, seed: int) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def env(node: NodeThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def env(node: NodeThread, shell: dict[str, str]) -> dict[str, str]:
     """The user's shell after ``eval "$(headwater env)"``, and a small training set in the data bucket."""
     node.client("s3").put_object(Bucket="headwater-data", Key="sdk-v3/train/part.csv", Body=_csv(80, seed=1))
-    exports = exported(env_exports(read_endpoints(node.settings.state_dir)))
-    yield v3_environment(exports, tmp_path_factory.mktemp("sdk-v3-home"))
+    return shell
 
 
 @pytest.fixture(scope="module")
