@@ -7,12 +7,15 @@ SageMaker SDK) over real HTTP, while the node runs its own event loop.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import io
 import json
 import pickle
 import tarfile
 import threading
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -173,3 +176,22 @@ def observe_events(node: NodeThread, rule: str, detail_type: str) -> str:
     events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps({"detail-type": [detail_type]}))
     events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
     return queue
+
+
+def write_wheel(directory: Path, package: str, version: str = "1.0") -> Path:
+    """A pure-Python wheel of ``package`` (``VERSION = version``) in ``directory``: pip installs it from the
+    file, with no index and no network."""
+    files = {f"{package}/__init__.py": f"VERSION = {version!r}\n".encode(),
+             f"{package}-{version}.dist-info/METADATA":
+                 f"Metadata-Version: 2.1\nName: {package.replace('_', '-')}\nVersion: {version}\n".encode(),
+             f"{package}-{version}.dist-info/WHEEL":
+                 b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    record = [f"{name},sha256={base64.urlsafe_b64encode(hashlib.sha256(body).digest()).rstrip(b'=').decode()},"
+              f"{len(body)}" for name, body in files.items()]
+    record_name = f"{package}-{version}.dist-info/RECORD"
+    files[record_name] = ("\n".join([*record, f"{record_name},,"]) + "\n").encode()
+    path = directory / f"{package}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as whl:
+        for name, body in files.items():
+            whl.writestr(name, body)
+    return path

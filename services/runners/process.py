@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Mapping
 
 from services.core.exceptions import PlatformError
 from services.runners.base import Runner, RunningContainer, RunSpec
+from services.runners.job_python import image_site_dirs, make_job_python
 from services.runners.namespace import OPT_ML, namespaces_available, wrap_command
 
 # Long lines (a model summary, a progress bar) must not stall the reader.
@@ -114,11 +115,17 @@ def _die_with_parent() -> None:
 
 
 class ProcessRunner(Runner):
-    """Runs ``python -m <container module> <command>`` with the job tree as base."""
+    """Runs ``python -m <container module> <command>`` with the job tree as base.
+
+    ``python`` is every image's interpreter (the node's by default, which holds the containers' libraries).
+    A spec with its own ``entrypoint`` runs with ``python`` / ``python3`` / ``pip`` first on ``PATH`` from a
+    job environment over that interpreter (:mod:`services.runners.job_python`).
+    """
 
     def __init__(self, python: str = sys.executable, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
         self.python = python
+        self._site_dirs: list[str] | None = None  # the image interpreter's, asked once
 
     def base_dir(self, spec: RunSpec) -> str:
         return OPT_ML if spec.literal_paths and namespaces_available() else str(spec.ml_root)
@@ -128,6 +135,12 @@ class ProcessRunner(Runner):
         env = {**inherited_env(os.environ), **self.container_env(spec, base), "PYTHONUNBUFFERED": "1"}
         # `python3` in an entrypoint means this interpreter, as the image's python would.
         env["PATH"] = os.pathsep.join([os.path.dirname(self.python), env.get("PATH", "")])
+        if spec.entrypoint:
+            # The container's own program: its python is this interpreter in a job environment of its own,
+            # so what it pip-installs stays the job's (see services.runners.job_python).
+            if self._site_dirs is None:
+                self._site_dirs = await image_site_dirs(self.python)
+            env.update((await make_job_python(self.python, spec.ml_root, self._site_dirs)).env(env))
         argv = [*spec.entrypoint, *spec.command] if spec.entrypoint else [
             self.python, "-m", spec.image.module, *spec.command]
         if base == OPT_ML:

@@ -18,6 +18,7 @@ from services.core.settings import Settings
 from services.runners.base import RunSpec, at_base
 from services.runners.images import ContainerImage
 from services.runners.process import ProcessRunner
+from tests.support import write_wheel
 
 PARENT = r"""
 import asyncio
@@ -129,6 +130,30 @@ async def test_a_jobs_environment_wins_over_the_runners(tmp_path: Path) -> None:
     runner = ProcessRunner(env={"AWS_REGION": "us-east-1"})
     seen = await environment_of(runner, env_spec(tmp_path, {"AWS_REGION": "ap-south-1"}))
     assert seen["AWS_REGION"] == "ap-south-1"
+
+
+# A container's own program installs a package, then reports where its interpreter lives and what it imports.
+INSTALL_THEN_REPORT = r"""
+set -e
+pip3 install --no-index --quiet --disable-pip-version-check ./{wheel}
+python3 -c 'import json, sys, numpy, {package}; print(json.dumps([sys.prefix, {package}.VERSION]))'
+"""
+
+
+async def test_a_containers_own_program_installs_into_its_job_environment(tmp_path: Path) -> None:
+    # Under the process runner the image's interpreter is the node's: a job's `pip install` must not change it.
+    wheel = write_wheel(tmp_path, "hw_runner_probe")
+    spec = RunSpec(name="pip", image=ContainerImage("x", "x", "x"), command=[], ml_root=tmp_path,
+                   entrypoint=["/bin/sh", "-c", INSTALL_THEN_REPORT.format(wheel=wheel.name,
+                                                                           package="hw_runner_probe")])
+    container = await ProcessRunner().start(spec)
+    lines = [line async for line in container.lines()]
+    assert await container.wait() == 0, lines
+    prefix, version = json.loads(lines[-1])
+    # python3 is the image's interpreter with the image's libraries (numpy), in the job's own environment.
+    assert Path(prefix) == tmp_path / ".python" and version == "1.0"
+    node = subprocess.run([sys.executable, "-c", "import hw_runner_probe"], capture_output=True, check=False)
+    assert node.returncode != 0, "the job's package was installed into the node's interpreter"
 
 
 def test_at_base_rewrites_only_opt_ml_paths() -> None:
