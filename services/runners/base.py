@@ -29,6 +29,8 @@ class RunSpec:
     entrypoint: list[str] | None = None
     # Show the job tree at the literal /opt/ml (scripts that hardcode it), where the platform can.
     literal_paths: bool = False
+    # Host names the container resolves (name -> address: a training job's algo-1..N), where the runner can.
+    hosts: dict[str, str] = field(default_factory=dict)
 
 
 def at_base(args: list[str], base: str) -> list[str]:

@@ -7,6 +7,10 @@ bind-mounted at ``/opt/ml``; the host's ``/opt`` is untouched and its other
 entries stay visible (they are bound back over the private ``/opt``). Where
 the kernel refuses user namespaces, callers fall back to the base-directory
 variable and say so in the job's log.
+
+The same namespace can show its own ``/etc/hosts``: the machine's, plus the
+job's host names (``algo-1``...), so code that reaches a peer by its name, as
+on SageMaker, finds it.
 """
 
 from __future__ import annotations
@@ -18,14 +22,16 @@ from pathlib import Path
 
 OPT_ML = "/opt/ml"
 
-# $0 = the job directory, $1 = an empty staging directory, then the command.
+# $0 = the job directory, $1 = an empty staging directory, $2 = a hosts file to
+# show as /etc/hosts (or ""), then the command.
 # /opt is bound to the stage first, so its entries can be bound back over the
 # private tmpfs: everything else under /opt (package mirrors...) stays reachable.
 # The job directory is bound recursively: a FastFile channel is a FUSE mount
 # inside it, which a plain bind would show as an empty directory.
 _SCRIPT = r"""
 set -e
-job="$0"; stage="$1"; shift
+job="$0"; stage="$1"; hosts="$2"; shift 2
+if [ -n "$hosts" ] && [ -e /etc/hosts ]; then mount --bind "$hosts" /etc/hosts; fi
 mkdir -p "$stage"
 mount --rbind /opt "$stage"
 mount -t tmpfs headwater-opt /opt
@@ -63,7 +69,21 @@ def stage_dir(job_dir: Path) -> Path:
     return job_dir.parent / f".opt-{job_dir.name}"
 
 
-def wrap_command(job_dir: Path, argv: list[str]) -> list[str]:
-    """``argv`` run with ``job_dir`` mounted at ``/opt/ml`` in a private namespace."""
+def write_hosts_file(job_dir: Path, hosts: dict[str, str], etc_hosts: Path = Path("/etc/hosts")) -> Path:
+    """``<job_dir>/.hosts``: the machine's ``etc_hosts`` and a line per name in ``hosts`` (name -> address)."""
+    try:
+        machine = etc_hosts.read_text()
+    except OSError:  # none to extend: the job's names alone
+        machine = ""
+    lines = [f"{address}\t{name}" for name, address in hosts.items()]
+    path = job_dir / ".hosts"
+    path.write_text(machine.rstrip("\n") + "\n# the job's hosts\n" + "\n".join(lines) + "\n")
+    return path
+
+
+def wrap_command(job_dir: Path, argv: list[str], hosts_file: Path | None = None) -> list[str]:
+    """``argv`` run with ``job_dir`` mounted at ``/opt/ml`` in a private namespace (and ``hosts_file``,
+    when given, as its ``/etc/hosts``)."""
     return ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", _SCRIPT,
-            str(job_dir.resolve()), str(stage_dir(job_dir).resolve()), *argv]
+            str(job_dir.resolve()), str(stage_dir(job_dir).resolve()),
+            str(hosts_file.resolve()) if hosts_file else "", *argv]

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Mapping
 from services.core.exceptions import PlatformError
 from services.runners.base import Runner, RunningContainer, RunSpec
 from services.runners.job_python import image_site_dirs, make_job_python
-from services.runners.namespace import OPT_ML, namespaces_available, wrap_command
+from services.runners.namespace import OPT_ML, namespaces_available, wrap_command, write_hosts_file
 
 # Long lines (a model summary, a progress bar) must not stall the reader.
 _STREAM_LIMIT = 4 << 20
@@ -144,7 +144,8 @@ class ProcessRunner(Runner):
         argv = [*spec.entrypoint, *spec.command] if spec.entrypoint else [
             self.python, "-m", spec.image.module, *spec.command]
         if base == OPT_ML:
-            argv = wrap_command(spec.ml_root, argv)
+            hosts_file = write_hosts_file(spec.ml_root, spec.hosts) if spec.hosts else None
+            argv = wrap_command(spec.ml_root, argv, hosts_file)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,

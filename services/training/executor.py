@@ -217,8 +217,11 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
             command = at_base(algorithm.container_arguments, base)
         else:
             command = [] if entrypoint else ["train"]
+        # As on SageMaker, each host reaches the others by name (the SDK v3's drivers: torchrun's
+        # --master_addr=algo-1); here every host is on this machine's loopback.
+        names = {h: address.rpartition(":")[0] for h, address in addresses.items()}
         return RunSpec(name=f"{name}-{host}", image=image, command=command, ml_root=root, env=env,
-                       entrypoint=entrypoint, literal_paths=literal)
+                       entrypoint=entrypoint, literal_paths=literal, hosts=names)
 
     async def _train(self, job: TrainingJob, hosts: list[str], image: ContainerImage, role_env: dict[str, str]
                      ) -> tuple[Outcome, list[HostRun]]:

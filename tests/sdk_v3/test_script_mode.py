@@ -137,3 +137,27 @@ def test_command_with_hyperparameters_from_a_yaml_file(node: NodeThread, shell: 
     assert seen["rows"] == 40 and seen["probe"] is None  # no requirements named: nothing installed
     desc = node.client("sagemaker").describe_training_job(TrainingJobName=run.result["job"])
     assert desc["HyperParameters"] == {"alpha": "2.0", "label": "from-yaml", "layers": "[8, 4]"}
+
+
+def test_torchrun_trains_across_two_hosts(node: NodeThread, shell: dict[str, str], tmp_path: Path) -> None:
+    s3 = node.client("s3")
+    s3.put_object(Bucket="headwater-data", Key="sdk-v3-ddp/part-0.csv", Body=_rows(30, seed=5))
+    s3.put_object(Bucket="headwater-data", Key="sdk-v3-ddp/part-1.csv", Body=_rows(50, seed=6))
+    hps = tmp_path / "hyperparameters.json"
+    hps.write_text(json.dumps({"epochs": 3}))
+    run = _train(shell, framework="pytorch", source_dir=str(SCRIPTS / "torch_code"), entry_script="train_ddp.py",
+                 hyperparameters=str(hps), instance_count=2, distributed="torchrun", sharded=True,
+                 train="s3://headwater-data/sdk-v3-ddp/", base_job_name="v3-torchrun")
+    result = run.result
+    assert result["status"] == "Completed", result
+    assert result["image"] == "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1-cpu-py310"
+    logs = {host: (node.settings.jobs_dir / result["job"] / f"{host}.log").read_text()
+            for host in ("algo-1", "algo-2")}
+    assert "Running Torchrun Driver" in logs["algo-1"] and "Running Torchrun Driver" in logs["algo-2"]
+    # Each host its own shard, one process each, the master where v3's drivers say it is (algo-1:7777).
+    assert "rank 0 of 2 on algo-1 (master algo-1:7777): 30 rows" in logs["algo-1"]
+    assert "rank 1 of 2 on algo-2 (master algo-1:7777): 50 rows" in logs["algo-2"]
+    digests = {h: text.split("final weights sha256 ")[1].split()[0] for h, text in logs.items()}
+    assert digests["algo-1"] == digests["algo-2"]  # different shards, the same weights: gradients were averaged
+    assert _members(node, result["artifact"]) == ["model.pt"]
+

@@ -17,6 +17,7 @@ from services.aws.session import job_aws_env
 from services.core.settings import Settings
 from services.runners.base import RunSpec, at_base
 from services.runners.images import ContainerImage
+from services.runners.namespace import namespaces_available
 from services.runners.process import ProcessRunner
 from tests.support import write_wheel
 
@@ -154,6 +155,23 @@ async def test_a_containers_own_program_installs_into_its_job_environment(tmp_pa
     assert Path(prefix) == tmp_path / ".python" and version == "1.0"
     node = subprocess.run([sys.executable, "-c", "import hw_runner_probe"], capture_output=True, check=False)
     assert node.returncode != 0, "the job's package was installed into the node's interpreter"
+
+
+RESOLVE = "import json, socket; print(json.dumps([socket.gethostbyname(h) for h in ('algo-1', 'algo-2', 'localhost')]))"
+
+
+@pytest.mark.skipif(not namespaces_available(), reason="this kernel refuses unprivileged user namespaces, in which "
+                                                       "the process runner shows a job its own /etc/hosts")
+async def test_a_job_reaches_its_hosts_by_name(tmp_path: Path) -> None:
+    machine = Path("/etc/hosts").read_text()
+    spec = RunSpec(name="names", image=ContainerImage("x", "x", "x"), command=[], ml_root=tmp_path,
+                   literal_paths=True, hosts={"algo-1": "127.0.0.1", "algo-2": "127.0.0.2"},
+                   entrypoint=[sys.executable, "-c", RESOLVE])
+    container = await ProcessRunner().start(spec)
+    lines = [line async for line in container.lines()]
+    assert await container.wait() == 0, lines
+    assert json.loads(lines[-1]) == ["127.0.0.1", "127.0.0.2", "127.0.0.1"]  # and the machine's names still
+    assert Path("/etc/hosts").read_text() == machine  # only the job's namespace sees them
 
 
 def test_at_base_rewrites_only_opt_ml_paths() -> None:

@@ -16,7 +16,14 @@ import sys
 
 from sagemaker.core import image_uris
 from sagemaker.core.shapes import S3DataSource
-from sagemaker.core.training.configs import CheckpointConfig, Compute, InputData, OutputDataConfig, SourceCode
+from sagemaker.core.training.configs import (
+    CheckpointConfig,
+    Compute,
+    InputData,
+    OutputDataConfig,
+    SourceCode,
+    StoppingCondition,
+)
 from sagemaker.train import ModelTrainer
 from sagemaker.train.distributed import MPI, Torchrun
 
@@ -40,6 +47,7 @@ trainer = ModelTrainer(
     hyperparameters=spec.get("hyperparameters") or {},
     checkpoint_config=CheckpointConfig(s3_uri=spec["checkpoint"]) if spec.get("checkpoint") else None,
     output_data_config=OutputDataConfig(s3_output_path=spec["output"]),
+    stopping_condition=StoppingCondition(max_runtime_in_seconds=150),  # a job that hangs ends, Stopped
     base_job_name=spec["base_job_name"],
 )
 train = spec["train"]
