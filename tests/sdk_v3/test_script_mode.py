@@ -159,5 +159,7 @@ def test_torchrun_trains_across_two_hosts(node: NodeThread, shell: dict[str, str
     assert "rank 1 of 2 on algo-2 (master algo-1:7777): 50 rows" in logs["algo-2"]
     digests = {h: text.split("final weights sha256 ")[1].split()[0] for h, text in logs.items()}
     assert digests["algo-1"] == digests["algo-2"]  # different shards, the same weights: gradients were averaged
+    # logs=True: v3 prints every host's log stream.
+    assert "rank 0 of 2 on algo-1" in run.output and "rank 1 of 2 on algo-2" in run.output
     assert _members(node, result["artifact"]) == ["model.pt"]
 
