@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     execution_role: str = "headwater-sagemaker-execution"
 
     runner: Literal["process", "docker"] = "process"
+    # Images Headwater has no container for (a user's own), each with the Python interpreter that stands in
+    # for it under the process runner: {"<image URI>": "<path to a virtualenv's python>"}; a URI without a
+    # tag names every tag of that repository (HEADWATER_IMAGE_INTERPRETERS is this as JSON). A job on such an
+    # image runs its own ContainerEntrypoint with that interpreter's directory first on PATH.
+    image_interpreters: dict[str, str] = Field(default_factory=dict)
     handler_concurrency: int = 8
     worker_concurrency: int = 2
     # Orchestrations (tuning jobs) a worker runs at once, on slots of their own.

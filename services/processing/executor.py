@@ -118,10 +118,14 @@ class ProcessingJobExecutor(ClaimingExecutor[ProcessingJob]):
         hosts = host_names(job.processing_resources.cluster_config.instance_count)
         pipes: list[PipeFeeds] = []
         try:
-            image = resolve_image(job.app_specification.image_uri)
+            image = resolve_image(job.app_specification.image_uri, self.settings.image_interpreters)
             if image is None:
                 raise JobFailed(f"ClientError: No container is known for image {job.app_specification.image_uri!r}"
                                 f" (known: the SageMaker framework image URIs, or {', '.join(known_images())})")
+            if image.python and not job.app_specification.container_entrypoint:
+                raise JobFailed(f"ClientError: Image {job.app_specification.image_uri!r} has no Headwater container, "
+                                "only an interpreter standing in for it (image_interpreters), which runs the job's "
+                                "own program: AppSpecification.ContainerEntrypoint is required")
             role_env = {} if self.credentials is None else await self.credentials.environment(
                 job.role_arn, name, job.stopping_condition.max_runtime_in_seconds if job.stopping_condition else None)
             for host in hosts:
@@ -201,7 +205,7 @@ class ProcessingJobExecutor(ClaimingExecutor[ProcessingJob]):
                         shipper.add("Headwater: private /opt/ml is not available on this kernel; "
                                     "/opt/ml paths are rewritten to the job directory")
                     containers.append(await self.runner.start(spec))
-                    shipper.add(f"Headwater: started {spec.image.module} ({containers[-1].ident}) for {name}")
+                    shipper.add(f"Headwater: started {spec.image.label} ({containers[-1].ident}) for {name}")
             except Exception as err:  # noqa: BLE001 - reported as the job's reason
                 for c in containers:
                     await c.kill()

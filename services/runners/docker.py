@@ -158,6 +158,9 @@ class DockerRunner(Runner):
             return
         except docker.errors.ImageNotFound:
             pass
+        if image.python:  # a user's image: Headwater has nothing to build it from
+            raise PlatformError(f"image {image.image} is not in the engine (its interpreter in the "
+                                "image_interpreters setting stands in for it under the process runner only)")
         dockerfile = image.folder / "Dockerfile"
         if not dockerfile.is_file():
             raise PlatformError(f"image {image.image} is not in the engine and {dockerfile} does not exist")

@@ -3,11 +3,18 @@
 SageMaker users name images by their ECR URI (any region, that algorithm's
 account); Headwater maps the repository name to its own container folder,
 and also accepts short names (``headwater/xgboost``).
+
+An image Headwater has no container for (a user's own) may be given an
+interpreter instead (the ``image_interpreters`` setting): under the process
+runner, that Python environment stands in for the image, and a job on it runs
+its own ``ContainerEntrypoint`` with that interpreter's ``python`` first on
+``PATH``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,14 +29,20 @@ _SHORT = re.compile(r"^headwater/(?P<name>[a-z0-9_-]+)(?::[\w.-]+)?$")
 class ContainerImage:
     """One of Headwater's containers."""
 
-    name: str  # folder under containers/
-    module: str  # python -m <module> train|serve
-    image: str  # tag the docker runner builds/uses
+    name: str  # folder under containers/ ("" for an interpreter image)
+    module: str  # python -m <module> train|serve ("" for an interpreter image: it runs a job's own entrypoint only)
+    image: str  # tag the docker runner builds/uses; an interpreter image's URI
+    python: str | None = None  # the interpreter standing in for an image Headwater has no container for
 
     @property
     def folder(self) -> Path:
         """The container's source folder (holds its Dockerfile)."""
         return CONTAINERS_DIR / self.name
+
+    @property
+    def label(self) -> str:
+        """What a job's log calls it: the container module, or an interpreter image's URI."""
+        return self.module or self.image
 
 
 def _builtin(name: str) -> ContainerImage:
@@ -59,16 +72,30 @@ _REPOSITORIES: dict[str, str] = {
 }
 
 
-def resolve_image(uri: str) -> ContainerImage | None:
-    """The container for ``uri``, or ``None`` when Headwater has none."""
+def untagged(uri: str) -> str:
+    """``uri`` without its ``:tag`` or ``@digest`` (a registry's ``host:port`` stays)."""
+    base = uri.partition("@")[0]
+    head, slash, last = base.rpartition("/")
+    return head + slash + last.partition(":")[0]
+
+
+def resolve_image(uri: str, interpreters: Mapping[str, str] | None = None) -> ContainerImage | None:
+    """The container for ``uri``, or ``None`` when Headwater has none.
+
+    ``interpreters`` (the ``image_interpreters`` setting): for an image with no container, the interpreter
+    named for its exact URI, or for its repository without a tag (any tag), makes it an interpreter image.
+    """
     uri = uri.strip()
     if m := _ECR.match(uri):
         folder = _REPOSITORIES.get(m["repo"])
-        return _builtin(folder) if folder else None
-    if m := _SHORT.match(uri):
+        if folder:
+            return _builtin(folder)
+    elif m := _SHORT.match(uri):
         name = m["name"]
-        return _builtin(name) if (CONTAINERS_DIR / name / "__main__.py").exists() else None
-    return None
+        if (CONTAINERS_DIR / name / "__main__.py").exists():
+            return _builtin(name)
+    python = (interpreters or {}).get(uri) or (interpreters or {}).get(untagged(uri))
+    return ContainerImage(name="", module="", image=uri, python=python) if python else None
 
 
 def known_images() -> list[str]:

@@ -117,15 +117,17 @@ def _die_with_parent() -> None:
 class ProcessRunner(Runner):
     """Runs ``python -m <container module> <command>`` with the job tree as base.
 
-    ``python`` is every image's interpreter (the node's by default, which holds the containers' libraries).
-    A spec with its own ``entrypoint`` runs with ``python`` / ``python3`` / ``pip`` first on ``PATH`` from a
-    job environment over that interpreter (:mod:`services.runners.job_python`).
+    ``python`` is the interpreter of Headwater's containers (the node's by default, which holds their
+    libraries); an interpreter image (see :mod:`services.runners.images`) brings its own, and runs only a
+    job's own entrypoint. A spec with its own ``entrypoint`` runs with ``python`` / ``python3`` / ``pip``
+    first on ``PATH`` from a job environment over the image's interpreter
+    (:mod:`services.runners.job_python`), so what it pip-installs stays the job's.
     """
 
     def __init__(self, python: str = sys.executable, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
         self.python = python
-        self._site_dirs: list[str] | None = None  # the image interpreter's, asked once
+        self._site_dirs: dict[str, list[str]] = {}  # per image interpreter, asked once
 
     def base_dir(self, spec: RunSpec) -> str:
         return OPT_ML if spec.literal_paths and namespaces_available() else str(spec.ml_root)
@@ -133,16 +135,24 @@ class ProcessRunner(Runner):
     async def start(self, spec: RunSpec) -> RunningContainer:
         base = self.base_dir(spec)
         env = {**inherited_env(os.environ), **self.container_env(spec, base), "PYTHONUNBUFFERED": "1"}
-        # `python3` in an entrypoint means this interpreter, as the image's python would.
-        env["PATH"] = os.pathsep.join([os.path.dirname(self.python), env.get("PATH", "")])
+        # The image's interpreter: this one for Headwater's containers, or the one named for a user's image.
+        python = spec.image.python or self.python
+        if spec.image.python and not spec.entrypoint:
+            raise PlatformError(f"image {spec.image.image} has no Headwater container: the interpreter named for "
+                                "it runs only a job's own entrypoint, and this job has none")
+        if spec.image.python and not os.access(python, os.X_OK):
+            raise PlatformError(f"the interpreter named for image {spec.image.image}, {python}, "
+                                "is not an executable file")
+        # `python3` in an entrypoint means that interpreter, as the image's python would.
+        env["PATH"] = os.pathsep.join([os.path.dirname(python), env.get("PATH", "")])
         if spec.entrypoint:
-            # The container's own program: its python is this interpreter in a job environment of its own,
-            # so what it pip-installs stays the job's (see services.runners.job_python).
-            if self._site_dirs is None:
-                self._site_dirs = await image_site_dirs(self.python)
-            env.update((await make_job_python(self.python, spec.ml_root, self._site_dirs)).env(env))
+            # The container's own program: its python is the image's interpreter in a job environment of its
+            # own, so what it pip-installs stays the job's (see services.runners.job_python).
+            if python not in self._site_dirs:
+                self._site_dirs[python] = await image_site_dirs(python)
+            env.update((await make_job_python(python, spec.ml_root, self._site_dirs[python])).env(env))
         argv = [*spec.entrypoint, *spec.command] if spec.entrypoint else [
-            self.python, "-m", spec.image.module, *spec.command]
+            python, "-m", spec.image.module, *spec.command]
         if base == OPT_ML:
             hosts_file = write_hosts_file(spec.ml_root, spec.hosts) if spec.hosts else None
             argv = wrap_command(spec.ml_root, argv, hosts_file)
@@ -155,5 +165,5 @@ class ProcessRunner(Runner):
                 start_new_session=True, limit=_STREAM_LIMIT, preexec_fn=_die_with_parent,
             )
         except OSError as err:
-            raise PlatformError(f"could not start {spec.image.module}: {err}") from err
+            raise PlatformError(f"could not start {spec.image.label}: {err}") from err
         return ProcessContainer(proc)

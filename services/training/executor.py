@@ -185,13 +185,16 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
             h: await plan_training_pipes(self.s3, job, roots[h], h, hosts) for h in hosts}
         return job
 
-    @staticmethod
-    def _image(job: TrainingJob) -> ContainerImage:
+    def _image(self, job: TrainingJob) -> ContainerImage:
         uri = job.algorithm_specification.training_image or job.algorithm_specification.algorithm_name or ""
-        image = resolve_image(uri)
+        image = resolve_image(uri, self.settings.image_interpreters)
         if image is None:
             raise JobFailed(f"ClientError: No container is known for image {uri!r}. "
                             f"Built-in images: the SageMaker algorithm image URIs, or {', '.join(known_images())}")
+        if image.python and not job.algorithm_specification.container_entrypoint:
+            raise JobFailed(f"ClientError: Image {uri!r} has no Headwater container, only an interpreter standing "
+                            "in for it (image_interpreters), which runs the job's own program: "
+                            "AlgorithmSpecification.ContainerEntrypoint is required")
         if image.name == "xgboost" and is_script_mode(job.hyper_parameters):
             # SageMaker's XGBoost image is also the framework image: a job naming
             # an entry point runs the user's script.
@@ -292,7 +295,7 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
                     run.shipper.add("Headwater: private /opt/ml is not available on this kernel; /opt/ml in "
                                     "ContainerEntrypoint and ContainerArguments is rewritten to the job directory")
                 container = await self.runner.start(spec)
-                run.shipper.add(f"Headwater: started {image.module} ({container.ident}) for {name}"
+                run.shipper.add(f"Headwater: started {image.label} ({container.ident}) for {name}"
                                 + (f" as {run.host} of {len(hosts)}" if len(hosts) > 1 else ""))
                 run.begin(container, line_hook, self.training.clock, self.s3, job)
         except Exception as err:  # noqa: BLE001 - reported as the job's reason
