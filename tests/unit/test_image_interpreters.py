@@ -67,14 +67,17 @@ async def test_a_job_on_an_interpreter_image_runs_its_entrypoint_with_that_pytho
     (env_bin / "python").symlink_to(sys.executable)
     root = tmp_path / "job"
     root.mkdir()
-    # `python` in the entrypoint's shell is the environment's, as an image's python would be.
+    # `python` in the entrypoint's shell is the job's own environment over the named interpreter, as an
+    # image's python would be (what the job pip-installs stays the job's): the job environment first on PATH,
+    # the named interpreter's directory next.
     spec = _spec(root, str(env_bin / "python"), ["/bin/sh", "-c", "command -v python; echo \"$PATH\""])
 
     container = await ProcessRunner(python="/nonexistent/node/python").start(spec)
     lines = [line async for line in container.lines()]
     assert await container.wait() == 0, lines
-    assert lines[0] == str(env_bin / "python")
-    assert lines[1].split(os.pathsep)[0] == str(env_bin)
+    job_bin = root / ".python" / "bin"
+    assert lines[0] == str(job_bin / "python")
+    assert lines[1].split(os.pathsep)[:2] == [str(job_bin), str(env_bin)]
 
 
 async def test_a_job_on_an_interpreter_image_needs_an_entrypoint_and_a_real_interpreter(tmp_path: Path) -> None:
