@@ -26,6 +26,7 @@ from services.aws.logs import LogsAdapter
 from services.core.exceptions import JobFailed
 from services.execution.log_shipper import LogShipper
 from services.inference.instance_http import ContainerClient, RawAnswer
+from services.inference.model_code import runs_user_code
 from services.runners.base import Runner, RunningContainer, RunSpec
 from services.runners.images import ContainerImage
 
@@ -103,7 +104,9 @@ class Instance:
         for n, spec in enumerate(self.specs):
             port = free_port()
             env = {**spec.env, PORT_ENV: str(port)}
-            run = RunSpec(name=f"{self.ident}-{n}", image=spec.image, command=["serve"], ml_root=spec.root, env=env)
+            # A user's inference code (script mode, ModelBuilder's packaged handler) may hardcode /opt/ml.
+            run = RunSpec(name=f"{self.ident}-{n}", image=spec.image, command=["serve"], ml_root=spec.root, env=env,
+                          literal_paths=runs_user_code(spec.env))
             try:
                 container = await self.runner.start(run)
             except Exception as err:  # noqa: BLE001 - reported as the endpoint's FailureReason

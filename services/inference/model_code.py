@@ -26,10 +26,15 @@ SUBMIT_DIRECTORY_ENV = "SAGEMAKER_SUBMIT_DIRECTORY"
 _FRAMEWORK_OF = {"xgboost": "xgboost_framework"}
 
 
+def runs_user_code(environment: dict[str, str] | None) -> bool:
+    """Whether a container with this ``Environment`` imports the user's module (``SAGEMAKER_PROGRAM``)."""
+    return bool((environment or {}).get(PROGRAM_ENV, "").strip())
+
+
 def serving_image(container: ContainerDefinition) -> ContainerImage | None:
     """The container that serves ``container``; ``None`` when its image is unknown."""
     image = resolve_image(container.image or "")
-    if image is not None and image.name in _FRAMEWORK_OF and (container.environment or {}).get(PROGRAM_ENV):
+    if image is not None and image.name in _FRAMEWORK_OF and runs_user_code(container.environment):
         return resolve_image(f"headwater/{_FRAMEWORK_OF[image.name]}") or image
     return image
 
