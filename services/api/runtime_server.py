@@ -1,8 +1,16 @@
-"""The ``sagemaker-runtime`` endpoint: ``POST /endpoints/<name>/invocations``.
+"""The ``sagemaker-runtime`` endpoint: ``POST /endpoints/<name>/invocations`` and ``.../invocations-response-stream``.
 
 Hosting (endpoints and their variants) is served by the hosting service
 when it exists; until an endpoint is created every invocation is answered
 as SageMaker answers an unknown endpoint, so clients see the real error.
+
+``InvokeEndpointWithResponseStream`` is the same invocation (routing,
+capture, metrics, errors), its request's ``Accept`` type named by
+``X-Amzn-SageMaker-Accept``, answered as an event stream
+(:mod:`services.api.event_stream`) with the answer's type in
+``X-Amzn-SageMaker-Content-Type``. No container Headwater runs streams its
+answer, so the stream is one ``PayloadPart``; errors before it are the
+runtime's usual ones (``ModelError``, ``ValidationError``...).
 
 ``GET /headwater/endpoints/<name>/shadow-agreement`` is Headwater's own (not
 part of SageMaker's API): how often each shadow variant's answers agreed
@@ -18,12 +26,14 @@ more than the hop itself. Requests refused before routing (a body over
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from containers.shared.http_server import HttpServer, Request, Response
+from services.api.event_stream import EVENT_STREAM, payload_parts
 from services.core.access import check_access
 from services.core.exceptions import ServiceError
 from services.hosting.runtime_errors import runtime_error
@@ -33,6 +43,9 @@ MAX_PAYLOAD = 6 * 1024 * 1024
 # port before) and AWS's own endpoints do; clients' pools reconnect.
 IDLE_TIMEOUT = 75.0
 INVOCATIONS_PREFIX, INVOCATIONS_SUFFIX = "/endpoints/", "/invocations"
+STREAM_SUFFIX = "/invocations-response-stream"
+# InvokeEndpointWithResponseStream's own names for the request's Accept and the answer's Content-Type.
+H_STREAM_ACCEPT, H_STREAM_CONTENT_TYPE = "x-amzn-sagemaker-accept", "X-Amzn-SageMaker-Content-Type"
 SHADOW_PREFIX, SHADOW_SUFFIX = "/headwater/endpoints/", "/shadow-agreement"
 
 Invoker = Callable[[str, Request], Awaitable[Response | None]]
@@ -88,6 +101,11 @@ class RuntimeServer:
             if request.method != "POST":
                 return runtime_error(405, "ValidationError", "InvokeEndpoint is POST /endpoints/<name>/invocations.")
             return self._invoke(name, request)
+        if (name := _name_between(path, INVOCATIONS_PREFIX, STREAM_SUFFIX)) is not None:
+            if request.method != "POST":
+                return runtime_error(405, "ValidationError", "InvokeEndpointWithResponseStream is "
+                                     "POST /endpoints/<name>/invocations-response-stream.")
+            return self._invoke_stream(name, request)
         if request.method == "GET" and path == "/ping":
             return Response(200, b'{"status": "ok"}', "application/json")
         if request.method == "GET" and (name := _name_between(path, SHADOW_PREFIX, SHADOW_SUFFIX)) is not None:
@@ -102,6 +120,16 @@ class RuntimeServer:
             if response is not None:
                 return response
         return runtime_error(400, "ValidationError", f"Endpoint {name} of account {self.account_id} not found.")
+
+    async def _invoke_stream(self, name: str, request: Request) -> Response:
+        headers = {k: v for k, v in request.headers.items() if k not in ("accept", H_STREAM_ACCEPT)}
+        if accept := request.headers.get(H_STREAM_ACCEPT):
+            headers["accept"] = accept
+        response = await self._invoke(name, dataclasses.replace(request, headers=headers))
+        if response.status != 200:
+            return response
+        return Response(200, payload_parts([response.body]), EVENT_STREAM,
+                        {**response.headers, H_STREAM_CONTENT_TYPE: response.content_type})
 
     async def start(self, host: str, port: int) -> int:
         """Listen on ``host:port``; the bound port (useful when ``port`` is 0)."""

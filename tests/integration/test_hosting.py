@@ -92,6 +92,35 @@ def test_invoke_endpoint_answers_with_the_models_predictions(node: NodeThread, s
     assert np.allclose(scores, boosters["a"].inplace_predict(ROWS[:3]), rtol=1e-5)
 
 
+def test_invoke_endpoint_with_response_stream_answers_an_event_stream(node: NodeThread, served: str,
+                                                                      boosters: dict[str, Any]) -> None:
+    rt = node.client("sagemaker-runtime")
+    body = csv_row(ROWS[1])
+    resp = rt.invoke_endpoint_with_response_stream(EndpointName=served, Body=body, ContentType="text/csv",
+                                                   Accept="text/csv", CustomAttributes="trace=2")
+    assert resp["ResponseMetadata"]["HTTPHeaders"]["content-type"] == "application/vnd.amazon.eventstream"
+    assert resp["InvokedProductionVariant"] == "AllTraffic"
+    assert resp["ContentType"] == "text/csv" and resp["CustomAttributes"] == "trace=2"
+    # The built-in container answers in one piece: one PayloadPart, then the stream ends.
+    events = list(resp["Body"])
+    assert [list(e) for e in events] == [["PayloadPart"]]
+    assert float(events[0]["PayloadPart"]["Bytes"]) == pytest.approx(expected(boosters["a"], body), rel=1e-5)
+    # The Accept type travels in X-Amzn-SageMaker-Accept, and reaches the container.
+    resp = rt.invoke_endpoint_with_response_stream(EndpointName=served, Body=body, ContentType="text/csv",
+                                                   Accept="application/json")
+    assert resp["ContentType"] == "application/json"
+    [event] = list(resp["Body"])
+    assert json.loads(event["PayloadPart"]["Bytes"])["predictions"][0]["score"] == pytest.approx(
+        expected(boosters["a"], body), rel=1e-5)
+    # Errors before the stream starts are the runtime's own, as for InvokeEndpoint.
+    with pytest.raises(rt.exceptions.ModelError) as err:
+        rt.invoke_endpoint_with_response_stream(EndpointName=served, Body=b"1,2,oops,4", ContentType="text/csv")
+    assert err.value.response["OriginalStatusCode"] == 400
+    with pytest.raises(ClientError) as err:
+        rt.invoke_endpoint_with_response_stream(EndpointName="nope", Body=b"1,2,3,4", ContentType="text/csv")
+    assert err.value.response["Error"]["Code"] == "ValidationError"
+
+
 def test_runtime_errors_are_the_ones_boto3_users_see(node: NodeThread, served: str) -> None:
     rt = node.client("sagemaker-runtime")
     with pytest.raises(ClientError) as err:
