@@ -10,6 +10,7 @@ Usage: serve_endpoint_updates.py <role ARN> <endpoint name> <model.tar.gz S3 URI
 """
 
 import json
+import os
 import sys
 
 from sagemaker.core import image_uris
@@ -32,8 +33,9 @@ endpoint = Endpoint.get(endpoint_name=name)
 first_config = EndpointConfig.get(endpoint_config_name=endpoint.endpoint_config_name)
 first_model = first_config.production_variants[0].model_name
 
-second = ModelBuilder(s3_model_data_url=artifact, image_uri=image, role_arn=role,
-                      instance_type="ml.m5.large").build(model_name=f"{name}-green")
+# model_path: ModelBuilder's local staging folder (default: a new one under /tmp); the test's home here.
+second = ModelBuilder(s3_model_data_url=artifact, image_uri=image, role_arn=role, instance_type="ml.m5.large",
+                      model_path=os.path.join(os.getcwd(), "model-builder")).build(model_name=f"{name}-green")
 config = EndpointConfig.create(endpoint_config_name=f"{name}-blue-green", production_variants=[
     ProductionVariant(variant_name="Blue", model_name=first_model, initial_instance_count=1,
                       instance_type="ml.m5.large", initial_variant_weight=1.0),

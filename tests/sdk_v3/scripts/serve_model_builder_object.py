@@ -16,6 +16,7 @@ Usage: serve_model_builder_object.py <role ARN> <endpoint name> <bucket>
 """
 
 import json
+import os
 import sys
 
 import numpy as np
@@ -31,7 +32,9 @@ x = np.array([[1.0, 2.0], [2.0, 1.0], [3.0, 4.0], [0.0, 1.0]])
 model = LinearRegression().fit(x, x @ np.array([2.0, -1.0]) + 0.5)
 schema = SchemaBuilder(sample_input=x[:1], sample_output=model.predict(x[:1]))
 
+# model_path: where ModelBuilder stages the artifact (default: a new folder under /tmp); the test's home here.
 builder = ModelBuilder(model=model, schema_builder=schema, role_arn=role, instance_type="ml.m5.large",
+                       model_path=os.path.join(os.getcwd(), "model-builder"),
                        image_uri=image_uris.retrieve("sklearn", "us-east-1", version="1.2-1"),
                        sagemaker_session=Session(default_bucket=bucket))
 builder.configure_for_torchserve(dependencies={"auto": False})
