@@ -50,8 +50,9 @@ def test_remote_functions_run_as_training_jobs_and_return_their_values(node: Nod
     result = run.result
     divide = result["divide"]
     assert divide["quotient"] == 2.5
-    # It ran in the job, with the interpreter standing in for the image.
-    assert Path(divide["prefix"]) == V3_PYTHON.parent.parent
+    # It ran in the job: in the job's own environment over the interpreter standing in for the image (whose
+    # SDK v3 the function's bootstrap imported).
+    assert Path(divide["prefix"]).name == ".python" and Path(divide["prefix"]).parent.name == "algo-1"
     assert divide["job"].startswith("v3-remote-divide-")
     assert result["raised"] == {"type": "ZeroDivisionError", "message": "division by zero"}
     assert sorted(result["squares"]) == [9, 16]
@@ -125,7 +126,9 @@ def test_a_processing_job_runs_on_an_interpreter_image(node: NodeThread, env: di
                              AppSpecification={"ImageUri": IMAGE})
     assert _wait_processing(sm, "on-interpreter-image")["ProcessingJobStatus"] == "Completed"
     log = (node.settings.jobs_dir / "processing" / "on-interpreter-image" / "algo-1.log").read_text()
-    assert f"PREFIX {V3_PYTHON.parent.parent}" in log.splitlines()
+    # The job's own environment over the named interpreter: the SDK v3 it holds imported.
+    prefix = node.settings.jobs_dir / "processing" / "on-interpreter-image" / "algo-1" / ".python"
+    assert f"PREFIX {prefix}" in log.splitlines(), log
     failed = _wait_processing(sm, "on-interpreter-image-no-entrypoint")
     assert failed["ProcessingJobStatus"] == "Failed"
     assert failed["FailureReason"].startswith("ClientError: ") and "ContainerEntrypoint" in failed["FailureReason"]
