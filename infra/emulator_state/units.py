@@ -16,7 +16,11 @@ group, a log stream. A unit is saved with :mod:`pickle`, except that
 Children are told apart from their parent by :data:`SPLITS`; a child with a
 cheap fingerprint (an S3 key's versions, a log stream's length) is pickled
 only when its fingerprint changes, every other unit is pickled on each
-snapshot and written only when its bytes change. This module knows moto's
+snapshot and written only when its bytes change. An S3 bucket is looked at
+only when a request named it since the last snapshot (the request gate
+tells which; anything it cannot place makes the scan look at every bucket),
+so a snapshot's cost follows what was written, not what is stored. This
+module knows moto's
 objects; :mod:`infra.emulator_state.persistence` decides when to snapshot and
 where the bytes go.
 """
