@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from services.aws.cloudwatch import CloudWatchAdapter
 from services.aws.logs import LogsAdapter
 from services.aws.s3 import S3Adapter
+from services.aws.session import UNREACHABLE_ERRORS
 from services.aws.sts import JobCredentials
 from services.core.exceptions import JobFailed
 from services.core.settings import Settings
@@ -258,7 +259,11 @@ class ProcessingJobExecutor(ClaimingExecutor[ProcessingJob]):
                 if time.monotonic() >= deadline:
                     outcome = "max_runtime"
                     break
-                if (await self.processing.describe_processing_job(job.processing_job_name)).headwater.stop_requested:
+                try:
+                    current = await self.processing.describe_processing_job(job.processing_job_name)
+                except UNREACHABLE_ERRORS:  # the containers run on: the next round looks again
+                    continue
+                if current.headwater.stop_requested:
                     outcome = "stopped"
                     break
         finally:  # also when the attempt is cut short (its claim lost): no container outlives it
