@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
+from infra.sigv4 import signed_service
+
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 _NS = "https://iam.amazonaws.com/doc/2010-05-08/"
@@ -36,8 +38,6 @@ _ACTION = "SimulatePrincipalPolicy"
 _DEFAULT_MAX_ITEMS = 100  # IAM's default page size for the simulator
 # PolicySourceArn: an IAM user, group or role, with an optional path.
 _SOURCE_ARN = re.compile(r"^arn:[\w-]+:iam::\d{12}:(?P<kind>user|group|role)/(?:[^/]+/)*(?P<name>[^/]+)$")
-# SigV4: Credential=<key>/<date>/<region>/<service>/aws4_request
-_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/(?P<service>[^/]+)/aws4_request")
 # The simulator's PolicySourceType for each inline policy owner; managed policies are told apart by ARN.
 _INLINE_SOURCE = {"role": "role", "user": "user", "group": "group"}
 
@@ -88,8 +88,7 @@ def _may_be_iam(environ: dict[str, Any]) -> bool:
     """Cheap, before any body is read: a signed request names its service in its credential scope."""
     if environ.get("REQUEST_METHOD") not in ("POST", "GET"):
         return False
-    scope = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
-    return scope is None or scope["service"] == "iam"
+    return signed_service(environ) in (None, "iam")
 
 
 def _read_form_body(environ: dict[str, Any]) -> bytes:

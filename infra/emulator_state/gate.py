@@ -21,6 +21,8 @@ from typing import Any
 
 from moto.sqs.models import Queue
 
+from infra.sigv4 import signed_service
+
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -106,16 +108,14 @@ def _read_body(environ: dict[str, Any]) -> None:
     environ["wsgi.input"] = io.BytesIO(body)
 
 
-_SIGNED_FOR = re.compile(r"Credential=[^/,]*/[^/,]*/[^/,]*/([^/,]*)/")
 _PATH_STYLE_HOST = re.compile(r"^(localhost|\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]*\])(:\d+)?$")
 
 
 def written_bucket(environ: dict[str, Any]) -> str | None:
     """The S3 bucket a request names: ``None`` when it is signed for another service, ``""`` when it is,
     or may be, an S3 request whose bucket cannot be read off its path (virtual-hosted, unsigned)."""
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    signed = _SIGNED_FOR.search(auth) or _SIGNED_FOR.search(environ.get("QUERY_STRING", "").replace("%2F", "/"))
-    if signed is not None and signed.group(1) != "s3":
+    service = signed_service(environ)
+    if service is not None and service != "s3":
         return None
     if not _PATH_STYLE_HOST.match(environ.get("HTTP_HOST", "")):
         return ""
