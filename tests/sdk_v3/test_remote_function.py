@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 
-from infra.cli.endpoints import env_exports, read_endpoints
-from tests.sdk_v3.support import V3_PYTHON, exported, run_v3, v3_environment
+from tests.sdk_v3.support import V3_PYTHON, run_v3
 from tests.support import NodeThread, free_port_settings, wait_for, wait_for_job
 
 pytestmark = pytest.mark.sdk
@@ -37,16 +36,9 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeThread]:
     n.stop()
 
 
-@pytest.fixture(scope="module")
-def env(node: NodeThread, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The user's shell after ``eval "$(headwater env)"``."""
-    exports = exported(env_exports(read_endpoints(node.settings.state_dir)))
-    return v3_environment(exports, tmp_path_factory.mktemp("sdk-v3-home"))
-
-
 def test_remote_functions_run_as_training_jobs_and_return_their_values(node: NodeThread,
-                                                                       env: dict[str, str]) -> None:
-    run = run_v3("remote_function", env, env["SAGEMAKER_EXECUTION_ROLE_ARN"], IMAGE, S3_ROOT, "headwater-artifacts")
+                                                                       shell: dict[str, str]) -> None:
+    run = run_v3("remote_function", shell, shell["SAGEMAKER_EXECUTION_ROLE_ARN"], IMAGE, S3_ROOT, "headwater-artifacts")
     result = run.result
     divide = result["divide"]
     assert divide["quotient"] == 2.5
@@ -59,7 +51,7 @@ def test_remote_functions_run_as_training_jobs_and_return_their_values(node: Nod
 
     sm = node.client("sagemaker")
     desc = sm.describe_training_job(TrainingJobName=divide["job"])
-    assert desc["TrainingJobStatus"] == "Completed" and desc["RoleArn"] == env["SAGEMAKER_EXECUTION_ROLE_ARN"]
+    assert desc["TrainingJobStatus"] == "Completed" and desc["RoleArn"] == shell["SAGEMAKER_EXECUTION_ROLE_ARN"]
     assert desc["AlgorithmSpecification"]["TrainingImage"] == IMAGE
     assert desc["AlgorithmSpecification"]["ContainerEntrypoint"] == [
         "/bin/bash", "/opt/ml/input/data/sagemaker_remote_function_bootstrap/job_driver.sh"]
@@ -76,11 +68,11 @@ def test_remote_functions_run_as_training_jobs_and_return_their_values(node: Nod
     assert "ZeroDivisionError" in reason
 
 
-def test_an_interpreter_image_needs_the_jobs_own_entrypoint(node: NodeThread, env: dict[str, str]) -> None:
+def test_an_interpreter_image_needs_the_jobs_own_entrypoint(node: NodeThread, shell: dict[str, str]) -> None:
     # An interpreter is not an image's program: without a ContainerEntrypoint there is nothing to run.
     sm = node.client("sagemaker")
     sm.create_training_job(
-        TrainingJobName="interpreter-without-entrypoint", RoleArn=env["SAGEMAKER_EXECUTION_ROLE_ARN"],
+        TrainingJobName="interpreter-without-entrypoint", RoleArn=shell["SAGEMAKER_EXECUTION_ROLE_ARN"],
         AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
         OutputDataConfig={"S3OutputPath": S3_ROOT},
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
@@ -91,11 +83,11 @@ def test_an_interpreter_image_needs_the_jobs_own_entrypoint(node: NodeThread, en
     assert "ContainerEntrypoint" in desc["FailureReason"] and IMAGE in desc["FailureReason"]
 
 
-def test_an_image_without_a_container_or_an_interpreter_is_refused(node: NodeThread, env: dict[str, str]) -> None:
+def test_an_image_without_a_container_or_an_interpreter_is_refused(node: NodeThread, shell: dict[str, str]) -> None:
     sm = node.client("sagemaker")
     other = "123456789012.dkr.ecr.us-east-1.amazonaws.com/something-else:1"
     sm.create_training_job(
-        TrainingJobName="unknown-image", RoleArn=env["SAGEMAKER_EXECUTION_ROLE_ARN"],
+        TrainingJobName="unknown-image", RoleArn=shell["SAGEMAKER_EXECUTION_ROLE_ARN"],
         AlgorithmSpecification={"TrainingImage": other, "TrainingInputMode": "File",
                                 "ContainerEntrypoint": ["python3", "-c", "print(1)"]},
         OutputDataConfig={"S3OutputPath": S3_ROOT},
@@ -113,10 +105,10 @@ def _wait_processing(sm: Any, name: str) -> dict[str, Any]:
     return wait_for(done, 60, what=f"processing job {name}")
 
 
-def test_a_processing_job_runs_on_an_interpreter_image(node: NodeThread, env: dict[str, str]) -> None:
+def test_a_processing_job_runs_on_an_interpreter_image(node: NodeThread, shell: dict[str, str]) -> None:
     sm = node.client("sagemaker")
     common: dict[str, Any] = dict(
-        RoleArn=env["SAGEMAKER_EXECUTION_ROLE_ARN"], StoppingCondition={"MaxRuntimeInSeconds": 60},
+        RoleArn=shell["SAGEMAKER_EXECUTION_ROLE_ARN"], StoppingCondition={"MaxRuntimeInSeconds": 60},
         ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large",
                                                "VolumeSizeInGB": 1}})
     sm.create_processing_job(ProcessingJobName="on-interpreter-image", **common, AppSpecification={

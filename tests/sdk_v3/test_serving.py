@@ -23,8 +23,7 @@ import numpy as np
 import pytest
 import xgboost
 
-from infra.cli.endpoints import env_exports, read_endpoints
-from tests.sdk_v3.support import HERE, V3Run, exported, run_v3, v3_environment
+from tests.sdk_v3.support import HERE, V3Run, run_v3
 from tests.support import NodeThread, free_port_settings
 
 pytestmark = pytest.mark.sdk
@@ -59,14 +58,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeThread]:
 
 
 @pytest.fixture(scope="module")
-def user_env(node: NodeThread, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The user's shell after ``eval "$(headwater env)"``."""
-    exports = exported(env_exports(read_endpoints(node.settings.state_dir)))
-    return v3_environment(exports, tmp_path_factory.mktemp("sdk-v3-serve-home"))
-
-
-@pytest.fixture(scope="module")
-def deployed(node: NodeThread, user_env: dict[str, str]) -> V3Run:
+def deployed(node: NodeThread, shell: dict[str, str]) -> V3Run:
     """``ModelTrainer.train()``, then ``ModelBuilder(model=trainer, image_uri=<XGBoost>).build()`` and ``deploy()``."""
     rng = np.random.default_rng(3)
     x = rng.normal(size=(60, 3))
@@ -74,7 +66,7 @@ def deployed(node: NodeThread, user_env: dict[str, str]) -> V3Run:
     buf = io.StringIO()
     np.savetxt(buf, np.column_stack([y, x]), delimiter=",", fmt="%.5f")
     node.client("s3").put_object(Bucket="headwater-data", Key="sdk-v3-serve/train/part.csv", Body=buf.getvalue())
-    return run_v3("serve_model_builder_trainer", user_env, user_env["SAGEMAKER_EXECUTION_ROLE_ARN"], TRAIN, OUTPUT,
+    return run_v3("serve_model_builder_trainer", shell, shell["SAGEMAKER_EXECUTION_ROLE_ARN"], TRAIN, OUTPUT,
                   ENDPOINT, CSV_ROWS, "headwater-artifacts")
 
 
@@ -103,9 +95,9 @@ def test_model_builder_deploys_a_model_trainer_artifact_on_the_builtin_image(nod
     assert result["predictions"] == pytest.approx(_booster_predictions(node, result["artifact"], tmp_path), rel=1e-5)
 
 
-def test_core_resources_update_reweight_stream_and_delete_an_endpoint(node: NodeThread, user_env: dict[str, str],
+def test_core_resources_update_reweight_stream_and_delete_an_endpoint(node: NodeThread, shell: dict[str, str],
                                                                       deployed: V3Run, tmp_path: Path) -> None:
-    run = run_v3("serve_endpoint_updates", user_env, user_env["SAGEMAKER_EXECUTION_ROLE_ARN"], ENDPOINT,
+    run = run_v3("serve_endpoint_updates", shell, shell["SAGEMAKER_EXECUTION_ROLE_ARN"], ENDPOINT,
                  deployed.result["artifact"], CSV_ROWS)
     result = run.result
     # Endpoint.update: the new config's two variants, each at its initial weight and count.
@@ -130,9 +122,9 @@ def test_core_resources_update_reweight_stream_and_delete_an_endpoint(node: Node
     assert sm.list_models(NameContains=ENDPOINT)["Models"] == []
 
 
-def test_model_builder_deploys_a_scikit_learn_model_object(node: NodeThread, user_env: dict[str, str]) -> None:
+def test_model_builder_deploys_a_scikit_learn_model_object(node: NodeThread, shell: dict[str, str]) -> None:
     name = "v3-serve-sklearn"
-    run = run_v3("serve_model_builder_object", user_env, user_env["SAGEMAKER_EXECUTION_ROLE_ARN"], name,
+    run = run_v3("serve_model_builder_object", shell, shell["SAGEMAKER_EXECUTION_ROLE_ARN"], name,
                  "headwater-artifacts")
     result = run.result
     assert result["status"] == "InService" and result["image"] == SKLEARN_IMAGE
