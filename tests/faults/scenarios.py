@@ -265,7 +265,7 @@ def refused_publish(node: NodeThread, trial: int, failures: int = 2, timeout: fl
     out = Outcome("EventBridge refuses PutEvents", trials=1)
     try:
         fault_at = time.time()
-        _short_job(node, name)
+        start_short_job(node, name)
         wait_job = _job_outcome(out.scenario, sm, name, fault_at, timeout)
         if wait_job.stuck:
             out.stuck += 1
@@ -293,7 +293,8 @@ def refused_publish(node: NodeThread, trial: int, failures: int = 2, timeout: fl
     return out
 
 
-def _short_job(node: NodeThread, name: str, rows: int = 300) -> None:
+def start_short_job(node: NodeThread, name: str, rows: int = 300) -> None:
+    """Start a small built-in XGBoost training job ``name`` on ``node`` (its data uploaded first); no wait."""
     s3, sm = node.client("s3"), node.client("sagemaker")
     s3.put_object(Bucket="headwater-data", Key=f"faults/{name}/train.csv", Body=_training_csv(rows))
     sm.create_training_job(
@@ -328,7 +329,7 @@ def refused_enqueue(node: NodeThread, trial: int, timeout: float = 120) -> Outco
     tasks.enqueue = refuse_once  # type: ignore[method-assign]
     try:
         fault_at = time.time()
-        _short_job(node, name)
+        start_short_job(node, name)
         out = _job_outcome("task queue refuses the send once", sm, name, fault_at, timeout)
     finally:
         del tasks.enqueue  # the class's method again
@@ -399,7 +400,7 @@ def noisy_job(node: NodeThread, trial: int, timeout: float = 120, baseline_s: fl
     s3.put_object(Bucket="headwater-artifacts", Key=f"faults/{name}/sourcedir.tar.gz",
                   Body=source_archive(LOGGER_SCRIPT, "noisy.py"))
     s3.put_object(Bucket="headwater-data", Key=f"faults/{name}/train.csv", Body=_training_csv())
-    _short_job(node, f"{name}-idle")  # something to describe for the baseline
+    start_short_job(node, f"{name}-idle")  # something to describe for the baseline
     wait_for_job(sm, f"{name}-idle", timeout=timeout)
     baseline = Poller(node, f"{name}-idle")
     baseline.run_for(baseline_s)
@@ -762,7 +763,7 @@ def unreachable_emulator(node: NodeThread, proxy: ResettingProxy, trial: int, da
     queue = observe_training_events(node, tag)
     release = node.settings.state_dir / f"{running}.release"
     _held_job(node, running, release)
-    _short_job(node, queued)
+    start_short_job(node, queued)
     job_log = node.settings.jobs_dir / running / "algo-1.log"
     wait_for(lambda: training_attempt(sm, running, 1) and started(job_log, 1), 60, what=f"{running} training")
     container = container_pids(job_log)[0]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.faults.scenarios import ROLE, _short_job
+from tests.faults.scenarios import ROLE, start_short_job
 from tests.integration.hosting_support import (
     csv_row,
     deploy,
@@ -48,7 +48,7 @@ def test_jobs_endpoints_and_schedules_come_back_after_a_restart(tmp_path: Path) 
     row = csv_row(np.linspace(-1, 1, 4))
     first = NodeThread(free_port_settings(state)).start()
     try:
-        _short_job(first, "kept-job")
+        start_short_job(first, "kept-job")
         trained = wait_for_job(first.client("sagemaker"), "kept-job")
         assert trained["TrainingJobStatus"] == "Completed", trained.get("FailureReason")
         put_model(first, "kept-model", model_archive(booster))
