@@ -75,6 +75,11 @@ class ModelPackage(ApiModel):
     customer_metadata_properties: dict[str, str] | None = None
     drift_check_baselines: dict[str, Any] | None = None
     metadata_properties: dict[str, Any] | None = None
+    additional_inference_specifications: list[dict[str, Any]] | None = None
+    source_uri: str | None = None
+    model_card: dict[str, Any] | None = None
+    model_life_cycle: dict[str, Any] | None = None
+    model_package_registration_type: str | None = None
     certify_for_marketplace: bool = False
     created_by: dict[str, Any] = Field(default_factory=dict)
     tags: list[dict[str, str]] | None = None
@@ -97,5 +102,6 @@ class ModelPackage(ApiModel):
     def summary(self) -> dict[str, Any]:
         """A ``ModelPackageSummary``."""
         keys = ("ModelPackageName", "ModelPackageGroupName", "ModelPackageVersion", "ModelPackageArn",
-                "ModelPackageDescription", "CreationTime", "ModelPackageStatus", "ModelApprovalStatus")
+                "ModelPackageDescription", "CreationTime", "ModelPackageStatus", "ModelApprovalStatus",
+                "ModelLifeCycle", "ModelPackageRegistrationType")
         return {k: v for k, v in self.describe().items() if k in keys}

@@ -21,6 +21,7 @@ from services.core.paging import page
 from services.core.store import DocumentStore
 from services.core.tags import TagAccess, document_tags
 from services.core.times import parse_time, utcnow
+from services.registry.model_card import merged_card
 from services.registry.models import Lineage, ModelApprovalStatus, ModelPackage, ModelPackageGroup
 
 DETAIL_TYPE = "SageMaker Model Package State Change"
@@ -111,6 +112,9 @@ class ModelRegistryService:
         """Register a package: a new version of its group, or an unversioned package."""
         group_name = params.get("ModelPackageGroupName")
         fields = {k: v for k, v in params.items() if k not in ("ModelPackageGroupName", "ModelPackageName")}
+        if params.get("ModelCard"):
+            fields["ModelCard"] = merged_card(None, params["ModelCard"])
+        _add_specifications([], params.get("AdditionalInferenceSpecifications") or [])
         if group_name:
             group = await self.describe_model_package_group(group_name)
             version = await self._next_version(group.model_package_group_name)
@@ -186,7 +190,10 @@ class ModelRegistryService:
         """Filter, sort and page packages as ``ListModelPackages``."""
         packages = await self.packages.list()
         if params.get("ModelPackageGroupName"):
-            group = await self.describe_model_package_group(params["ModelPackageGroupName"])
+            # A group that does not exist has no packages: SageMaker answers an empty list, not an error.
+            group = await self._find_group(params["ModelPackageGroupName"])
+            if group is None:
+                return [], None
             packages = [p for p in packages if p.model_package_group_name == group.model_package_group_name]
         else:
             kind = params.get("ModelPackageType", "Unversioned")
@@ -202,7 +209,9 @@ class ModelRegistryService:
         return page(packages, int(params.get("MaxResults", 10)), params.get("NextToken"))
 
     async def update_model_package(self, params: dict[str, Any]) -> ModelPackage:
-        """Approve, reject, or edit a package's metadata; publishes the change."""
+        """Approve, reject, or edit a package: its metadata, card, life cycle stage, source and inference
+        specifications (a package registered from a ``SourceUri`` gets its ``InferenceSpecification`` here);
+        publishes the change."""
         current = await self._resolve(params["ModelPackageArn"])
 
         def edit(p: ModelPackage) -> ModelPackage:
@@ -218,6 +227,14 @@ class ModelRegistryService:
                 p.customer_metadata_properties = props
             if "InferenceSpecification" in params:
                 p.inference_specification = params["InferenceSpecification"]
+            if params.get("AdditionalInferenceSpecificationsToAdd"):
+                p.additional_inference_specifications = _add_specifications(
+                    p.additional_inference_specifications or [], params["AdditionalInferenceSpecificationsToAdd"])
+            for member in ("SourceUri", "ModelLifeCycle", "ModelPackageRegistrationType"):
+                if member in params:
+                    setattr(p, _ATTRIBUTES[member], params[member])
+            if params.get("ModelCard"):
+                p.model_card = merged_card(p.model_card, params["ModelCard"])
             p.last_modified_time = self.clock()
             return p
 
@@ -241,6 +258,24 @@ class ModelRegistryService:
     async def _publish(self, package: ModelPackage) -> None:
         await publish_state_change(self.publisher, DETAIL_TYPE, package.describe(), [package.model_package_arn],
                                    package.model_package_arn)
+
+
+_ATTRIBUTES = {"SourceUri": "source_uri", "ModelLifeCycle": "model_life_cycle",
+               "ModelPackageRegistrationType": "model_package_registration_type"}
+MAX_ADDITIONAL_SPECIFICATIONS = 15  # botocore's AdditionalInferenceSpecifications maximum, also for the total
+
+
+def _add_specifications(current: list[dict[str, Any]], added: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``current`` followed by ``added``: names unique within the package, at most 15 in all."""
+    names = [s["Name"] for s in current + added]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValidationException(f"AdditionalInferenceSpecifications names must be unique within a model package: "
+                                  f"{', '.join(repeated)} given more than once")
+    if len(names) > MAX_ADDITIONAL_SPECIFICATIONS:
+        raise ValidationException(f"A model package holds at most {MAX_ADDITIONAL_SPECIFICATIONS} additional "
+                                  f"inference specifications; this update would make {len(names)}")
+    return current + added
 
 
 def _filter_by_time_and_name(items: list[Any], params: dict[str, Any], name: Callable[[Any], str]) -> list[Any]:

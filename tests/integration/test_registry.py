@@ -184,3 +184,108 @@ def test_cli_shows_versions_metrics_and_lineage(node: NodeThread, trained: dict[
     approved = cli("approve", arn, "--description", "by hand")
     assert approved.returncode == 0 and approved.stdout.strip().endswith("Approved"), approved.stderr
     assert sm.describe_model_package(ModelPackageName=arn)["ApprovalDescription"] == "by hand"
+
+
+# --- what the SDK v2's register() sends, and the registry's other members -----------------------------------------
+
+CARD = {"model_overview": {"model_creator": "risk team", "model_artifact": ["s3://headwater-artifacts/reg/m.tar.gz"]},
+        "training_details": {"training_job_details": {"training_arn": "arn:aws:sagemaker:us-east-1:123456789012:"
+                                                                      "training-job/reg-train-1"}}}
+
+
+def test_registration_members_round_trip_to_describe(node: NodeThread, trained: dict[str, Any]) -> None:
+    sm = node.client("sagemaker")
+    sm.create_model_package_group(ModelPackageGroupName="card-models")
+    artifact = trained["ModelArtifacts"]["S3ModelArtifacts"]
+    sent = {
+        "ModelCard": {"ModelCardContent": json.dumps(CARD), "ModelCardStatus": "Draft"},
+        "ModelLifeCycle": {"Stage": "Development", "StageStatus": "InProgress", "StageDescription": "first cut"},
+        "ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json",
+                                                         "S3Uri": "s3://headwater-artifacts/reg/metrics.json"}}},
+        "DriftCheckBaselines": {"ModelQuality": {"Constraints": {
+            "ContentType": "application/json", "S3Uri": "s3://headwater-artifacts/reg/constraints.json"}}},
+        "CustomerMetadataProperties": {"team": "risk"},
+        "SkipModelValidation": "All", "Task": "CLASSIFICATION", "Domain": "MACHINE_LEARNING",
+        "SamplePayloadUrl": "s3://headwater-artifacts/reg/sample.tar.gz",
+        "SecurityConfig": {"KmsKeyId": "alias/registry"}, "ModelPackageRegistrationType": "Registered",
+        "AdditionalInferenceSpecifications": [{"Name": "compiled", "Description": "for small instances",
+                                               "Containers": [{"Image": IMAGE, "ModelDataUrl": artifact}],
+                                               "SupportedContentTypes": ["text/csv"]}],
+    }
+    arn = sm.create_model_package(**_package("card-models", artifact, **sent))["ModelPackageArn"]
+    d = sm.describe_model_package(ModelPackageName=arn)
+    assert {k: d.get(k) for k in sent} == sent
+    [summary] = sm.list_model_packages(ModelPackageGroupName="card-models")["ModelPackageSummaryList"]
+    assert summary["ModelLifeCycle"] == sent["ModelLifeCycle"]
+    assert summary["ModelPackageRegistrationType"] == "Registered"
+
+
+@pytest.mark.parametrize(("content", "words"), [
+    ("{not json", "ModelCardContent"),
+    ('["a list"]', "JSON object"),
+    (json.dumps({"model_package_details": {"model_package_name": "x"}}), "model_package_details"),
+    (json.dumps({"model_overview": {"model_name": "x"}}), "model_overview"),
+])
+def test_a_model_card_outside_the_package_schema_is_refused(node: NodeThread, content: str, words: str) -> None:
+    sm = node.client("sagemaker")
+    with pytest.raises(ClientError) as err:
+        sm.create_model_package(ModelPackageName="bad-card", ModelCard={"ModelCardContent": content},
+                                InferenceSpecification={"Containers": [{"Image": IMAGE}],
+                                                        "SupportedContentTypes": ["text/csv"],
+                                                        "SupportedResponseMIMETypes": ["text/csv"]})
+    assert _code(err) == "ValidationException" and words in str(err.value)
+    with pytest.raises(ClientError):
+        sm.describe_model_package(ModelPackageName="bad-card")  # nothing was stored
+
+
+def test_a_source_uri_package_gets_its_inference_specification_by_update(node: NodeThread,
+                                                                         trained: dict[str, Any]) -> None:
+    sm = node.client("sagemaker")
+    sm.create_model_package_group(ModelPackageGroupName="sourced")
+    arn = sm.create_model_package(ModelPackageGroupName="sourced", SourceUri=trained["TrainingJobArn"],
+                                  ModelApprovalStatus="PendingManualApproval")["ModelPackageArn"]
+    d = sm.describe_model_package(ModelPackageName=arn)
+    assert d["SourceUri"] == trained["TrainingJobArn"] and "InferenceSpecification" not in d
+    spec = _package("sourced", trained["ModelArtifacts"]["S3ModelArtifacts"])["InferenceSpecification"]
+    sm.update_model_package(ModelPackageArn=arn, InferenceSpecification=spec)
+    sm.update_model_package(ModelPackageArn=arn, SourceUri="s3://headwater-artifacts/reg/source/")
+    d = sm.describe_model_package(ModelPackageName=arn)
+    assert d["InferenceSpecification"] == spec and d["SourceUri"] == "s3://headwater-artifacts/reg/source/"
+
+    extra = {"Name": "cpu", "Containers": [{"Image": IMAGE, "ModelDataUrl": spec["Containers"][0]["ModelDataUrl"]}]}
+    sm.update_model_package(ModelPackageArn=arn, AdditionalInferenceSpecificationsToAdd=[extra])
+    sm.update_model_package(ModelPackageArn=arn, AdditionalInferenceSpecificationsToAdd=[{**extra, "Name": "gpu"}])
+    d = sm.describe_model_package(ModelPackageName=arn)
+    assert [s["Name"] for s in d["AdditionalInferenceSpecifications"]] == ["cpu", "gpu"]
+    with pytest.raises(ClientError) as err:  # names are unique within a package
+        sm.update_model_package(ModelPackageArn=arn, AdditionalInferenceSpecificationsToAdd=[extra])
+    assert _code(err) == "ValidationException" and "cpu" in str(err.value)
+
+
+def test_model_life_cycle_and_model_card_updates_take(node: NodeThread, trained: dict[str, Any]) -> None:
+    sm = node.client("sagemaker")
+    sm.create_model_package_group(ModelPackageGroupName="staged")
+    arn = sm.create_model_package(**_package("staged", trained["ModelArtifacts"]["S3ModelArtifacts"],
+                                             ModelLifeCycle={"Stage": "Development", "StageStatus": "Approved"}))[
+        "ModelPackageArn"]
+    life = {"Stage": "Production", "StageStatus": "InProgress", "StageDescription": "canary on 10%"}
+    sm.update_model_package(ModelPackageArn=arn, ModelLifeCycle=life)
+    assert sm.describe_model_package(ModelPackageName=arn)["ModelLifeCycle"] == life
+    [summary] = sm.list_model_packages(ModelPackageGroupName="staged")["ModelPackageSummaryList"]
+    assert summary["ModelLifeCycle"] == life
+
+    card = {"ModelCardContent": json.dumps(CARD), "ModelCardStatus": "Archived"}
+    sm.update_model_package(ModelPackageArn=arn, ModelCard=card)
+    assert sm.describe_model_package(ModelPackageName=arn)["ModelCard"] == card
+    with pytest.raises(ClientError) as err:  # an archived card's content is frozen
+        sm.update_model_package(ModelPackageArn=arn, ModelCard={"ModelCardContent": "{}"})
+    assert _code(err) == "ValidationException" and "Archived" in str(err.value)
+
+
+def test_listing_the_packages_of_a_group_that_does_not_exist_is_empty(node: NodeThread) -> None:
+    """SageMaker answers an empty list (the SDK's ``get_most_recently_created_approved_model_package``
+    relies on it), where ``DescribeModelPackageGroup`` answers ``ValidationException``."""
+    sm = node.client("sagemaker")
+    listed = sm.list_model_packages(ModelPackageGroupName="never-created", ModelApprovalStatus="Approved")
+    assert listed["ModelPackageSummaryList"] == [] and "NextToken" not in listed
+
