@@ -108,9 +108,14 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
                                     training.store.list, **where)
     tags.register("model-package-group", registry.tag_access("group"))
     tags.register("model-package", registry.tag_access("package"))
+
+    async def describe_model_package(name: str) -> dict[str, Any]:
+        return (await registry.describe_model_package(name)).describe()
+
     hosting = HostingService(store("models", Model, "Model"),
                              store("endpoint-configs", EndpointConfig, "Endpoint config"),
-                             store("endpoints", Endpoint, "Endpoint"), publisher, **where)
+                             store("endpoints", Endpoint, "Endpoint"), publisher,
+                             model_packages=describe_model_package, **where)
     tags.register("model", hosting.tag_access(hosting.models, "Model"))
     tags.register("endpoint-config", hosting.tag_access(hosting.configs, "Endpoint config"))
     tags.register("endpoint", hosting.tag_access(hosting.endpoints, "Endpoint"))

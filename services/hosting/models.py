@@ -35,6 +35,14 @@ class InferenceExecutionConfig(ApiModel):
     mode: str
 
 
+class ModelBookkeeping(ApiModel):
+    """Headwater's own fields on a model document."""
+
+    # The containers the model runs when some of those it was created with name a model package
+    # (resolved once, at CreateModel, as SageMaker does); None when they are the ones it was created with.
+    resolved_containers: list[ContainerDefinition] | None = None
+
+
 class Model(ApiModel):
     """A ``CreateModel`` document."""
 
@@ -47,10 +55,17 @@ class Model(ApiModel):
     model_arn: str = ""
     creation_time: datetime | None = None
     tags: list[dict[str, str]] | None = None
+    headwater: ModelBookkeeping = Field(default_factory=ModelBookkeeping)
+
+    def requested_containers(self) -> list[ContainerDefinition]:
+        """The containers as ``CreateModel`` gave them (and ``DescribeModel`` returns them)."""
+        return [self.primary_container] if self.primary_container else list(self.containers or [])
 
     def pipeline(self) -> list[ContainerDefinition]:
-        """The containers a request passes through, in order."""
-        return [self.primary_container] if self.primary_container else list(self.containers or [])
+        """The containers a request passes through, in order (a model package's, where one was named)."""
+        if self.headwater.resolved_containers is not None:
+            return list(self.headwater.resolved_containers)
+        return self.requested_containers()
 
     def describe(self) -> dict[str, Any]:
         """The ``DescribeModel`` response."""

@@ -21,6 +21,7 @@ from services.core.paging import page
 from services.core.store import DocumentStore
 from services.core.tags import TagAccess, document_tags
 from services.core.times import utcnow
+from services.hosting.model_packages import PackageLookup, resolve_containers
 from services.hosting.models import Endpoint, EndpointConfig, EndpointStatus, Model
 from services.hosting.target_model import validate_modes
 
@@ -45,7 +46,7 @@ class HostingService:
 
     def __init__(self, models: DocumentStore[Model], configs: DocumentStore[EndpointConfig],
                  endpoints: DocumentStore[Endpoint], publisher: Publisher, *, region: str, account_id: str,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, model_packages: PackageLookup | None = None) -> None:
         self.models = models
         self.configs = configs
         self.endpoints = endpoints
@@ -53,6 +54,7 @@ class HostingService:
         self.region = region
         self.account_id = account_id
         self.clock = clock
+        self.model_packages = model_packages  # the registry's DescribeModelPackage, for ModelPackageName
         self.fleet: FleetController | None = None
 
     def arn(self, kind: str, name: str) -> str:
@@ -62,13 +64,16 @@ class HostingService:
     # ------------------------------------------------------------------ models
 
     async def create_model(self, model: Model) -> Model:
-        """Store a model; every container needs an image Headwater can run at deploy time."""
-        if not model.pipeline():
+        """Store a model; every container needs an image Headwater can run at deploy time, its own or that of
+        the model package it names (resolved now, as SageMaker does)."""
+        if not model.requested_containers():
             raise ValidationException("Either PrimaryContainer or Containers must be specified")
         if model.primary_container and model.containers:
             raise ValidationException("Only one of PrimaryContainer and Containers may be specified")
+        model.headwater.resolved_containers = await resolve_containers(model.requested_containers(),
+                                                                       self.model_packages)
         for c in model.pipeline():
-            if not c.image and not getattr(c, "model_package_name", None):
+            if not c.image:
                 raise ValidationException("Container Image must be specified")
         validate_modes(model)
         model.model_arn = self.arn("model", model.model_name)

@@ -13,3 +13,6 @@ class ContainerDefinition(ApiModel):
     mode: str | None = None  # SingleModel | MultiModel
     model_data_url: str | None = None
     environment: dict[str, str] | None = None
+    # A container may name a model package instead of an image: CreateModel resolves it to the package's.
+    model_package_name: str | None = None
+    inference_specification_name: str | None = None

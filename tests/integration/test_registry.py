@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+import tarfile
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from infra.demo.datasets import make_churn, to_csv
+from tests.integration.hosting_support import deploy, variant
 from tests.support import NodeThread, wait_for, wait_for_job
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+STAGE_SCRIPT = Path(__file__).resolve().parents[1] / "e2e" / "scripts" / "stage_echo.py"
+ROLE = "arn:aws:iam::123456789012:role/r"
 
 
 @pytest.fixture(scope="module")
@@ -289,3 +296,83 @@ def test_listing_the_packages_of_a_group_that_does_not_exist_is_empty(node: Node
     listed = sm.list_model_packages(ModelPackageGroupName="never-created", ModelApprovalStatus="Approved")
     assert listed["ModelPackageSummaryList"] == [] and "NextToken" not in listed
 
+
+# --- models made from a package ---------------------------------------------------------------------------------
+
+
+def _tar_gz(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def staged_package(node: NodeThread) -> str:
+    """A package whose two inference specifications run :data:`STAGE_SCRIPT` with different ``STAGE``s."""
+    s3, sm, bucket = node.client("s3"), node.client("sagemaker"), node.settings.artifacts_bucket
+    s3.put_object(Bucket=bucket, Key="reg-stage/model.tar.gz", Body=_tar_gz({"README": b"no weights"}))
+    s3.put_object(Bucket=bucket, Key="reg-stage/sourcedir.tar.gz",
+                  Body=_tar_gz({STAGE_SCRIPT.name: STAGE_SCRIPT.read_bytes()}))
+
+    def container(stage: str) -> dict[str, Any]:
+        return {"Image": SKLEARN_IMAGE, "ModelDataUrl": f"s3://{bucket}/reg-stage/model.tar.gz",
+                "Environment": {"SAGEMAKER_PROGRAM": STAGE_SCRIPT.name, "STAGE": stage,
+                                "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{bucket}/reg-stage/sourcedir.tar.gz"}}
+
+    sm.create_model_package_group(ModelPackageGroupName="staged-serving")
+    return sm.create_model_package(
+        ModelPackageGroupName="staged-serving", ModelApprovalStatus="Approved",
+        InferenceSpecification={"Containers": [container("primary")], "SupportedContentTypes": ["application/json"],
+                                "SupportedResponseMIMETypes": ["application/json"]},
+        AdditionalInferenceSpecifications=[{"Name": "alternative", "Containers": [container("alternative")]}])[
+        "ModelPackageArn"]
+
+
+def test_a_model_made_from_package_runs_the_packages_containers(node: NodeThread, staged_package: str) -> None:
+    """``Containers[].ModelPackageName`` (with ``InferenceSpecificationName``) and no ``Image``: the endpoint runs
+    the package's image, model data and environment, the model's ``Environment`` over the package's; the
+    model's Describe keeps what was sent."""
+    sm = node.client("sagemaker")
+    containers = [{"ModelPackageName": staged_package, "Environment": {"STAGE": "overridden"}},
+                  {"ModelPackageName": staged_package, "InferenceSpecificationName": "alternative"}]
+    sm.create_model(ModelName="from-package", ExecutionRoleArn=ROLE, Containers=containers)
+    described = sm.describe_model(ModelName="from-package")
+    assert described["Containers"] == containers and "PrimaryContainer" not in described
+
+    desc = deploy(node, "ep-from-package", [variant("AllTraffic", "from-package")])
+    assert desc["EndpointStatus"] == "InService", desc.get("FailureReason")
+    assert [i["SpecifiedImage"] for i in desc["ProductionVariants"][0]["DeployedImages"]] == [SKLEARN_IMAGE] * 2
+    answer = node.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName="ep-from-package", Body=json.dumps(["request"]), ContentType="application/json")
+    assert json.loads(answer["Body"].read()) == ["request", "overridden", "alternative"]
+
+
+@pytest.mark.parametrize(("container", "words"), [
+    ({"ModelPackageName": "arn:aws:sagemaker:us-east-1:123456789012:model-package/staged-serving/99"},
+     "does not exist"),
+    ({"ModelPackageName": "PACKAGE", "InferenceSpecificationName": "gpu"}, "gpu"),
+    ({"ModelPackageName": "PACKAGE", "Image": IMAGE}, "Image"),
+])
+def test_a_model_from_a_package_it_cannot_resolve_is_refused(node: NodeThread, staged_package: str,
+                                                             container: dict[str, Any], words: str) -> None:
+    sm = node.client("sagemaker")
+    if container["ModelPackageName"] == "PACKAGE":
+        container = {**container, "ModelPackageName": staged_package}
+    with pytest.raises(ClientError) as err:
+        sm.create_model(ModelName="unresolved", ExecutionRoleArn=ROLE, PrimaryContainer=container)
+    assert _code(err) == "ValidationException" and words in str(err.value)
+
+
+def test_a_model_from_a_package_without_inference_specification_is_refused(node: NodeThread,
+                                                                          trained: dict[str, Any]) -> None:
+    sm = node.client("sagemaker")
+    sm.create_model_package_group(ModelPackageGroupName="unspecified")
+    arn = sm.create_model_package(ModelPackageGroupName="unspecified", SourceUri=trained["TrainingJobArn"])[
+        "ModelPackageArn"]
+    with pytest.raises(ClientError) as err:
+        sm.create_model(ModelName="unspecified", ExecutionRoleArn=ROLE, PrimaryContainer={"ModelPackageName": arn})
+    assert _code(err) == "ValidationException" and "InferenceSpecification" in str(err.value)
