@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from services.core.events import Publisher, publish_state_change
-from services.core.exceptions import ConflictException, ValidationException
+from services.core.exceptions import ConflictException, ResourceInUse, ValidationException
 from services.core.paging import page
 from services.core.store import DocumentStore
 from services.core.tags import TagAccess, document_tags
@@ -127,6 +127,8 @@ class ModelRegistryService:
                 "ModelApprovalStatus": params.get("ModelApprovalStatus", ModelApprovalStatus.PENDING.value)})
         elif params.get("ModelPackageName"):
             name = params["ModelPackageName"]
+            if await self._find_unversioned(name) is not None:
+                raise _package_exists(self._arn("model-package", name))
             now = self.clock()
             package = ModelPackage.model_validate({
                 **fields, "ModelPackageName": name, "ModelPackageArn": self._arn("model-package", name),
@@ -138,7 +140,10 @@ class ModelRegistryService:
             # SageMaker's own lineage field: the ARN of what generated the model.
             package.metadata_properties = {"GeneratedBy": package.lineage.training_job_arn,
                                            **(package.metadata_properties or {})}
-        await self.packages.create(package.store_key, package)
+        try:
+            await self.packages.create(package.store_key, package)
+        except ResourceInUse as err:  # lost a race with a concurrent create of the same unversioned name
+            raise _package_exists(package.model_package_arn) from err
         await self._publish(package)
         return package
 
@@ -173,13 +178,17 @@ class ModelRegistryService:
             found = await self._find_group(group)
             package = await self.packages.get(f"{found.model_package_group_name}/{int(version):06d}") if found else None
         else:
-            package = await self.packages.get(f"_unversioned/{rest}")
-            if package is None:
-                package = next((p for p in await self.packages.list()
-                                if p.model_package_version is None and p.model_package_name.lower() == rest.lower()),
-                               None)
+            package = await self._find_unversioned(rest)
         if package is None:
             raise ValidationException(f"ModelPackage {name_or_arn} does not exist.")
+        return package
+
+    async def _find_unversioned(self, name: str) -> ModelPackage | None:
+        """An unversioned package by name, case-insensitively (as its ARN)."""
+        package = await self.packages.get(f"_unversioned/{name}")
+        if package is None:
+            package = next((p for p in await self.packages.list()
+                            if p.model_package_version is None and p.model_package_name.lower() == name.lower()), None)
         return package
 
     async def describe_model_package(self, name_or_arn: str) -> ModelPackage:
@@ -258,6 +267,11 @@ class ModelRegistryService:
     async def _publish(self, package: ModelPackage) -> None:
         await publish_state_change(self.publisher, DETAIL_TYPE, package.describe(), [package.model_package_arn],
                                    package.model_package_arn)
+
+
+def _package_exists(arn: str) -> ValidationException:
+    # botocore declares no error for a taken name here: SageMaker answers as it does for a group.
+    return ValidationException(f"Model Package already exists: {arn}")
 
 
 _ATTRIBUTES = {"SourceUri": "source_uri", "ModelLifeCycle": "model_life_cycle",

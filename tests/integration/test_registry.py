@@ -164,6 +164,11 @@ def test_unversioned_tags_and_deletion(node: NodeThread, trained: dict[str, Any]
     assert sm.describe_model_package(ModelPackageName="standalone")["ModelPackageArn"] == unversioned
     listed = sm.list_model_packages()["ModelPackageSummaryList"]  # the default lists unversioned packages
     assert [p["ModelPackageName"] for p in listed] == ["standalone"]
+    with pytest.raises(ClientError) as err:  # as a group's name, an unversioned package's is taken once
+        sm.create_model_package(ModelPackageName="standalone", InferenceSpecification={
+            "Containers": [{"Image": IMAGE}], "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"]})
+    assert _code(err) == "ValidationException" and "already exists" in str(err.value)
 
 
 def test_cli_shows_versions_metrics_and_lineage(node: NodeThread, trained: dict[str, Any]) -> None:
