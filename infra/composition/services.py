@@ -34,6 +34,8 @@ from services.core.tasks import ORCHESTRATION_QUEUE, TASKS_QUEUE, TaskQueue
 from services.core.times import utcnow
 from services.hosting.models import Endpoint, EndpointConfig, Model
 from services.hosting.service import HostingService
+from services.lineage.service import LineageService
+from services.lineage.stores import LineageStores
 from services.monitoring.models import JobDefinition, MonitoringExecution, MonitoringSchedule
 from services.monitoring.service import MonitoringService
 from services.processing.models import ProcessingJob
@@ -74,6 +76,7 @@ class Services:
     monitoring: MonitoringService
     autoscaling: AutoScalingService
     retraining: RetrainingService
+    lineage: LineageService
 
 
 def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], datetime] = utcnow) -> Services:
@@ -132,6 +135,9 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
                                      store("autoscaling-policies", ScalingPolicy, "Scaling policy"),
                                      store("autoscaling-activities", ActivityLog, "Scaling activity log"),
                                      hosting, **where)
+    lineage = LineageService(LineageStores.build(store), **where)
+    for kind in ("artifact", "action", "context"):
+        tags.register(kind, lineage.tag_access(kind))
     retraining = RetrainingService(store("retraining-policies", RetrainingPolicy, "Retraining policy"),
                                    store("retraining-runs", RetrainingRun, "Retraining run"), publisher, clock=clock)
     return Services(settings=settings, s3=s3, sqs=sqs, logs=LogsAdapter(clients.logs), events=publisher,
@@ -139,4 +145,4 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
                     outbox=outbox,
                     tags=tags, training=training, processing=processing, tuning=tuning, transform=transform,
                     registry=registry, hosting=hosting, monitoring=monitoring, autoscaling=autoscaling,
-                    retraining=retraining)
+                    retraining=retraining, lineage=lineage)

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from services.core.tags import TagService
 from services.hosting.service import HostingService
+from services.lineage.service import LineageService
 from services.monitoring.service import MonitoringService
 from services.processing.service import ProcessingService
 from services.registry.service import ModelRegistryService
@@ -28,4 +29,5 @@ class SageMakerBackends(Protocol):
     hosting: HostingService
     registry: ModelRegistryService
     monitoring: MonitoringService
+    lineage: LineageService
     tags: TagService

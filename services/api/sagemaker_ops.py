@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from services.api import (
     ops_hosting,
+    ops_lineage,
     ops_monitoring,
     ops_processing,
     ops_registry,
@@ -24,7 +25,7 @@ from services.api.backends import SageMakerBackends
 from services.api.server import AwsJsonService
 
 OPERATION_MODULES = [ops_monitoring, ops_transform, ops_training, ops_tags, ops_registry, ops_processing, ops_hosting,
-                     ops_tuning]
+                     ops_tuning, ops_lineage]
 
 
 def build_sagemaker_service(services: SageMakerBackends) -> AwsJsonService:

@@ -160,8 +160,9 @@ class DocumentStore(Generic[M]):
         """Remove the document (absent is fine)."""
         await self.backend.delete(self.key(name))
 
-    async def list(self) -> list[M]:
-        """Every document in the collection."""
-        keys = await self.backend.keys(self.collection + "/")
+    async def list(self, prefix: str = "") -> list[M]:
+        """Every document in the collection, or those whose name starts with ``prefix`` (a listing of
+        that prefix only: names built as ``<group>/<item>`` make a group readable without the rest)."""
+        keys = await self.backend.keys(f"{self.collection}/{prefix}")
         docs = await asyncio.gather(*(self.backend.read(k) for k in keys))
         return [self.model.model_validate(d[0]) for d in docs if d is not None]

@@ -1,0 +1,146 @@
+"""Lineage through boto3: every operation and its errors."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from services.lineage import entities
+from tests.support import NodeThread
+
+HEAD = "arn:aws:sagemaker:us-east-1:123456789012"
+
+
+def _code(err: pytest.ExceptionInfo[ClientError]) -> str:
+    return err.value.response["Error"]["Code"]
+
+
+def test_artifacts(node: NodeThread) -> None:
+    sm = node.client("sagemaker")
+    arn = sm.create_artifact(ArtifactName="raw-data", ArtifactType="DataSet", Properties={"owner": "ml"},
+                             Source={"SourceUri": "s3://headwater-data/raw/",
+                                     "SourceTypes": [{"SourceIdType": "S3ETag", "Value": "abc"}]},
+                             Tags=[{"Key": "team", "Value": "ml"}])["ArtifactArn"]
+    assert arn.startswith(f"{HEAD}:artifact/")
+    d = sm.describe_artifact(ArtifactArn=arn)
+    assert (d["ArtifactName"], d["ArtifactType"], d["Properties"]) == ("raw-data", "DataSet", {"owner": "ml"})
+    assert d["Source"]["SourceTypes"] == [{"SourceIdType": "S3ETag", "Value": "abc"}]
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "team", "Value": "ml"}]
+    other = sm.create_artifact(ArtifactType="Model", Source={"SourceUri": "s3://headwater-artifacts/m.tar.gz"})
+    [summary] = sm.list_artifacts(SourceUri="s3://headwater-data/raw/")["ArtifactSummaries"]
+    assert summary["ArtifactArn"] == arn and summary["ArtifactType"] == "DataSet"
+    assert [a["ArtifactArn"] for a in sm.list_artifacts(ArtifactType="Model")["ArtifactSummaries"]] == [
+        other["ArtifactArn"]]
+    sm.update_artifact(ArtifactArn=arn, ArtifactName="raw", Properties={"stage": "bronze"},
+                       PropertiesToRemove=["owner"])
+    d = sm.describe_artifact(ArtifactArn=arn)
+    assert (d["ArtifactName"], d["Properties"]) == ("raw", {"stage": "bronze"})
+    assert d["LastModifiedTime"] > d["CreationTime"]
+    assert sm.delete_artifact(Source={"SourceUri": "s3://headwater-artifacts/m.tar.gz"})["ArtifactArn"] == \
+        other["ArtifactArn"]
+    assert sm.delete_artifact(ArtifactArn=arn)["ArtifactArn"] == arn
+    for call in (lambda: sm.describe_artifact(ArtifactArn=arn), lambda: sm.delete_artifact(ArtifactArn=arn),
+                 lambda: sm.update_artifact(ArtifactArn=arn, ArtifactName="x")):
+        with pytest.raises(ClientError) as err:
+            call()
+        assert _code(err) == "ResourceNotFound"
+
+
+def test_actions_and_contexts(node: NodeThread) -> None:
+    sm = node.client("sagemaker")
+    arn = sm.create_action(ActionName="Deploy-Churn", ActionType="ModelDeployment", Status="InProgress",
+                           Source={"SourceUri": f"{HEAD}:endpoint-config/churn"}, Description="blue/green",
+                           MetadataProperties={"GeneratedBy": "me"})["ActionArn"]
+    assert arn == f"{HEAD}:action/deploy-churn"
+    d = sm.describe_action(ActionName="deploy-churn")  # names are case-insensitive, as the ARN says
+    assert (d["ActionName"], d["Status"], d["MetadataProperties"]) == ("Deploy-Churn", "InProgress",
+                                                                      {"GeneratedBy": "me"})
+    assert sm.describe_action(ActionName=arn)["ActionArn"] == arn
+    sm.update_action(ActionName="Deploy-Churn", Status="Completed", Properties={"k": "v"})
+    [summary] = sm.list_actions(ActionType="ModelDeployment")["ActionSummaries"]
+    assert (summary["ActionName"], summary["Status"]) == ("Deploy-Churn", "Completed")
+    ctx = sm.create_context(ContextName="churn_endpoint", ContextType="Endpoint", Description="churn",
+                            Source={"SourceUri": f"{HEAD}:endpoint/churn"})["ContextArn"]
+    assert sm.describe_context(ContextName=ctx)["ContextType"] == "Endpoint"
+    assert [c["ContextArn"] for c in sm.list_contexts(SourceUri=f"{HEAD}:endpoint/churn")["ContextSummaries"]] == \
+        [ctx]
+    sm.update_context(ContextName="churn_endpoint", Properties={"a": "1"})
+    assert sm.describe_context(ContextName="churn_endpoint")["Properties"] == {"a": "1"}
+    with pytest.raises(ClientError) as err:
+        sm.create_context(ContextName="Churn_Endpoint", ContextType="Endpoint", Source={"SourceUri": "x"})
+    assert _code(err) == "ValidationException" and "already exists" in str(err.value)
+    with pytest.raises(ClientError) as err:
+        sm.create_action(ActionName="bad", ActionType="t", Source={"SourceUri": "x"}, Status="Done")
+    assert _code(err) == "ValidationException"  # not an ActionStatus
+    assert sm.delete_action(ActionName="Deploy-Churn")["ActionArn"] == arn
+    assert sm.delete_context(ContextName="churn_endpoint")["ContextArn"] == ctx
+    for call in (lambda: sm.describe_action(ActionName="deploy-churn"),
+                 lambda: sm.describe_context(ContextName="churn_endpoint"),
+                 lambda: sm.delete_context(ContextName="churn_endpoint"),
+                 lambda: sm.update_action(ActionName="deploy-churn", Status="Failed")):
+        with pytest.raises(ClientError) as err:
+            call()
+        assert _code(err) == "ResourceNotFound"
+
+
+def test_limits_on_what_users_create(node: NodeThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    sm = node.client("sagemaker")
+    monkeypatch.setitem(entities.LIMITS, "context", len(sm.list_contexts(MaxResults=100)["ContextSummaries"]) + 1)
+    sm.create_context(ContextName="limit-1", ContextType="t", Source={"SourceUri": "u"})
+    with pytest.raises(ClientError) as err:
+        sm.create_context(ContextName="limit-2", ContextType="t", Source={"SourceUri": "u"})
+    assert _code(err) == "ResourceLimitExceeded"
+    sm.delete_context(ContextName="limit-1")
+    sm.create_context(ContextName="limit-2", ContextType="t", Source={"SourceUri": "u"})
+    sm.delete_context(ContextName="limit-2")
+
+
+def test_associations_and_query(node: NodeThread) -> None:
+    sm = node.client("sagemaker")
+    data = sm.create_artifact(ArtifactType="DataSet", Source={"SourceUri": "s3://headwater-data/q/"})["ArtifactArn"]
+    model = sm.create_artifact(ArtifactType="Model", Source={"SourceUri": "s3://q/model.tar.gz"})["ArtifactArn"]
+    job = f"{HEAD}:experiment-trial-component/q-job"
+    deploy = sm.create_action(ActionName="q-deploy", ActionType="ModelDeployment",
+                              Source={"SourceUri": "q"})["ActionArn"]
+    endpoint = sm.create_context(ContextName="q-endpoint", ContextType="Endpoint",
+                                 Source={"SourceUri": f"{HEAD}:endpoint/q"})["ContextArn"]
+    for source, destination, kind in ((data, job, "ContributedTo"), (job, model, "Produced"),
+                                      (model, deploy, "ContributedTo"), (deploy, endpoint, "AssociatedWith")):
+        assert sm.add_association(SourceArn=source, DestinationArn=destination, AssociationType=kind)[
+            "DestinationArn"] == destination
+    [a] = sm.list_associations(SourceArn=model)["AssociationSummaries"]
+    assert (a["DestinationArn"], a["SourceType"], a["DestinationType"], a["DestinationName"]) == (
+        deploy, "Model", "ModelDeployment", "q-deploy")
+    assert [x["SourceArn"] for x in sm.list_associations(DestinationArn=endpoint)["AssociationSummaries"]] == [deploy]
+    assert len(sm.list_associations(AssociationType="Produced", SourceArn=job)["AssociationSummaries"]) == 1
+
+    found = sm.query_lineage(StartArns=[endpoint], Direction="Ascendants", IncludeEdges=False,
+                             Filters={"Types": ["DataSet"], "LineageTypes": ["Artifact"]})
+    assert found["Vertices"] == [{"Arn": data, "Type": "DataSet", "LineageType": "Artifact"}] and not found["Edges"]
+    whole = sm.query_lineage(StartArns=[model], Direction="Both", IncludeEdges=True)
+    assert {v["Arn"] for v in whole["Vertices"]} == {data, job, model, deploy, endpoint}
+    assert {(e["SourceArn"], e["DestinationArn"], e["AssociationType"]) for e in whole["Edges"]} == {
+        (data, job, "ContributedTo"), (job, model, "Produced"), (model, deploy, "ContributedTo"),
+        (deploy, endpoint, "AssociatedWith")}
+    assert [v["Arn"] for v in sm.query_lineage(StartArns=[data], Direction="Descendants", MaxDepth=1)[
+        "Vertices"]] == [data, job]
+
+    errors = [
+        (lambda: sm.add_association(SourceArn=data, DestinationArn=job), "ValidationException"),  # a repeat
+        (lambda: sm.add_association(SourceArn=data, DestinationArn=f"{HEAD}:artifact/none"), "ResourceNotFound"),
+        (lambda: sm.add_association(SourceArn=job, DestinationArn=f"{HEAD}:experiment/e"), "ValidationException"),
+        (lambda: sm.delete_association(SourceArn=model, DestinationArn=data), "ResourceNotFound"),
+        (lambda: sm.query_lineage(StartArns=[f"{HEAD}:context/none"]), "ResourceNotFound"),
+        (lambda: sm.query_lineage(StartArns=[data], Direction="Sideways"), "ValidationException"),
+        (lambda: sm.query_lineage(StartArns=[data], MaxDepth=11), "ValidationException"),
+        (lambda: sm.query_lineage(StartArns=[data, model]), "ValidationException"),  # one start at most
+    ]
+    for call, code in errors:
+        with pytest.raises(ClientError) as err:
+            call()
+        assert _code(err) == code, err.value
+    sm.delete_association(SourceArn=deploy, DestinationArn=endpoint)
+    assert sm.query_lineage(StartArns=[endpoint], Direction="Ascendants")["Vertices"] == [
+        {"Arn": endpoint, "Type": "Endpoint", "LineageType": "Context"}]
+    sm.delete_action(ActionName="q-deploy")  # its associations go with it
+    assert sm.list_associations(SourceArn=model)["AssociationSummaries"] == []
