@@ -10,6 +10,7 @@ from services.aws.s3 import S3Adapter
 from services.core.settings import Settings
 from services.core.times import utcnow
 from services.hosting.service import HostingService
+from services.lineage.service import LineageService
 from services.monitoring.service import MonitoringService
 from services.processing.service import ProcessingService
 from services.registry.service import ModelRegistryService
@@ -34,3 +35,4 @@ class Deps:
     transform: TransformService | None = None
     monitoring: MonitoringService | None = None
     retraining: RetrainingService | None = None
+    lineage: LineageService | None = None

@@ -23,7 +23,8 @@ def handler_deps(services: Services) -> Deps:
     return Deps(settings=services.settings, training=services.training, s3=services.s3,
                 clock=services.training.clock, processing=services.processing, tuning=services.tuning,
                 registry=services.registry, hosting=services.hosting, transform=services.transform,
-                monitoring=services.monitoring, retraining=services.retraining)
+                monitoring=services.monitoring, retraining=services.retraining,
+                lineage=services.lineage)
 
 
 @contextlib.asynccontextmanager

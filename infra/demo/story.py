@@ -137,6 +137,8 @@ async def _serve(node: HeadwaterNode, sm: Any, rt: Any, s3: Any, trained: dict[s
         _say("FAILED", f"endpoint {endpoint}: {desc['EndpointStatus']}: {desc.get('FailureReason', '')}")
         return 1
     _say("deploy", f"endpoint {endpoint} InService in {time.monotonic() - t0:.1f} s (data capture on)")
+    data = await _trained_on(sm, desc["EndpointArn"])
+    _say("lineage", f"QueryLineage: {endpoint} serves a model trained on {', '.join(data) or 'nothing recorded'}")
     rows = 200
     correct = 0
     t0 = time.monotonic()
@@ -153,6 +155,22 @@ async def _serve(node: HeadwaterNode, sm: Any, rt: Any, s3: Any, trained: dict[s
         _say("done", "trained, served, drifted, retrained, evaluated, approved and redeployed by the chain; "
                      "endpoint deleted")
     return code
+
+
+async def _trained_on(sm: Any, endpoint_arn: str, timeout: float = 30) -> list[str]:
+    """The data the endpoint's model was trained on, as the SDK's ``EndpointContext.dataset_artifacts()``
+    asks: the endpoint's context, its ascendant ``DataSet`` artifacts (recorded from the state changes)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        contexts = (await sm.list_contexts(SourceUri=endpoint_arn))["ContextSummaries"]
+        if contexts:
+            found = (await sm.query_lineage(StartArns=[contexts[0]["ContextArn"]], Direction="Ascendants",
+                                            Filters={"Types": ["DataSet"], "LineageTypes": ["Artifact"]}))["Vertices"]
+            if found:
+                return sorted([(await sm.describe_artifact(ArtifactArn=v["Arn"]))["Source"]["SourceUri"]
+                               for v in found])
+        await asyncio.sleep(0.25)
+    return []
 
 
 async def _wait_for_job(sm: Any) -> str:

@@ -1,14 +1,21 @@
-"""Lineage through boto3: every operation and its errors."""
+"""Lineage through boto3 and the SageMaker Python SDK v2: every operation and its errors, and the lineage
+Headwater records by itself, walked from an endpoint back to its training data."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from infra.demo.datasets import make_churn, to_csv
 from services.lineage import entities
-from tests.support import NodeThread
+from tests.integration.hosting_support import IMAGE, ROLE, variant, wait_status
+from tests.support import NodeThread, wait_for, wait_for_job
 
 HEAD = "arn:aws:sagemaker:us-east-1:123456789012"
+TRAIN_URI = "s3://headwater-data/lineage/train/"
 
 
 def _code(err: pytest.ExceptionInfo[ClientError]) -> str:
@@ -144,3 +151,114 @@ def test_associations_and_query(node: NodeThread) -> None:
         {"Arn": endpoint, "Type": "Endpoint", "LineageType": "Context"}]
     sm.delete_action(ActionName="q-deploy")  # its associations go with it
     assert sm.list_associations(SourceArn=model)["AssociationSummaries"] == []
+
+
+# --- what SageMaker records: train -> register -> deploy -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def story(node: NodeThread) -> dict[str, Any]:
+    """A job trained on TRAIN_URI, its model registered and approved, and served by an endpoint."""
+    s3, sm = node.client("s3"), node.client("sagemaker")
+    X, y = make_churn(300, seed=11)
+    s3.put_object(Bucket="headwater-data", Key="lineage/train/a.csv", Body=to_csv(X, y))
+    sm.create_training_job(
+        TrainingJobName="lineage-train", RoleArn=ROLE,
+        AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+        HyperParameters={"num_round": "3", "objective": "binary:logistic"},
+        InputDataConfig=[{"ChannelName": "train", "ContentType": "text/csv", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": TRAIN_URI}}}],
+        OutputDataConfig={"S3OutputPath": "s3://headwater-artifacts/lineage"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
+        StoppingCondition={"MaxRuntimeInSeconds": 300})
+    job = wait_for_job(sm, "lineage-train")
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    artifact = job["ModelArtifacts"]["S3ModelArtifacts"]
+    sm.create_model_package_group(ModelPackageGroupName="lineage-models")
+    package = sm.create_model_package(
+        ModelPackageGroupName="lineage-models", ModelApprovalStatus="Approved",
+        InferenceSpecification={"Containers": [{"Image": IMAGE, "ModelDataUrl": artifact}],
+                                "SupportedContentTypes": ["text/csv"],
+                                "SupportedResponseMIMETypes": ["text/csv"]})["ModelPackageArn"]
+    sm.create_model(ModelName="lineage-model", ExecutionRoleArn=ROLE,
+                    PrimaryContainer={"Image": IMAGE, "ModelDataUrl": artifact})
+    sm.create_endpoint_config(EndpointConfigName="lineage-cfg", ProductionVariants=[variant("v", "lineage-model")])
+    sm.create_endpoint(EndpointName="lineage-endpoint", EndpointConfigName="lineage-cfg")
+    endpoint = wait_status(node, "lineage-endpoint")
+    assert endpoint["EndpointStatus"] == "InService", endpoint.get("FailureReason")
+    return {"job": job, "artifact": artifact, "package": package, "endpoint": endpoint}
+
+
+def _endpoint_context(node: NodeThread, endpoint_arn: str) -> str:
+    """The endpoint's context, once the recorder has written its deployment."""
+    sm = node.client("sagemaker")
+
+    def recorded() -> str | None:
+        contexts = sm.list_contexts(SourceUri=endpoint_arn)["ContextSummaries"]
+        if not contexts or not sm.list_associations(DestinationArn=contexts[0]["ContextArn"])["AssociationSummaries"]:
+            return None
+        return contexts[0]["ContextArn"]
+
+    return wait_for(recorded, 60, what="the endpoint's lineage to be recorded")
+
+
+def test_sagemaker_records_the_story(node: NodeThread, story: dict[str, Any]) -> None:
+    sm = node.client("sagemaker")
+    context = _endpoint_context(node, story["endpoint"]["EndpointArn"])
+    assert sm.describe_context(ContextName=context)["ContextType"] == "Endpoint"
+    datasets = sm.query_lineage(StartArns=[context], Direction="Ascendants", IncludeEdges=False,
+                                Filters={"Types": ["DataSet"], "LineageTypes": ["Artifact"]})["Vertices"]
+    assert [sm.describe_artifact(ArtifactArn=v["Arn"])["Source"]["SourceUri"] for v in datasets] == [TRAIN_URI]
+    jobs = sm.query_lineage(StartArns=[context], Direction="Ascendants",
+                            Filters={"LineageTypes": ["TrialComponent"]})["Vertices"]
+    assert jobs == [{"Arn": f"{HEAD}:experiment-trial-component/lineage-train-aws-training-job",
+                     "Type": "TrainingJob", "LineageType": "TrialComponent"}]
+    # The package: its artifact, its group's context, its approval, all from the same model artifact.
+    [package] = sm.list_artifacts(SourceUri=story["package"])["ArtifactSummaries"]
+    assert package["ArtifactType"] == "ModelPackage"
+    below = sm.query_lineage(StartArns=[package["ArtifactArn"]], Direction="Descendants")["Vertices"]
+    assert {v["Type"] for v in below} == {"ModelPackage", "ModelGroup", "Approval"}
+    above = sm.query_lineage(StartArns=[package["ArtifactArn"]], Direction="Ascendants",
+                             Filters={"Types": ["DataSet"]})["Vertices"]
+    assert [v["Arn"] for v in above] == [v["Arn"] for v in datasets]
+    [model] = sm.list_artifacts(SourceUri=story["artifact"])["ArtifactSummaries"]
+    assert model["ArtifactType"] == "Model"
+
+
+@pytest.mark.sdk
+def test_the_sdk_finds_the_data_an_endpoint_was_trained_on(node: NodeThread, story: dict[str, Any],
+                                                           tmp_path: Path) -> None:
+    from sagemaker.lineage.artifact import Artifact, ModelArtifact
+    from sagemaker.lineage.context import Context, EndpointContext
+    from sagemaker.lineage.query import (
+        LineageEntityEnum,
+        LineageFilter,
+        LineageQuery,
+        LineageQueryDirectionEnum,
+        LineageSourceEnum,
+    )
+
+    from tests.sdk_env import sdk_environment, sdk_session
+
+    _endpoint_context(node, story["endpoint"]["EndpointArn"])
+    with sdk_environment(node, tmp_path):
+        session = sdk_session("headwater-artifacts")
+        [summary] = list(Context.list(source_uri=story["endpoint"]["EndpointArn"], sagemaker_session=session))
+        endpoint = EndpointContext.load(context_name=summary.context_name, sagemaker_session=session)
+        assert [d.source.source_uri for d in endpoint.dataset_artifacts()] == [TRAIN_URI]
+
+        datasets = LineageFilter(entities=[LineageEntityEnum.ARTIFACT], sources=[LineageSourceEnum.DATASET])
+        result = LineageQuery(session).query(start_arns=[endpoint.context_arn], include_edges=False,
+                                             direction=LineageQueryDirectionEnum.ASCENDANTS, query_filter=datasets)
+        assert [v.to_lineage_object().source.source_uri for v in result.vertices] == [TRAIN_URI]
+        # With its edges (the SDK's default), the answer is the path: deployment, model, job, data.
+        paths = LineageQuery(session).query(start_arns=[endpoint.context_arn], query_filter=datasets,
+                                            direction=LineageQueryDirectionEnum.ASCENDANTS)
+        assert [v.lineage_source for v in paths.vertices] == ["Endpoint", "ModelDeployment", "Model", "TrainingJob",
+                                                              "DataSet"]
+        assert len(paths.edges) == 4
+
+        [model_summary] = list(Artifact.list(source_uri=story["artifact"], sagemaker_session=session))
+        model = ModelArtifact.load(artifact_arn=model_summary.artifact_arn, sagemaker_session=session)
+        assert [d.source.source_uri for d in model.dataset_artifacts()] == [TRAIN_URI]
+        assert [c.context_arn for c in model.endpoint_contexts()] == [endpoint.context_arn]

@@ -320,6 +320,20 @@ def test_drift_retrains_evaluates_registers_and_deploys(node: NodeThread, chain:
     scores = [float(rt.invoke_endpoint(EndpointName=ENDPOINT, ContentType="text/csv", Body=csv_row(x))["Body"]
                     .read()) for x in Xt]
     assert np.mean((np.asarray(scores) > 0.5) == yt) > 0.85
+    # lineage: the endpoint's model is now trained on the run's data, and the run stands before its job
+    [context] = wait_for(lambda: sm.list_contexts(SourceUri=described["EndpointArn"])["ContextSummaries"], 30,
+                         what="the endpoint's lineage context")
+
+    def lineage_of_v2() -> tuple[list[str], list[str]] | None:
+        def upstream(kind: str) -> list[str]:
+            return [v["Arn"] for v in sm.query_lineage(StartArns=[context["ContextArn"]], Direction="Ascendants",
+                                                       Filters={"Types": [kind]})["Vertices"]]
+
+        data = [sm.describe_artifact(ArtifactArn=a)["Source"]["SourceUri"] for a in upstream("DataSet")]
+        runs = [sm.describe_action(ActionName=a)["ActionName"] for a in upstream("RetrainingRun")]
+        return (data, runs) if data == [run.training_data_uri] and runs else None
+
+    assert wait_for(lineage_of_v2, 30, what="the lineage of v2")[1] == [name]
     # the schedule now compares traffic with the new training data's baseline
     schedule = sm.describe_monitoring_schedule(MonitoringScheduleName=SCHEDULE)
     baseline = schedule["MonitoringScheduleConfig"]["MonitoringJobDefinition"]["BaselineConfig"]
