@@ -23,6 +23,7 @@ DOCUMENTED = (
     "CreateModel", "CreateEndpointConfig", "CreateEndpoint", "UpdateEndpoint",
     "CreateModelPackageGroup", "CreateModelPackage", "UpdateModelPackage",
     "CreateMonitoringSchedule", "CreateDataQualityJobDefinition", "CreateModelQualityJobDefinition",
+    "CreateArtifact", "CreateAction", "CreateContext", "UpdateArtifact", "UpdateAction", "UpdateContext",
 )
 
 _OPERATION = re.compile(r"\b((?:Create|Update)[A-Z]\w+)")
