@@ -25,6 +25,7 @@ from services.lineage.models import (
     LineageType,
     Vertex,
     arn_kind,
+    canonical_arn,
     digest,
 )
 from services.lineage.query import DIRECTIONS, MAX_DEPTH, QueryFilters, query
@@ -60,6 +61,7 @@ class LineageGraph:
 
     async def vertex(self, arn: str) -> Vertex | None:
         """What the graph knows of the entity ``arn``; ``None`` when it does not exist."""
+        arn = canonical_arn(arn)
         parsed = arn_kind(arn)
         if parsed is None:
             return None
@@ -93,7 +95,7 @@ class LineageGraph:
 
     async def add(self, params: dict[str, Any], *, auto: bool = False) -> Association:
         """``AddAssociation``; ``auto`` (Headwater recording): an existing association is kept, uncounted."""
-        source, destination = params["SourceArn"], params["DestinationArn"]
+        source, destination = canonical_arn(params["SourceArn"]), canonical_arn(params["DestinationArn"])
         kinds = (arn_kind(source), arn_kind(destination))
         if None in kinds:
             raise ValidationException(f"Not a lineage entity ARN: {source if kinds[0] is None else destination}")
@@ -145,6 +147,7 @@ class LineageGraph:
 
     async def delete(self, source: str, destination: str) -> Association:
         """``DeleteAssociation``, or ``ResourceNotFound``."""
+        source, destination = canonical_arn(source), canonical_arn(destination)
         found = await self.stores.associations.get(_pair(source, destination))
         if found is None:
             raise ResourceNotFound(f"Association from {source} to {destination} does not exist.")
@@ -163,11 +166,11 @@ class LineageGraph:
 
     async def outgoing(self, arn: str) -> list[Association]:
         """The associations whose source is ``arn``: one listing."""
-        return await self.stores.associations.list(f"{digest(arn)}/")
+        return await self.stores.associations.list(f"{digest(canonical_arn(arn))}/")
 
     async def incoming(self, arn: str) -> list[Association]:
         """The associations whose destination is ``arn``: one listing of the reverse index."""
-        return await self.stores.incoming.list(f"{digest(arn)}/")
+        return await self.stores.incoming.list(f"{digest(canonical_arn(arn))}/")
 
     async def list(self, params: dict[str, Any]) -> tuple[list[Association], str | None]:
         """``ListAssociations``: by source or destination from the indexes, then the other filters."""
@@ -178,8 +181,9 @@ class LineageGraph:
         else:
             found = await self.stores.associations.list()
         after, before = parse_time(params.get("CreatedAfter")), parse_time(params.get("CreatedBefore"))
-        wanted = {k: params[k] for k in ("SourceArn", "DestinationArn", "SourceType", "DestinationType",
-                                         "AssociationType") if params.get(k)}
+        wanted = {k: canonical_arn(params[k]) if k.endswith("Arn") else params[k]
+                  for k in ("SourceArn", "DestinationArn", "SourceType", "DestinationType", "AssociationType")
+                  if params.get(k)}
         found = [a for a in found if all(getattr(a, _ATTR[k]) == v for k, v in wanted.items())
                  and (after is None or a.creation_time > after) and (before is None or a.creation_time < before)]
         sort_by = _ATTR.get(params.get("SortBy") or "CreationTime", "creation_time")
@@ -201,7 +205,7 @@ class LineageGraph:
             raise ValidationException(f"MaxDepth must be between 0 and {MAX_DEPTH}, not {depth}")
         if not starts:
             return {"Vertices": [], "Edges": []}
-        start = starts[0]
+        start = canonical_arn(starts[0])
         await self._require(start)
         vertices, edges = await query(start, direction, int(depth), QueryFilters.from_request(params.get("Filters")),
                                       self.outgoing, self.incoming, self.vertex,

@@ -50,6 +50,13 @@ def arn_kind(arn: str) -> tuple[str, str] | None:
     return (m["kind"], m["name"]) if m else None
 
 
+def canonical_arn(arn: str) -> str:
+    """The ARN as SageMaker spells it: the entity's name lower-cased (names are unique without regard to case),
+    so that one entity has one ARN, whichever case a caller wrote."""
+    m = ENTITY_ARN.match(arn)
+    return f"{arn[:m.start('name')]}{m['name'].lower()}" if m else arn
+
+
 def digest(text: str) -> str:
     """A short, stable, key-safe digest of ``text`` (an ARN or a URI)."""
     return hashlib.sha256(text.encode()).hexdigest()[:32]

@@ -107,6 +107,18 @@ async def test_associations_need_both_ends_and_refuse_a_repeat(lineage: LineageS
         await lineage.graph.delete(a.arn, b.arn)
 
 
+async def test_an_arn_names_one_entity_whatever_its_case(lineage: LineageService) -> None:
+    ctx = await lineage.entities.create(lineage.kind("context"), {"ContextName": "My-Endpoint", "ContextType": "e",
+                                                                  "Source": {"SourceUri": "u"}})
+    data = await lineage.entities.create(lineage.kind("artifact"), _artifact("s3://b/a/"))
+    await lineage.graph.add({"SourceArn": data.arn, "DestinationArn": f"{HEAD}:context/My-Endpoint"})
+    found = await lineage.graph.query_lineage({"StartArns": [ctx.arn], "Direction": "Ascendants"})
+    assert [v["Arn"] for v in found["Vertices"]] == [ctx.arn, data.arn]
+    assert (await lineage.graph.list({"DestinationArn": f"{HEAD}:context/MY-ENDPOINT"}))[0][0].source_arn == data.arn
+    await lineage.graph.delete(data.arn, f"{HEAD}:context/my-ENDPOINT")
+    assert await lineage.graph.incoming(ctx.arn) == []
+
+
 async def test_deleting_an_entity_deletes_its_associations(lineage: LineageService) -> None:
     kind = lineage.kind("artifact")
     a = await lineage.entities.create(kind, _artifact("s3://b/a/"))
