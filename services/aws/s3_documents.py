@@ -34,5 +34,10 @@ class S3Backend(StoreBackend):
         n = len(self.root)
         return [o.key[n:] async for o in self.s3.list_objects(self.bucket, self.root + prefix)]
 
+    async def listing(self, prefix: str) -> list[tuple[str, str | None]]:
+        # ListObjectsV2 reports each object's ETag, the same tag GetObject and the conditional writes use.
+        n = len(self.root)
+        return [(o.key[n:], o.etag or None) async for o in self.s3.list_objects(self.bucket, self.root + prefix)]
+
     async def delete(self, key: str) -> None:
         await self.s3.delete(self.bucket, self.root + key)

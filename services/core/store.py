@@ -1,7 +1,8 @@
 """The state store: JSON documents with optimistic concurrency.
 
 ``DocumentStore`` holds the logic (create-once, read-modify-write with retry
-on conflict, listing); a backend implements four primitives. The S3 backend
+on conflict, listing); a backend implements four primitives, and a fifth,
+:meth:`StoreBackend.listing`, where it can list keys with their version tags. The S3 backend
 (:mod:`services.aws.s3_documents`) writes to the system bucket with
 ``If-None-Match: *`` to create and ``If-Match: <etag>`` to update, which real
 S3, moto and LocalStack enforce. The in-memory backend is a test double for
@@ -45,6 +46,12 @@ class StoreBackend(ABC):
     async def keys(self, prefix: str) -> list[str]:
         """Every key under ``prefix``."""
 
+    async def listing(self, prefix: str) -> list[tuple[str, str | None]]:
+        """Every key under ``prefix`` with its version tag as :meth:`read` reports it, in one call where
+        the backend can (S3's ``ListObjectsV2`` carries each object's ETag); ``None`` where it cannot say,
+        so the document is read again."""
+        return [(key, None) for key in await self.keys(prefix)]
+
     async def delete(self, key: str) -> None:
         """Remove ``key`` (absent is fine)."""
         raise NotImplementedError
@@ -84,18 +91,33 @@ class MemoryBackend(StoreBackend):
     async def keys(self, prefix: str) -> list[str]:
         return sorted(k for k in self.docs if k.startswith(prefix))
 
+    async def listing(self, prefix: str) -> list[tuple[str, str | None]]:
+        return [(k, self.docs[k][1]) for k in await self.keys(prefix)]
+
     async def delete(self, key: str) -> None:
         self.docs.pop(key, None)
 
 
 class DocumentStore(Generic[M]):
-    """A collection of ``model`` documents named by a resource name."""
+    """A collection of ``model`` documents named by a resource name.
+
+    :meth:`list` is one listing call plus reads of the documents that changed
+    since this store last saw them: it holds each document it read or wrote
+    under the version tag the backend gave it, and a listing that reports the
+    same tag is served from there. What it holds is the document's JSON text,
+    so every caller gets a fresh model of its own.
+    """
 
     def __init__(self, backend: StoreBackend, collection: str, model: type[M], kind: str) -> None:
         self.backend = backend
         self.collection = collection
         self.model = model
         self.kind = kind  # for error messages: "Training job"
+        self._held: dict[str, tuple[str, str]] = {}  # key -> (version tag, JSON text)
+
+    def _hold(self, key: str, version: str | None, doc: Any) -> None:
+        if version:
+            self._held[key] = (version, json.dumps(doc, default=str))
 
     def key(self, name: str) -> str:
         """The backend key of document ``name``."""
@@ -103,10 +125,12 @@ class DocumentStore(Generic[M]):
 
     async def create(self, name: str, doc: M) -> M:
         """Store a new document; :class:`ResourceInUse` if the name is taken."""
+        data = doc.model_dump(by_alias=True, exclude_none=True, mode="json")
         try:
-            await self.backend.create(self.key(name), doc.model_dump(by_alias=True, exclude_none=True, mode="json"))
+            version = await self.backend.create(self.key(name), data)
         except PreconditionFailed as err:
             raise ResourceInUse(f"{self.kind} {name} already exists") from err
+        self._hold(self.key(name), version, data)
         return doc
 
     async def get(self, name: str) -> M | None:
@@ -146,23 +170,45 @@ class DocumentStore(Generic[M]):
                 result = await result
             if result is None:
                 return before, before
+            data = result.model_dump(by_alias=True, exclude_none=True, mode="json")
             try:
-                await self.backend.replace(
-                    self.key(name), result.model_dump(by_alias=True, exclude_none=True, mode="json"), found[1]
-                )
+                version = await self.backend.replace(self.key(name), data, found[1])
             except PreconditionFailed:
                 await asyncio.sleep(0.01)
                 continue
+            self._hold(self.key(name), version, data)
             return before, result
         raise PlatformError(f"{self.kind} {name}: too many concurrent updates")
 
     async def delete(self, name: str) -> None:
         """Remove the document (absent is fine)."""
         await self.backend.delete(self.key(name))
+        self._held.pop(self.key(name), None)
 
     async def list(self, prefix: str = "") -> list[M]:
         """Every document in the collection, or those whose name starts with ``prefix`` (a listing of
-        that prefix only: names built as ``<group>/<item>`` make a group readable without the rest)."""
-        keys = await self.backend.keys(f"{self.collection}/{prefix}")
-        docs = await asyncio.gather(*(self.backend.read(k) for k in keys))
-        return [self.model.model_validate(d[0]) for d in docs if d is not None]
+        that prefix only: names built as ``<group>/<item>`` make a group readable without the rest).
+
+        One listing, then reads of the documents not held at the version listed (new, changed by any
+        writer, or of a backend that lists no versions)."""
+        under = f"{self.collection}/{prefix}"
+        listed = await self.backend.listing(under)
+        stale = [key for key, version in listed if version is None or self._held.get(key, ("",))[0] != version]
+        found = await asyncio.gather(*(self.backend.read(k) for k in stale))
+        fresh: dict[str, Any] = {}
+        for key, doc in zip(stale, found, strict=True):
+            if doc is None:  # deleted since it was listed
+                self._held.pop(key, None)
+                continue
+            fresh[key] = doc[0]
+            self._hold(key, doc[1], doc[0])
+        present = {key for key, _ in listed}
+        for key in [k for k in self._held if k.startswith(under) and k not in present]:
+            del self._held[key]  # gone: deleted by any writer
+        docs: list[M] = []
+        for key, _ in listed:
+            if key in fresh:
+                docs.append(self.model.model_validate(fresh[key]))
+            elif key in self._held:
+                docs.append(self.model.model_validate_json(self._held[key][1]))
+        return docs

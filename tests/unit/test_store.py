@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import BaseModel
 
@@ -66,3 +68,51 @@ async def test_list_returns_every_document(store: DocumentStore[Doc]) -> None:
     for n in ("b", "a", "c"):
         await store.create(n, Doc(name=n))
     assert sorted(d.name for d in await store.list()) == ["a", "b", "c"]
+
+
+
+class CountingBackend(MemoryBackend):
+    """The in-memory backend, counting the document reads a listing costs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def read(self, key: str) -> tuple[Any, str] | None:
+        self.reads += 1
+        return await super().read(key)
+
+
+async def test_listing_again_reads_only_the_documents_that_changed() -> None:
+    backend = CountingBackend()
+    store: DocumentStore[Doc] = DocumentStore(backend, "docs", Doc, "Doc")
+    for n in ("a", "b", "c"):
+        await backend.create(f"docs/{n}.json", {"name": n})  # written by another process
+    assert sorted(d.name for d in await store.list()) == ["a", "b", "c"]
+    assert backend.reads == 3  # the first listing reads each document once
+
+    backend.reads = 0
+    assert sorted(d.name for d in await store.list()) == ["a", "b", "c"]
+    assert backend.reads == 0  # nothing changed: the versions listed are the ones held
+
+    text, version = await backend.read("docs/c.json")
+    await backend.replace("docs/c.json", {**text, "count": 3}, version)  # another writer changes c
+    await store.update("b", lambda d: Doc(name="b", count=7))  # this store changes b: it knows the new version
+    await store.create("d", Doc(name="d"))
+    await store.delete("a")
+    backend.reads = 0
+    assert {d.name: d.count for d in await store.list()} == {"b": 7, "c": 3, "d": 0}
+    assert backend.reads == 1  # c alone: a is gone, b and d were written here
+
+
+class Nested(BaseModel):
+    name: str
+    meta: dict[str, Any] = {}
+
+
+async def test_a_listed_document_is_the_callers_own_copy() -> None:
+    store: DocumentStore[Nested] = DocumentStore(MemoryBackend(), "docs", Nested, "Doc")
+    await store.create("a", Nested(name="a", meta={"inner": {"n": 1}}))
+    first = (await store.list())[0]
+    first.meta["inner"]["n"] = 99  # editing what was listed changes nothing held for the next listing
+    assert (await store.list())[0].meta == {"inner": {"n": 1}}
