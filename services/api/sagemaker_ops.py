@@ -16,16 +16,21 @@ from services.api import (
     ops_monitoring,
     ops_processing,
     ops_registry,
+    ops_search,
     ops_tags,
     ops_training,
     ops_transform,
     ops_tuning,
+    search_records,
 )
 from services.api.backends import SageMakerBackends
+from services.api.search_resources import SearchableResources
 from services.api.server import AwsJsonService
 
 OPERATION_MODULES = [ops_monitoring, ops_transform, ops_training, ops_tags, ops_registry, ops_processing, ops_hosting,
                      ops_tuning, ops_lineage]
+# Modules whose search_sources(services) name the records Search finds, by Resource.
+SEARCH_SOURCE_MODULES = [search_records]
 
 
 def build_sagemaker_service(services: SageMakerBackends) -> AwsJsonService:
@@ -33,4 +38,9 @@ def build_sagemaker_service(services: SageMakerBackends) -> AwsJsonService:
     api = AwsJsonService("sagemaker", "SageMaker")
     for module in OPERATION_MODULES:
         module.register(api, services)
+    resources = SearchableResources()
+    for source_module in SEARCH_SOURCE_MODULES:
+        for resource, source in source_module.search_sources(services).items():
+            resources.add(resource, source)
+    ops_search.register(api, resources)
     return api
