@@ -9,6 +9,7 @@ from datetime import datetime
 from services.aws.s3 import S3Adapter
 from services.core.settings import Settings
 from services.core.times import utcnow
+from services.experiments.service import ExperimentsService
 from services.hosting.service import HostingService
 from services.lineage.service import LineageService
 from services.monitoring.service import MonitoringService
@@ -36,3 +37,4 @@ class Deps:
     monitoring: MonitoringService | None = None
     retraining: RetrainingService | None = None
     lineage: LineageService | None = None
+    experiments: ExperimentsService | None = None

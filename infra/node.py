@@ -34,6 +34,7 @@ from infra.provision import provision
 from infra.sdk_defaults import ENDPOINTS_KEY, write_sdk_defaults
 from infra.stack import declare_stack
 from services.api.access import access_middleware
+from services.api.metrics_server import add_metrics_routes
 from services.api.ops_autoscaling import build_autoscaling_api
 from services.api.runtime_server import RuntimeServer
 from services.api.sagemaker_ops import build_sagemaker_service
@@ -95,12 +96,12 @@ class HeadwaterNode:
         deps = handler_deps(self.services)
         embedded = self.emulator is not None
         self.runtime = HandlerRuntime(s, self.services.sqs, deps, handlers, emulator_embedded=embedded)
-        self.worker = build_worker(self.services, on_line=self.on_line, emulator_embedded=embedded)
         if self.with_servers:
             self.hosting = await self._stack.enter_async_context(
                 HostingRuntime(s, self.services.hosting, self.services.s3, self.services.logs, job_runner(s)))
-            api = build_sagemaker_service(self.services)
-            self.endpoints["sagemaker"] = await self._serve(api.make_app(), s.sagemaker_port)
+            app = build_sagemaker_service(self.services).make_app()
+            add_metrics_routes(app, self.services.experiments)  # sagemaker-metrics, beside the control plane
+            self.endpoints["sagemaker"] = self.endpoints["metrics"] = await self._serve(app, s.sagemaker_port)
             self.runtime_server = RuntimeServer(s.region, s.account_id, self.hosting.invoker,
                                                 self.hosting.shadows.report, access_token=token)
             port = await self.runtime_server.start(s.bind_host, s.runtime_port)
@@ -109,6 +110,9 @@ class HeadwaterNode:
             self.endpoints["lambda"] = await self._serve(make_lambda_app(deps, lambda_arn, self.services.sqs), s.lambda_port)
             self.endpoints["autoscaling"] = await self._serve(
                 build_autoscaling_api(self.services.autoscaling).make_app(), s.autoscaling_port)
+        # Built once the control plane listens: a job's code reaches it (SageMaker Experiments from a script).
+        self.worker = build_worker(self.services, on_line=self.on_line, emulator_embedded=embedded,
+                                   control_plane=self.endpoints.get("sagemaker"))
 
     async def _serve(self, app: web.Application, port: int) -> str:
         if (token := access_token(self.settings)) is not None:

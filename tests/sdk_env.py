@@ -1,6 +1,7 @@
 """The environment a user exports to point unchanged SageMaker SDK code at a node.
 
-Standard endpoint variables (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_SAGEMAKER``),
+Standard endpoint variables (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_SAGEMAKER``,
+``AWS_ENDPOINT_URL_SAGEMAKER_METRICS``...),
 dummy credentials, and the SDK's telemetry opted out through the file named by
 ``SAGEMAKER_USER_CONFIG_OVERRIDE``.
 """
@@ -37,6 +38,8 @@ def sdk_environment(node: Any, home: Path) -> Iterator[pytest.MonkeyPatch]:
         mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "no-aws-credentials"))
         mp.setenv("AWS_ENDPOINT_URL", node.endpoints["aws"])
         mp.setenv("AWS_ENDPOINT_URL_SAGEMAKER", node.endpoints["sagemaker"])
+        if "metrics" in node.endpoints:
+            mp.setenv("AWS_ENDPOINT_URL_SAGEMAKER_METRICS", node.endpoints["metrics"])
         if "runtime" in node.endpoints:
             mp.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", node.endpoints["runtime"])
         if "autoscaling" in node.endpoints:

@@ -114,8 +114,8 @@ class NodeThread:
 
     def client(self, service: str, **kwargs: Any) -> Any:
         """A boto3 client for ``service`` pointed at this node."""
-        key = {"sagemaker": "sagemaker", "sagemaker-runtime": "runtime", "lambda": "lambda",
-               "application-autoscaling": "autoscaling"}.get(service, "aws")
+        key = {"sagemaker": "sagemaker", "sagemaker-metrics": "metrics", "sagemaker-runtime": "runtime",
+               "lambda": "lambda", "application-autoscaling": "autoscaling"}.get(service, "aws")
         config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2})
         return boto3.client(service, endpoint_url=self.endpoints[key], config=config, **CREDS, **kwargs)
 

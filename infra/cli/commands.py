@@ -106,13 +106,15 @@ async def run_workers(settings: Settings) -> int:
     from infra.composition.services import build_services
     from infra.composition.workers import build_worker
 
+    control_plane = None  # the SageMaker endpoint jobs' code calls: the node's, when one runs here
     if settings.aws_endpoint is None:
-        base, _ = settings_for_client(settings.state_dir, None)
+        base, endpoints = settings_for_client(settings.state_dir, None)
         settings = settings.model_copy(update={"aws_endpoint": base.aws_endpoint, "region": base.region})
+        control_plane = endpoints.get("sagemaker")
     stop = asyncio.Event()
     stop_on_signals(stop, "headwater worker")
     async with AwsClients(settings) as clients:
-        worker = build_worker(build_services(settings, clients))
+        worker = build_worker(build_services(settings, clients), control_plane=control_plane)
         print(f"worker {worker.worker_id}: {settings.worker_concurrency} slot(s) on {settings.endpoint_url}",
               flush=True)
         await worker.run(stop)

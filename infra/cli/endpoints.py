@@ -14,6 +14,7 @@ from services.core.settings import Settings
 _ENV_NAMES = {
     "aws": "AWS_ENDPOINT_URL",
     "sagemaker": "AWS_ENDPOINT_URL_SAGEMAKER",
+    "metrics": "AWS_ENDPOINT_URL_SAGEMAKER_METRICS",
     "runtime": "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
     "lambda": "AWS_ENDPOINT_URL_LAMBDA",
     "autoscaling": "AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING",

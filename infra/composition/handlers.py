@@ -24,7 +24,8 @@ def handler_deps(services: Services) -> Deps:
                 clock=services.training.clock, processing=services.processing, tuning=services.tuning,
                 registry=services.registry, hosting=services.hosting, transform=services.transform,
                 monitoring=services.monitoring, retraining=services.retraining,
-                lineage=services.lineage)
+                lineage=services.lineage,
+                experiments=services.experiments)
 
 
 @contextlib.asynccontextmanager

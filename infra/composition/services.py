@@ -32,6 +32,8 @@ from services.core.tags import TagService
 from services.core.task_outbox import PendingTask, TaskOutbox
 from services.core.tasks import ORCHESTRATION_QUEUE, TASKS_QUEUE, TaskQueue
 from services.core.times import utcnow
+from services.experiments.models import Experiment, Trial, TrialComponent
+from services.experiments.service import ExperimentsService
 from services.hosting.models import Endpoint, EndpointConfig, Model
 from services.hosting.service import HostingService
 from services.lineage.service import LineageService
@@ -77,6 +79,7 @@ class Services:
     autoscaling: AutoScalingService
     retraining: RetrainingService
     lineage: LineageService
+    experiments: ExperimentsService
 
 
 def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], datetime] = utcnow) -> Services:
@@ -138,6 +141,12 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
     lineage = LineageService(LineageStores.build(store), **where)
     for kind in ("artifact", "action", "context"):
         tags.register(kind, lineage.tag_access(kind))
+    experiments = ExperimentsService(store("experiments", Experiment, "Experiment"),
+                                     store("experiment-trials", Trial, "Trial"),
+                                     store("experiment-trial-components", TrialComponent, "Trial component"),
+                                     **where)
+    for kind in ("experiment", "experiment-trial", "experiment-trial-component"):
+        tags.register(kind, experiments.tag_access(kind))
     retraining = RetrainingService(store("retraining-policies", RetrainingPolicy, "Retraining policy"),
                                    store("retraining-runs", RetrainingRun, "Retraining run"), publisher, clock=clock)
     return Services(settings=settings, s3=s3, sqs=sqs, logs=LogsAdapter(clients.logs), events=publisher,
@@ -145,4 +154,4 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
                     outbox=outbox,
                     tags=tags, training=training, processing=processing, tuning=tuning, transform=transform,
                     registry=registry, hosting=hosting, monitoring=monitoring, autoscaling=autoscaling,
-                    retraining=retraining, lineage=lineage)
+                    retraining=retraining, lineage=lineage, experiments=experiments)

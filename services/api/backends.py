@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from services.core.tags import TagService
+from services.experiments.service import ExperimentsService
 from services.hosting.service import HostingService
 from services.lineage.service import LineageService
 from services.monitoring.service import MonitoringService
@@ -30,4 +31,5 @@ class SageMakerBackends(Protocol):
     registry: ModelRegistryService
     monitoring: MonitoringService
     lineage: LineageService
+    experiments: ExperimentsService
     tags: TagService

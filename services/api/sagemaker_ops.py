@@ -11,6 +11,7 @@ operation runs.
 from __future__ import annotations
 
 from services.api import (
+    ops_experiments,
     ops_hosting,
     ops_lineage,
     ops_monitoring,
@@ -28,9 +29,9 @@ from services.api.search_resources import SearchableResources
 from services.api.server import AwsJsonService
 
 OPERATION_MODULES = [ops_monitoring, ops_transform, ops_training, ops_tags, ops_registry, ops_processing, ops_hosting,
-                     ops_tuning, ops_lineage]
+                     ops_tuning, ops_lineage, ops_experiments]
 # Modules whose search_sources(services) name the records Search finds, by Resource.
-SEARCH_SOURCE_MODULES = [search_records]
+SEARCH_SOURCE_MODULES = [search_records, ops_experiments]
 
 
 def build_sagemaker_service(services: SageMakerBackends) -> AwsJsonService:

@@ -52,15 +52,19 @@ def node_client_kwargs(settings: Settings, service: str, endpoint_url: str) -> d
     return kwargs
 
 
-def job_aws_env(settings: Settings) -> dict[str, str]:
+def job_aws_env(settings: Settings, control_plane: str | None = None) -> dict[str, str]:
     """The AWS variables a job's container gets: what the job is meant to reach, never the node's keys.
 
     The region always. On an emulator, its endpoint (``AWS_ENDPOINT_URL``, which boto3 reads) and the
     dummy credentials every emulator accepts, so user code can use the emulated S3 as the node does.
     On AWS no credentials: SageMaker gives a job its execution role's, which a node does not mint, and
-    the node's own must not reach user code.
+    the node's own must not reach user code. With ``control_plane`` (the node's SageMaker endpoint) the
+    SageMaker and SageMaker Metrics endpoints, so a job's own SageMaker calls (the SDK's ``load_run()``
+    and ``log_metric``) reach the node that runs it, as a SageMaker job's reach SageMaker.
     """
     env = {"AWS_REGION": settings.region, "AWS_DEFAULT_REGION": settings.region}
+    if control_plane:
+        env["AWS_ENDPOINT_URL_SAGEMAKER"] = env["AWS_ENDPOINT_URL_SAGEMAKER_METRICS"] = control_plane
     if not settings.is_real_aws and settings.endpoint_url:
         env["AWS_ENDPOINT_URL"] = settings.endpoint_url
         env["AWS_ACCESS_KEY_ID"] = DUMMY_CREDENTIALS["aws_access_key_id"]

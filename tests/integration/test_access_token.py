@@ -55,7 +55,11 @@ CALLS: list[tuple[str, str, Callable[[Any], Any]]] = [
     ("application-autoscaling", "autoscaling", lambda c: c.describe_scalable_targets(ServiceNamespace="sagemaker")),
     ("sagemaker-runtime", "runtime", lambda c: c.invoke_endpoint(EndpointName="no-such-endpoint", Body=b"1",
                                                                    ContentType="text/csv")),
+    ("sagemaker-metrics", "metrics", lambda c: c.batch_put_metrics(TrialComponentName="no-such-run", MetricData=[
+        {"MetricName": "m", "Value": 1.0, "Timestamp": 1_800_000_000}])),
 ]
+# What a call that is let in answers where it is no success: the service's own error.
+LET_IN_ERRORS = {"sagemaker-runtime": "ValidationError", "sagemaker-metrics": "ResourceNotFound"}
 IDS = [c[1] for c in CALLS]
 
 
@@ -72,10 +76,10 @@ def test_a_boto3_client_without_the_token_is_refused(guarded: NodeThread, servic
 def test_a_boto3_client_with_the_token_as_its_key_id_passes(guarded: NodeThread, service: str, endpoint: str,
                                                             call: Callable[[Any], Any]) -> None:
     c = client(guarded, service, endpoint, TOKEN)
-    if service == "sagemaker-runtime":  # let in: the endpoint's own answer, as SageMaker gives it
+    if service in LET_IN_ERRORS:  # let in: the service's own answer, as SageMaker gives it
         with pytest.raises(ClientError) as exc:
             call(c)
-        assert exc.value.response["Error"]["Code"] == "ValidationError"
+        assert exc.value.response["Error"]["Code"] == LET_IN_ERRORS[service]
     else:
         assert call(c)["ResponseMetadata"]["HTTPStatusCode"] == 200
 

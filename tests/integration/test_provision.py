@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import boto3
+import pytest
 import yaml
+from botocore.exceptions import ClientError
 
 from handlers.registry import load_handlers
 from infra.cli.endpoints import env_exports, read_endpoints
@@ -72,6 +74,20 @@ def test_headwater_env_names_the_role_and_exports_a_session_of_it(node: NodeThre
                        aws_session_token=exports["AWS_SESSION_TOKEN"])
     arn = sts.get_caller_identity()["Arn"]
     assert arn.startswith(f"arn:aws:sts::{node.settings.account_id}:assumed-role/{node.settings.execution_role}/"), arn
+
+
+def test_headwater_env_points_the_sagemaker_metrics_client_at_the_node(node: NodeThread,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # The SDK's Run.log_metric sends BatchPutMetrics through boto3's sagemaker-metrics client.
+    exports = exported(env_exports(read_endpoints(node.settings.state_dir)))
+    for name, value in exports.items():
+        monkeypatch.setenv(name, value)
+    client = boto3.Session().client("sagemaker-metrics")
+    assert client.meta.endpoint_url == node.endpoints["sagemaker"] == exports["AWS_ENDPOINT_URL_SAGEMAKER_METRICS"]
+    with pytest.raises(ClientError) as err:  # the node answers it: no such trial component
+        client.batch_put_metrics(TrialComponentName="none", MetricData=[
+            {"MetricName": "m", "Value": 1.0, "Timestamp": 1_800_000_000}])
+    assert err.value.response["Error"]["Code"] == "ResourceNotFound"
 
 
 def test_headwater_env_names_the_sdks_default_bucket(node: NodeThread, tmp_path: Path) -> None:

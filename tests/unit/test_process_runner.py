@@ -127,6 +127,13 @@ async def test_a_job_gets_its_own_aws_variables_not_the_nodes(tmp_path: Path, mo
                        "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
+async def test_a_jobs_sagemaker_calls_reach_the_node_that_runs_it(tmp_path: Path) -> None:
+    settings = Settings(aws_endpoint="http://127.0.0.1:4566")
+    runner = ProcessRunner(env=job_aws_env(settings, control_plane="http://127.0.0.1:4570"))
+    seen = await environment_of(runner, env_spec(tmp_path, {}))
+    assert seen["AWS_ENDPOINT_URL_SAGEMAKER"] == seen["AWS_ENDPOINT_URL_SAGEMAKER_METRICS"] == "http://127.0.0.1:4570"
+
+
 async def test_a_jobs_environment_wins_over_the_runners(tmp_path: Path) -> None:
     runner = ProcessRunner(env={"AWS_REGION": "us-east-1"})
     seen = await environment_of(runner, env_spec(tmp_path, {"AWS_REGION": "ap-south-1"}))
