@@ -74,6 +74,10 @@ def test_training_jobs_by_hyperparameter_and_metric(node: NodeThread, jobs: dict
     assert sm.search(Resource="TrainingJob", SearchExpression={"Filters": [
         {"Name": "Tags.eta", "Operator": "Equals", "Value": "0.1"}]})["Results"][0]["TrainingJob"][
         "TrainingJobName"] == "search-eta-1"
+    # what the SDK v2's register() asks to find the job behind an artifact (for its model card)
+    artifact = jobs["search-eta-3"]["ModelArtifacts"]["S3ModelArtifacts"]
+    assert _names(sm.search(Resource="TrainingJob", SearchExpression={"Filters": [
+        {"Name": "ModelArtifacts.S3ModelArtifacts", "Operator": "Equals", "Value": artifact}]})) == ["search-eta-3"]
 
 
 def test_sub_expressions_and_nested_filters(node: NodeThread, jobs: dict[str, dict[str, Any]]) -> None:
@@ -122,8 +126,9 @@ def test_model_packages_by_approval_status_with_paging(node: NodeThread) -> None
 
 def test_a_kind_headwater_does_not_keep_has_no_results(node: NodeThread) -> None:
     sm = node.client("sagemaker")
-    resp = sm.search(Resource="Pipeline", SearchExpression={"Filters": [{"Name": "PipelineName", "Value": "p"}]})
-    assert resp["Results"] == [] and resp["TotalHits"]["Value"] == 0
+    for resource, name in (("Pipeline", "PipelineName"), ("ModelCard", "ModelId"), ("FeatureGroup", "FeatureGroupName")):
+        resp = sm.search(Resource=resource, SearchExpression={"Filters": [{"Name": name, "Value": "p"}]})
+        assert resp["Results"] == [] and resp["TotalHits"]["Value"] == 0
     with pytest.raises(ClientError) as err:  # its filters are still checked against its record
         sm.search(Resource="Pipeline", SearchExpression={"Filters": [{"Name": "NoSuch", "Value": "p"}]})
     assert _error(err)[0] == "ValidationException"
