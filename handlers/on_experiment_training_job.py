@@ -15,6 +15,7 @@ from handlers.registry import OnEvent, handler
 from services.experiments.jobs import record_training_job
 from services.training.service import DETAIL_TYPE
 
+
 # Every training job's changes come here and a job without ExperimentConfig is passed over at once: a pattern
 # on the config's members would need "$or" (any of them may name the job's experiment entity), which not
 # every EventBridge the node provisions on evaluates.
