@@ -94,7 +94,6 @@ def test_model_register_then_deploy_the_package(node: NodeThread, sdk: Any) -> N
     assert sdk.get_most_recently_created_approved_model_package("no-such-group") is None
 
 
-@pytest.mark.xfail(strict=True, reason="needs Search (issue 17, being built)")
 def test_estimator_register_then_deploy_the_package(node: NodeThread, sdk: Any) -> None:
     rng = np.random.default_rng(8)
     x = rng.normal(size=(200, 4))
