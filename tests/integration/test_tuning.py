@@ -14,7 +14,14 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.tuning_support import children, definition, tuning_config, upload_dataset, wait_for_tuning
+from tests.integration.tuning_support import (
+    XGBOOST_IMAGE,
+    children,
+    definition,
+    tuning_config,
+    upload_dataset,
+    wait_for_tuning,
+)
 from tests.support import wait_for
 
 DETAIL_TYPE = "SageMaker HyperParameter Tuning Job State Change"
@@ -163,9 +170,10 @@ def test_warm_start_from_a_finished_tuning_job(node: Any, data: str) -> None:
     parent = wait_for_tuning(sm, "it-random")
     warm = {"ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "it-random"}],
             "WarmStartType": "IdenticalDataAndAlgorithm"}
-    other_data = definition("tuning/other")
+    other_version = definition(data)
+    other_version["AlgorithmSpecification"]["TrainingImage"] = XGBOOST_IMAGE.replace(":1.7-1", ":1.5-1")
     code, msg = _error(lambda: _create(sm, "it-warm-bad", tuning_config("Bayesian", 2, 1, RANGES), data,
-                                       TrainingJobDefinition=other_data, WarmStartConfig=warm))
+                                       TrainingJobDefinition=other_version, WarmStartConfig=warm))
     assert code == "ValidationException" and "TransferLearning" in msg
     _create(sm, "it-warm", tuning_config("Bayesian", 2, 2, RANGES), data, WarmStartConfig=warm)
     final = wait_for_tuning(sm, "it-warm")

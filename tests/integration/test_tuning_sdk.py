@@ -4,7 +4,8 @@ Endpoints come from the standard environment variables only. The tuner
 uses the SDK's default strategy (Bayesian) over a built-in XGBoost
 ``Estimator``; ``fit()`` waits with the SDK's own polling, and
 ``best_training_job()``, ``attach()`` and ``analytics()`` read what the
-control plane reports.
+control plane reports. A warm start with ``identical_dataset_and_algorithm_tuner()``
+over record sets uploaded again (a new prefix, the same data) runs.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ from typing import Any
 
 import boto3
 import pytest
-
-from tests.integration.tuning_support import DATA_BUCKET, regression_csv
-from tests.sdk_env import REGION, ROLE, sdk_environment, sdk_session
-
 import sagemaker  # noqa: E402 - a dev dependency: its absence must fail, not skip
 from sagemaker.estimator import Estimator  # noqa: E402
 from sagemaker.inputs import TrainingInput  # noqa: E402
 from sagemaker.tuner import ContinuousParameter, HyperparameterTuner, IntegerParameter  # noqa: E402
+
+from tests.integration.tuning_support import DATA_BUCKET, regression_csv
+from tests.sdk_env import REGION, ROLE, sdk_environment, sdk_session
 
 pytestmark = pytest.mark.sdk
 ARTIFACTS_BUCKET = "headwater-artifacts"
@@ -78,3 +78,63 @@ def test_hyperparameter_tuner_fit_and_best_training_job(node: Any, sdk_env: pyte
     frame = tuner.analytics().dataframe()
     assert len(frame) == 4 and frame["FinalObjectiveValue"].min() == pytest.approx(
         summaries[0]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"])
+
+
+def _linear_learner(sess: Any) -> Any:
+    from sagemaker import LinearLearner
+
+    return LinearLearner(role=ROLE, instance_count=1, instance_type="ml.m5.large", predictor_type="regressor",
+                         epochs=2, output_path=f"s3://{ARTIFACTS_BUCKET}/sdk-ll-tuning",
+                         data_location=f"s3://{ARTIFACTS_BUCKET}/sdk-ll-data", sagemaker_session=sess)
+
+
+def _records(estimator: Any, rows: int, seed: int, channel: str) -> Any:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 3)).astype("float32")
+    y = (x @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=rows)).astype("float32")
+    return estimator.record_set(x, y, channel=channel)
+
+
+def test_identical_dataset_and_algorithm_tuner_over_a_record_set_uploaded_again(
+        node: Any, sdk_env: pytest.MonkeyPatch) -> None:
+    from sagemaker.tuner import WarmStartTypes, create_identical_dataset_and_algorithm_tuner
+
+    sess = sdk_session(ARTIFACTS_BUCKET)
+    estimator = _linear_learner(sess)
+    tuner = HyperparameterTuner(estimator, objective_metric_name="validation:objective_loss",
+                                objective_type="Minimize",
+                                hyperparameter_ranges={"learning_rate": ContinuousParameter(0.01, 0.2)},
+                                max_jobs=2, max_parallel_jobs=2, base_tuning_job_name="sdk-ll-parent")
+    tuner.fit([_records(estimator, 200, 1, "train"), _records(estimator, 100, 2, "validation")], wait=True)
+    parent = tuner.latest_tuning_job.name
+    assert tuner.describe()["HyperParameterTuningJobStatus"] == "Completed"
+
+    # The user warm-starts from it with the same data: record_set() uploads it again, under a new prefix.
+    child = tuner.identical_dataset_and_algorithm_tuner()
+    child.fit([_records(estimator, 200, 1, "train"), _records(estimator, 100, 2, "validation")], wait=True)
+    described = child.describe()
+    assert described["HyperParameterTuningJobStatus"] == "Completed", described.get("FailureReason")
+    assert described["WarmStartConfig"] == {"ParentHyperParameterTuningJobs": [
+        {"HyperParameterTuningJobName": parent}], "WarmStartType": "IdenticalDataAndAlgorithm"}
+    best = [sm_best(parent), sm_best(child.latest_tuning_job.name)]
+    assert described["OverallBestTrainingJob"]["TrainingJobName"] == min(best, key=lambda b: b[1])[0]
+
+    # The module function attaches to a finished tuner by name and warm-starts from it and more parents.
+    third = create_identical_dataset_and_algorithm_tuner(child.latest_tuning_job.name, additional_parents={parent},
+                                                         sagemaker_session=sess)
+    assert third.warm_start_config.type is WarmStartTypes.IDENTICAL_DATA_AND_ALGORITHM
+    again = third.estimator
+    third.fit([_records(again, 200, 1, "train"), _records(again, 100, 2, "validation")], wait=True)
+    described = third.describe()
+    assert described["HyperParameterTuningJobStatus"] == "Completed", described.get("FailureReason")
+    assert {p["HyperParameterTuningJobName"] for p in described["WarmStartConfig"][
+        "ParentHyperParameterTuningJobs"]} == {parent, child.latest_tuning_job.name}
+
+
+def sm_best(tuning_job: str) -> tuple[str, float]:
+    """A tuning job's best training job and its objective value."""
+    best = boto3.client("sagemaker").describe_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=tuning_job)["BestTrainingJob"]
+    return best["TrainingJobName"], best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
