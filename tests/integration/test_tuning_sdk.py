@@ -5,11 +5,13 @@ uses the SDK's default strategy (Bayesian) over a built-in XGBoost
 ``Estimator``; ``fit()`` waits with the SDK's own polling, and
 ``best_training_job()``, ``attach()`` and ``analytics()`` read what the
 control plane reports. A warm start with ``identical_dataset_and_algorithm_tuner()``
-over record sets uploaded again (a new prefix, the same data) runs.
+over record sets uploaded again (a new prefix, the same data) runs, and
+``stop_tuning_job()`` ends a job Stopping, then Stopped.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,9 +25,11 @@ from sagemaker.tuner import ContinuousParameter, HyperparameterTuner, IntegerPar
 
 from tests.integration.tuning_support import DATA_BUCKET, regression_csv
 from tests.sdk_env import REGION, ROLE, sdk_environment, sdk_session
+from tests.support import observe_events, wait_for
 
 pytestmark = pytest.mark.sdk
 ARTIFACTS_BUCKET = "headwater-artifacts"
+TUNING_DETAIL_TYPE = "SageMaker HyperParameter Tuning Job State Change"
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +142,54 @@ def sm_best(tuning_job: str) -> tuple[str, float]:
     best = boto3.client("sagemaker").describe_hyper_parameter_tuning_job(
         HyperParameterTuningJobName=tuning_job)["BestTrainingJob"]
     return best["TrainingJobName"], best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+
+
+def test_stop_tuning_job_moves_to_stopping_then_stopped(node: Any, sdk_env: pytest.MonkeyPatch) -> None:
+    queue = observe_events(node, "sdk-tuning-stop-events", TUNING_DETAIL_TYPE)
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=DATA_BUCKET, Key="sdk-stop/train/part.csv", Body=regression_csv(300, 1))
+    s3.put_object(Bucket=DATA_BUCKET, Key="sdk-stop/validation/part.csv", Body=regression_csv(150, 2))
+    sess = sdk_session(ARTIFACTS_BUCKET)
+    # Children that would train for a long time: only a stop ends them.
+    estimator = Estimator(image_uri=sagemaker.image_uris.retrieve("xgboost", REGION, "1.7-1"), role=ROLE,
+                          instance_count=1, instance_type="ml.m5.large",
+                          output_path=f"s3://{ARTIFACTS_BUCKET}/sdk-stop", sagemaker_session=sess,
+                          hyperparameters={"num_round": 100000, "objective": "reg:squarederror"})
+    tuner = HyperparameterTuner(estimator, objective_metric_name="validation:rmse", objective_type="Minimize",
+                                hyperparameter_ranges={"eta": ContinuousParameter(0.05, 0.5)},
+                                max_jobs=4, max_parallel_jobs=2, base_tuning_job_name="sdk-stop")
+    tuner.fit({"train": TrainingInput(f"s3://{DATA_BUCKET}/sdk-stop/train/", content_type="text/csv"),
+               "validation": TrainingInput(f"s3://{DATA_BUCKET}/sdk-stop/validation/", content_type="text/csv")},
+              wait=False)
+    name = tuner.latest_tuning_job.name
+    sm = boto3.client("sagemaker")
+
+    def training() -> list[str]:
+        kids = [c["TrainingJobName"] for c in sm.list_training_jobs_for_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=name)["TrainingJobSummaries"]]
+        secondary = [sm.describe_training_job(TrainingJobName=k)["SecondaryStatus"] for k in kids]
+        return kids if len(kids) == 2 and set(secondary) == {"Training"} else []
+
+    kids = wait_for(training, 90, interval=0.5, what="two children training")
+
+    tuner.stop_tuning_job()
+    assert tuner.describe()["HyperParameterTuningJobStatus"] in ("Stopping", "Stopped")
+    tuner.wait()  # the SDK's own wait: it accepts Completed and Stopped only
+
+    described = tuner.describe()
+    assert described["HyperParameterTuningJobStatus"] == "Stopped", described.get("FailureReason")
+    assert "FailureReason" not in described
+    assert described["TrainingJobStatusCounters"]["Stopped"] == 2
+    assert {sm.describe_training_job(TrainingJobName=k)["TrainingJobStatus"] for k in kids} == {"Stopped"}
+    sqs, seen = boto3.client("sqs"), []
+
+    def statuses() -> list[str] | None:
+        while msgs := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"):
+            for m in msgs:
+                detail = json.loads(m["Body"])["detail"]
+                if detail["HyperParameterTuningJobName"] == name:
+                    seen.append(detail["HyperParameterTuningJobStatus"])
+                sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+        return seen if "Stopped" in seen else None
+
+    assert wait_for(statuses, 30, what="the Stopped event") == ["InProgress", "Stopping", "Stopped"]
