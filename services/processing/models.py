@@ -79,7 +79,7 @@ class ProcessingResources(ApiModel):
 
 
 class ProcessingStoppingCondition(ApiModel):
-    """``ProcessingStoppingCondition``."""
+    """``ProcessingStoppingCondition`` (SageMaker's default: a day)."""
 
     max_runtime_in_seconds: int = 86400
 

@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 from services.aws.s3 import parse_s3_uri
 from services.core.exceptions import ValidationException
 from services.core.job_service import JobService
-from services.processing.models import CreateProcessingJobRequest, ProcessingJob
+from services.processing.models import CreateProcessingJobRequest, ProcessingJob, ProcessingStoppingCondition
 
 DETAIL_TYPE = "SageMaker Processing Job State Change"
 KIND = "processing"
@@ -44,6 +44,8 @@ class ProcessingService(JobService[ProcessingJob]):
         job = ProcessingJob(**request.model_dump(by_alias=True, exclude_none=True),
                             ProcessingJobArn=self.arn(request.processing_job_name),
                             CreationTime=now, LastModifiedTime=now)
+        # SageMaker applies its default limit (a day) to a request without one, and Describe shows it.
+        job.stopping_condition = job.stopping_condition or ProcessingStoppingCondition()
         return await self.submit(job)
 
     @staticmethod

@@ -159,6 +159,21 @@ def test_failing_script_fails_with_its_log_and_exit_message(node: NodeThread, en
     assert d["ExitMessage"] == "no rows to process"
 
 
+def test_describe_returns_the_stopping_condition_sagemaker_applies(node: NodeThread, env: None,
+                                                                     tmp_path: Path) -> None:
+    code = tmp_path / "noop.py"
+    code.write_text("print('nothing to do')\n")
+    limits: dict[str, int] = {}
+    for given in (None, 600):  # the SDK sends no StoppingCondition without max_runtime_in_seconds
+        proc = SKLearnProcessor(framework_version="1.2-1", role=ROLE, instance_type="ml.m5.large", instance_count=1,
+                                max_runtime_in_seconds=given, sagemaker_session=sdk_session(ARTIFACTS))
+        proc.run(code=str(code), wait=False, logs=False)
+        assert _wait(node.client("sagemaker"), proc.latest_job.job_name)["ProcessingJobStatus"] == "Completed"
+        # the SDK's own ProcessingJob reads the description
+        limits[str(given)] = proc.latest_job.describe()["StoppingCondition"]["MaxRuntimeInSeconds"]
+    assert limits == {"None": 86400, "600": 600}  # SageMaker's default is a day
+
+
 def test_stop_processing_job(node: NodeThread, env: None) -> None:
     sm = node.client("sagemaker")
     sm.create_processing_job(
