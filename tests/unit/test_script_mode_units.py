@@ -11,7 +11,7 @@ import pytest
 
 from containers.common.script_mode import command_for, user_args
 from services.core.exceptions import JobFailed
-from services.inputs.source_code import extract, is_script_mode, submit_directory
+from services.inputs.source_code import extract, fetch_source, is_script_mode, submit_directory
 from services.training.checkpoints import local_dir
 from services.training.models import CheckpointConfig, TrainingJob
 from services.training.spot import billable_edit, lost_attempt_seconds
@@ -66,6 +66,44 @@ def test_a_clean_archive_is_unpacked(tmp_path: Path) -> None:
     extract(_tar(tmp_path, _member("train.py"), _member("pkg/util.py"), _member("pkg/l", tarfile.SYMTYPE, "util.py")),
             dest)
     assert (dest / "train.py").is_file() and (dest / "pkg/util.py").is_file()
+
+
+def _host_with_code_channel(tmp: Path, archive: Path) -> Path:
+    """A host tree whose ``code`` channel holds ``archive`` as ``sourcedir.tar.gz``; returns the tree."""
+    root = tmp / "algo-1"
+    channel = root / "input/data/code"
+    channel.mkdir(parents=True)
+    archive.rename(channel / "sourcedir.tar.gz")
+    return root
+
+
+class _NoS3:
+    async def download_file(self, *args: object) -> None:
+        raise AssertionError("a channel's archive is read from the host tree, never downloaded")
+
+
+async def test_a_submit_directory_in_a_channel_is_unpacked_from_the_host_tree(tmp_path: Path) -> None:
+    root = _host_with_code_channel(tmp_path, _tar(tmp_path, _member("train.py"), _member("pkg/util.py")))
+    hps = {"sagemaker_submit_directory": '"/opt/ml/input/data/code/sourcedir.tar.gz"'}
+    assert await fetch_source(_NoS3(), hps, root / "code")  # type: ignore[arg-type]
+    assert (root / "code/train.py").is_file() and (root / "code/pkg/util.py").is_file()
+
+
+@pytest.mark.parametrize(("submit", "message"), [
+    ("/opt/ml/input/data/code/../../../../../etc/passwd", "must name a file inside one of the job's input channels"),
+    ("/opt/ml/input/data/sourcedir.tar.gz", "must name a file inside one of the job's input channels"),
+    ("/opt/ml/code/sourcedir.tar.gz", "must be an S3 URI of a sourcedir.tar.gz, or a file in an input channel"),
+    ("/opt/ml/input/data/code/missing.tar.gz", "is not in the job's input channel 'code'"),
+    ("/opt/ml/input/data/code/outside.tar.gz", "must name a file inside one of the job's input channels"),
+])
+async def test_a_submit_directory_never_escapes_its_channel(tmp_path: Path, submit: str, message: str) -> None:
+    root = _host_with_code_channel(tmp_path, _tar(tmp_path, _member("train.py")))
+    secret = tmp_path / "secret.tar.gz"
+    secret.write_bytes((root / "input/data/code/sourcedir.tar.gz").read_bytes())
+    (root / "input/data/code/outside.tar.gz").symlink_to(secret)  # a link in the channel pointing out of it
+    with pytest.raises(JobFailed, match=message):
+        await fetch_source(_NoS3(), {"sagemaker_submit_directory": submit}, root / "code")  # type: ignore[arg-type]
+    assert not (root / "code").exists() or not any((root / "code").iterdir())
 
 
 def test_checkpoint_local_path_maps_into_the_host_tree(tmp_path: Path) -> None:
