@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import pickle
+import socketserver
 import tarfile
 import threading
 import time
@@ -129,6 +130,34 @@ def source_archive(script: str, program: str) -> bytes:
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+class LoopbackListener:
+    """A TCP server on this machine's loopback, in a thread, keeping the first line of each connection.
+
+    What a job reaches (or cannot) when it tries the network: ``port`` to give it, ``lines`` to read back.
+    """
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        received = self.lines
+
+        class _Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                received.append(self.rfile.readline().decode(errors="replace").strip())
+
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self.port: int = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="loopback-listener", daemon=True)
+
+    def __enter__(self) -> LoopbackListener:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 def committed_s3_keys(emulator_state: Path, bucket: str) -> set[str]:

@@ -15,6 +15,10 @@ from pathlib import Path
 from services.runners.images import ContainerImage
 from services.runners.namespace import OPT_ML
 
+# What an isolated container is not given: it could not use them (SageMaker gives it no credentials either).
+_NOT_ISOLATED = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+                 "AWS_ENDPOINT_URL", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -31,6 +35,8 @@ class RunSpec:
     literal_paths: bool = False
     # Host names the container resolves (name -> address: a training job's algo-1..N), where the runner can.
     hosts: dict[str, str] = field(default_factory=dict)
+    # EnableNetworkIsolation: no network but the container's own loopback, and no AWS credentials or endpoint.
+    network_isolated: bool = False
 
 
 def at_base(args: list[str], base: str) -> list[str]:
@@ -86,8 +92,16 @@ class Runner(ABC):
         self.env: dict[str, str] = dict(env or {})
 
     def container_env(self, spec: RunSpec, base: str) -> dict[str, str]:
-        """The contract's variables for ``spec`` run with its job tree at ``base``."""
-        return {**self.env, **spec.env, "SAGEMAKER_BASE_DIR": base}
+        """The contract's variables for ``spec`` run with its job tree at ``base`` (without credentials and
+        endpoints when it is network-isolated)."""
+        env = {**self.env, **spec.env, "SAGEMAKER_BASE_DIR": base}
+        if spec.network_isolated:
+            env = {k: v for k, v in env.items() if k not in _NOT_ISOLATED and not k.startswith("AWS_ENDPOINT_URL_")}
+        return env
+
+    def isolation_unavailable(self) -> str | None:
+        """Why this runner cannot run a network-isolated container here; ``None`` when it can."""
+        return None
 
     @abstractmethod
     async def start(self, spec: RunSpec) -> RunningContainer:

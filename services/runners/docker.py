@@ -6,7 +6,8 @@ bind-mounted at ``/opt/ml`` (recursively, as Docker and podman bind by
 default, so a FastFile channel's FUSE mount inside the tree shows in the
 container; it exists before the container starts, so no propagation option
 is needed); the container runs ``<image> train`` (or the job's own
-entrypoint) on the host network, with low explicit ulimits (engines
+entrypoint) on the host network (on none with ``EnableNetworkIsolation``),
+with low explicit ulimits (engines
 in unprivileged sandboxes refuse to raise rlimits) and an init process as
 PID 1, so SIGTERM reaches the algorithm as it does a process-runner child (a
 bare PID 1 ignores signals it has no handler for). Blocking SDK calls run in
@@ -190,7 +191,8 @@ class DockerRunner(Runner):
                 # The contract's variables only: the engine never forwards the node's environment.
                 environment=self.container_env(spec, self.container_base),
                 volumes={str(spec.ml_root.resolve()): {"bind": self.container_base, "mode": "rw"}},
-                network_mode="host",
+                # The host's network, where hosts and servers are on loopback; none at all when isolated.
+                network_mode="none" if spec.network_isolated else "host",
                 ulimits=[Ulimit(name=n, soft=s, hard=h) for n, s, h in _ULIMITS], **extra,
             )
 

@@ -11,6 +11,11 @@ variable and say so in the job's log.
 The same namespace can show its own ``/etc/hosts``: the machine's, plus the
 job's host names (``algo-1``...), so code that reaches a peer by its name, as
 on SageMaker, finds it.
+
+A job with ``EnableNetworkIsolation`` also gets a network namespace of its
+own (``unshare --net``) whose only interface is its own loopback, brought up
+before the job starts: it reaches nothing of the machine's, not even a
+server on the machine's loopback, but sockets among its own processes work.
 """
 
 from __future__ import annotations
@@ -18,19 +23,23 @@ from __future__ import annotations
 import functools
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 OPT_ML = "/opt/ml"
 
 # $0 = the job directory, $1 = an empty staging directory, $2 = a hosts file to
-# show as /etc/hosts (or ""), then the command.
+# show as /etc/hosts (or ""), $3 = a Python interpreter to bring the loopback
+# interface up with (or "": the namespace has the machine's network), $4 = the
+# code it runs, then the command.
 # /opt is bound to the stage first, so its entries can be bound back over the
 # private tmpfs: everything else under /opt (package mirrors...) stays reachable.
 # The job directory is bound recursively: a FastFile channel is a FUSE mount
 # inside it, which a plain bind would show as an empty directory.
 _SCRIPT = r"""
 set -e
-job="$0"; stage="$1"; hosts="$2"; shift 2
+job="$0"; stage="$1"; hosts="$2"; python="$3"; loopback="$4"; shift 4
+if [ -n "$python" ]; then "$python" -c "$loopback"; fi
 if [ -n "$hosts" ] && [ -e /etc/hosts ]; then mount --bind "$hosts" /etc/hosts; fi
 mkdir -p "$stage"
 mount --rbind /opt "$stage"
@@ -49,6 +58,15 @@ exec "$@"
 """
 
 
+# Sets IFF_UP on "lo" (SIOCGIFFLAGS, then SIOCSIFFLAGS with a 40-byte struct ifreq): no iproute2 needed.
+LOOPBACK_UP = """
+import fcntl, socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+flags = struct.unpack("16sH22x", fcntl.ioctl(s, 0x8913, struct.pack("16sH22x", b"lo", 0)))[1]
+fcntl.ioctl(s, 0x8914, struct.pack("16sH22x", b"lo", flags | 1))
+"""
+
+
 @functools.cache
 def namespaces_available() -> bool:
     """Whether this kernel lets an unprivileged process make a user + mount namespace."""
@@ -59,6 +77,19 @@ def namespaces_available() -> bool:
         probe = subprocess.run([unshare, "--user", "--map-root-user", "--mount", "sh", "-c",
                                 "mount -t tmpfs probe /mnt 2>/dev/null || mount -t tmpfs probe /tmp"],
                                capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+@functools.cache
+def network_namespaces_available() -> bool:
+    """Whether this kernel also lets it make a network namespace and bring its loopback up in it."""
+    if not namespaces_available():
+        return False
+    try:
+        probe = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "--net", sys.executable, "-c",
+                                LOOPBACK_UP], capture_output=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return probe.returncode == 0
@@ -81,9 +112,13 @@ def write_hosts_file(job_dir: Path, hosts: dict[str, str], etc_hosts: Path = Pat
     return path
 
 
-def wrap_command(job_dir: Path, argv: list[str], hosts_file: Path | None = None) -> list[str]:
+def wrap_command(job_dir: Path, argv: list[str], hosts_file: Path | None = None,
+                 network_isolated: bool = False) -> list[str]:
     """``argv`` run with ``job_dir`` mounted at ``/opt/ml`` in a private namespace (and ``hosts_file``,
-    when given, as its ``/etc/hosts``)."""
-    return ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", _SCRIPT,
+    when given, as its ``/etc/hosts``); ``network_isolated``: in a network namespace of its own too, with
+    only its loopback up."""
+    unshare = ["unshare", "--user", "--map-root-user", "--mount", *(["--net"] if network_isolated else [])]
+    return [*unshare, "sh", "-c", _SCRIPT,
             str(job_dir.resolve()), str(stage_dir(job_dir).resolve()),
-            str(hosts_file.resolve()) if hosts_file else "", *argv]
+            str(hosts_file.resolve()) if hosts_file else "",
+            sys.executable if network_isolated else "", LOOPBACK_UP if network_isolated else "", *argv]

@@ -26,7 +26,13 @@ from collections.abc import AsyncIterator, Mapping
 from services.core.exceptions import PlatformError
 from services.runners.base import Runner, RunningContainer, RunSpec
 from services.runners.job_python import image_site_dirs, make_job_python
-from services.runners.namespace import OPT_ML, namespaces_available, wrap_command, write_hosts_file
+from services.runners.namespace import (
+    OPT_ML,
+    namespaces_available,
+    network_namespaces_available,
+    wrap_command,
+    write_hosts_file,
+)
 
 # Long lines (a model summary, a progress bar) must not stall the reader.
 _STREAM_LIMIT = 4 << 20
@@ -130,9 +136,20 @@ class ProcessRunner(Runner):
         self._site_dirs: dict[str, list[str]] = {}  # per image interpreter, asked once
 
     def base_dir(self, spec: RunSpec) -> str:
-        return OPT_ML if spec.literal_paths and namespaces_available() else str(spec.ml_root)
+        # An isolated job runs in the private namespace anyway: it sees the literal /opt/ml too.
+        wanted = spec.literal_paths or spec.network_isolated
+        return OPT_ML if wanted and namespaces_available() else str(spec.ml_root)
+
+    def isolation_unavailable(self) -> str | None:
+        """An isolated job runs in a network namespace of its own; some kernels (and sandboxes) refuse one."""
+        if network_namespaces_available():
+            return None
+        return ("this machine's kernel does not let an unprivileged process make a network namespace (unshare "
+                "--user --net), in which the process runner runs a job without network; use the docker runner")
 
     async def start(self, spec: RunSpec) -> RunningContainer:
+        if spec.network_isolated and (reason := self.isolation_unavailable()):
+            raise PlatformError(f"cannot run {spec.name} without network: {reason}")
         base = self.base_dir(spec)
         env = {**inherited_env(os.environ), **self.container_env(spec, base), "PYTHONUNBUFFERED": "1"}
         # The image's interpreter: this one for Headwater's containers, or the one named for a user's image.
@@ -155,7 +172,7 @@ class ProcessRunner(Runner):
             python, "-m", spec.image.module, *spec.command]
         if base == OPT_ML:
             hosts_file = write_hosts_file(spec.ml_root, spec.hosts) if spec.hosts else None
-            argv = wrap_command(spec.ml_root, argv, hosts_file)
+            argv = wrap_command(spec.ml_root, argv, hosts_file, network_isolated=spec.network_isolated)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,

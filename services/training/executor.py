@@ -142,6 +142,7 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
                                                   "Training job stopped before it started")
             hosts = host_names(job.resource_config.instance_count)
             try:
+                self._check_isolation(job)
                 image = self._image(job)
                 role_env = await self._role_env(job)
                 job = await self._download(job, hosts)
@@ -185,6 +186,19 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
             h: await plan_training_pipes(self.s3, job, roots[h], h, hosts) for h in hosts}
         return job
 
+    def _check_isolation(self, job: TrainingJob) -> None:
+        """``EnableNetworkIsolation`` is honoured or the job fails: it never runs with a network it asked not
+        to have."""
+        if not job.enable_network_isolation:
+            return
+        reason = self.runner.isolation_unavailable()
+        if reason is not None:
+            raise JobFailed(f"ClientError: EnableNetworkIsolation cannot be honoured on this node: {reason}")
+        if job.resource_config.instance_count > 1:
+            # Each host runs without network of its own: the hosts could not reach each other as SageMaker's do.
+            raise JobFailed("ClientError: EnableNetworkIsolation with InstanceCount above 1 is not supported by "
+                            "Headwater: isolated hosts cannot reach each other here; use one instance")
+
     def _image(self, job: TrainingJob) -> ContainerImage:
         uri = job.algorithm_specification.training_image or job.algorithm_specification.algorithm_name or ""
         image = resolve_image(uri, self.settings.image_interpreters)
@@ -208,7 +222,8 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
         algorithm = job.algorithm_specification
         # User scripts and a user's own entrypoint may hardcode /opt/ml.
         literal = is_script_mode(job.hyper_parameters) or bool(algorithm.container_entrypoint)
-        probe = RunSpec(name, image, [], root, literal_paths=literal)
+        probe = RunSpec(name, image, [], root, literal_paths=literal,
+                        network_isolated=bool(job.enable_network_isolation))
         base = self.runner.base_dir(probe)
         env = training_env(job, base, host, hosts, num_cpus=max(1, self.cpu_share() // len(hosts)))
         env.update(addresses_env(addresses))
@@ -224,7 +239,8 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
         # --master_addr=algo-1); here every host is on this machine's loopback.
         names = {h: address.rpartition(":")[0] for h, address in addresses.items()}
         return RunSpec(name=f"{name}-{host}", image=image, command=command, ml_root=root, env=env,
-                       entrypoint=entrypoint, literal_paths=literal, hosts=names)
+                       entrypoint=entrypoint, literal_paths=literal, hosts=names,
+                       network_isolated=bool(job.enable_network_isolation))
 
     async def _train(self, job: TrainingJob, hosts: list[str], image: ContainerImage, role_env: dict[str, str]
                      ) -> tuple[Outcome, list[HostRun]]:

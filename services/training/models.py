@@ -95,6 +95,7 @@ class CreateTrainingJobRequest(ApiModel):
     tags: list[dict[str, str]] | None = None
     checkpoint_config: CheckpointConfig | None = None
     enable_managed_spot_training: bool | None = None
+    enable_network_isolation: bool | None = None
 
 
 class SecondaryStatusTransition(ApiModel):

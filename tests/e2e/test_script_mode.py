@@ -4,6 +4,8 @@
 ``source_dir`` as ``sourcedir.tar.gz`` and send ``sagemaker_program`` /
 ``sagemaker_submit_directory``; the job runs the user's entry point with the
 training toolkit's environment and the hyperparameters as ``--name value``.
+With ``enable_network_isolation=True`` the code comes as a ``code`` channel
+and the job runs without network.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from sagemaker.xgboost import XGBoost  # noqa: E402
 
 from infra.demo.datasets import to_csv
 from services.runners.images import resolve_image
-from tests.sdk_env import REGION, ROLE, sdk_environment, sdk_session
-from tests.support import NodeThread, free_port_settings, wait_for_job
+from tests.sdk_env import ROLE, sdk_environment, sdk_session
+from tests.support import LoopbackListener, NodeThread, free_port_settings, source_archive, wait_for_job
 
 pytestmark = pytest.mark.sdk
 
@@ -208,3 +210,81 @@ def test_source_archive_that_escapes_is_refused(node: NodeThread, env: None, tra
     assert "'../../escaped.py' would be extracted outside the code directory" in d["FailureReason"]
     assert not (node.settings.jobs_dir / "escaping-source" / "escaped.py").exists()
     assert not (node.settings.jobs_dir / "escaped.py").exists()
+
+
+@pytest.fixture(scope="module")
+def listener() -> Iterator[LoopbackListener]:
+    """A server on this machine's loopback, for jobs to try to reach."""
+    with LoopbackListener() as server:
+        yield server
+
+
+def _probe(src: Path, port: int, isolated: bool) -> SKLearn:
+    return SKLearn(entry_point="net_probe.py", source_dir=str(src), framework_version="1.2-1",
+                   instance_type="ml.m5.large", instance_count=1, role=ROLE, hyperparameters={"port": port},
+                   enable_network_isolation=isolated, output_path=f"s3://{ARTIFACTS}/script-mode",
+                   sagemaker_session=sdk_session(ARTIFACTS))
+
+
+def _netprobe(node: NodeThread, name: str) -> dict[str, Any]:
+    return json.loads(re.search(r"^NETPROBE (.*)$", _log(node, name), re.M).group(1))
+
+
+def test_network_isolation_ships_the_code_as_a_channel_and_cuts_the_network(
+        node: NodeThread, train_uri: str, tmp_path: Path, listener: LoopbackListener) -> None:
+    src = _source_dir(tmp_path, "net_probe.py")
+    isolated = _probe(src, listener.port, isolated=True)
+    isolated.fit({"train": train_uri}, wait=False)
+    name = isolated.latest_training_job.name
+    sm = node.client("sagemaker")
+    d = wait_for_job(sm, name, timeout=90)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    # What the SDK sends for an isolated job: the code as a channel, and its path inside the container.
+    assert d["EnableNetworkIsolation"] is True
+    assert json.loads(d["HyperParameters"]["sagemaker_submit_directory"]) == "/opt/ml/input/data/code/sourcedir.tar.gz"
+    assert sorted(c["ChannelName"] for c in d["InputDataConfig"]) == ["code", "train"]
+    probe = _netprobe(node, name)
+    assert probe["server"].startswith("failed:"), probe
+    assert probe["own_loopback"] is True
+    # no credentials and no endpoint: nothing to reach (AWS_CA_BUNDLE passes where the node has one)
+    assert [k for k in probe["aws"] if k != "AWS_CA_BUNDLE"] == ["AWS_DEFAULT_REGION", "AWS_REGION"]
+    assert "netprobe.json" in _tar_names(isolated.model_data)
+    assert not [line for line in listener.lines if name in line]
+
+    connected = _probe(src, listener.port, isolated=False)
+    connected.fit({"train": train_uri}, wait=False)
+    other = connected.latest_training_job.name
+    d = wait_for_job(sm, other, timeout=90)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    assert _netprobe(node, other)["server"] == "connected"
+    assert f"hello from {other}" in listener.lines
+
+
+@pytest.mark.parametrize(("instances", "namespaces", "reason"), [
+    (1, False, "EnableNetworkIsolation cannot be honoured on this node: this machine's kernel does not let"),
+    (2, True, "EnableNetworkIsolation with InstanceCount above 1 is not supported by Headwater"),
+])
+def test_an_isolated_job_that_cannot_be_isolated_fails_rather_than_run_with_network(
+        node: NodeThread, env: None, train_uri: str, monkeypatch: pytest.MonkeyPatch, instances: int,
+        namespaces: bool, reason: str) -> None:
+    from services.runners import process
+
+    monkeypatch.setattr(process, "network_namespaces_available", lambda: namespaces)  # the node runs in this process
+    name = f"isolated-{instances}"
+    boto3.client("s3").put_object(Bucket=ARTIFACTS, Key="isolated/sourcedir.tar.gz",
+                                  Body=source_archive("print('ran with network')\n", "train.py"))
+    sm = node.client("sagemaker")
+    sm.create_training_job(
+        TrainingJobName=name, RoleArn=ROLE, EnableNetworkIsolation=True,
+        AlgorithmSpecification={"TrainingImage": "headwater/sklearn", "TrainingInputMode": "File"},
+        HyperParameters={"sagemaker_program": '"train.py"',
+                         "sagemaker_submit_directory": '"/opt/ml/input/data/code/sourcedir.tar.gz"'},
+        InputDataConfig=[{"ChannelName": "code", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": f"s3://{ARTIFACTS}/isolated/sourcedir.tar.gz"}}}],
+        OutputDataConfig={"S3OutputPath": f"s3://{ARTIFACTS}/isolated"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": instances, "VolumeSizeInGB": 5},
+        StoppingCondition={"MaxRuntimeInSeconds": 60})
+    d = wait_for_job(sm, name, timeout=60)
+    assert d["TrainingJobStatus"] == "Failed"
+    assert d["FailureReason"].startswith("ClientError: " + reason)
+    assert not list((node.settings.jobs_dir / name).glob("*.log"))  # no container ran

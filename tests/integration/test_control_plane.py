@@ -531,11 +531,11 @@ def test_every_operation_refuses_a_member_botocore_does_not_know(node: Any, oper
 def test_a_known_member_without_effect_round_trips_to_describe(sm: Any) -> None:
     request = job_request("cp-known-member")
     request.update(VpcConfig={"SecurityGroupIds": ["sg-0123456"], "Subnets": ["subnet-0123456"]},
-                   EnableNetworkIsolation=True, RetryStrategy={"MaximumRetryAttempts": 2},
+                   RetryStrategy={"MaximumRetryAttempts": 2},
                    ExperimentConfig={"ExperimentName": "exp", "TrialName": "trial"})
     sm.create_training_job(**request)
     d = sm.describe_training_job(TrainingJobName="cp-known-member")
-    for member in ("VpcConfig", "EnableNetworkIsolation", "RetryStrategy", "ExperimentConfig"):
+    for member in ("VpcConfig", "RetryStrategy", "ExperimentConfig"):
         assert d[member] == request[member]
 
 

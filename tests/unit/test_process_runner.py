@@ -14,12 +14,14 @@ from pathlib import Path
 import pytest
 
 from services.aws.session import job_aws_env
+from services.core.exceptions import PlatformError
 from services.core.settings import Settings
+from services.runners import process
 from services.runners.base import RunSpec, at_base
 from services.runners.images import ContainerImage
-from services.runners.namespace import namespaces_available
+from services.runners.namespace import namespaces_available, network_namespaces_available
 from services.runners.process import ProcessRunner
-from tests.support import write_wheel
+from tests.support import LoopbackListener, wait_for, write_wheel
 
 PARENT = r"""
 import asyncio
@@ -179,6 +181,55 @@ async def test_a_job_reaches_its_hosts_by_name(tmp_path: Path) -> None:
     assert await container.wait() == 0, lines
     assert json.loads(lines[-1]) == ["127.0.0.1", "127.0.0.2", "127.0.0.1"]  # and the machine's names still
     assert Path("/etc/hosts").read_text() == machine  # only the job's namespace sees them
+
+
+# Try a server on the machine's loopback, then a socket of the job's own; report both and the AWS variables.
+NET_PROBE = r"""
+import json, os, socket, sys
+try:
+    socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5).sendall(b"hello from the job\n")
+    server = "connected"
+except OSError as err:
+    server = f"failed: {err}"
+own = socket.socket(); own.bind(("127.0.0.1", 0)); own.listen(1)
+socket.create_connection(own.getsockname(), timeout=5).close()
+print(json.dumps([server, sorted(k for k in os.environ if k.startswith("AWS_") and k != "AWS_CA_BUNDLE")]))
+"""
+
+
+async def _net_probe(runner: ProcessRunner, root: Path, port: int, isolated: bool) -> list:
+    spec = RunSpec(name="net", image=ContainerImage("x", "x", "x"), command=[], ml_root=root,
+                   network_isolated=isolated, entrypoint=[sys.executable, "-c", NET_PROBE, str(port)])
+    container = await runner.start(spec)
+    lines = [line async for line in container.lines()]
+    assert await container.wait() == 0, lines
+    return json.loads(lines[-1])
+
+
+@pytest.mark.skipif(not network_namespaces_available(), reason="this kernel refuses unprivileged network "
+                                                               "namespaces, which isolate a job under the process "
+                                                               "runner (the job fails then: see the next test)")
+async def test_an_isolated_job_has_its_own_loopback_only_and_no_credentials(tmp_path: Path) -> None:
+    runner = ProcessRunner(env=job_aws_env(Settings(aws_endpoint="http://127.0.0.1:4566", region="eu-west-1")))
+    assert runner.isolation_unavailable() is None
+    with LoopbackListener() as listener:
+        (tmp_path / "a").mkdir()
+        server, aws = await _net_probe(runner, tmp_path / "a", listener.port, isolated=True)
+        assert server.startswith("failed:") and listener.lines == []
+        assert aws == ["AWS_DEFAULT_REGION", "AWS_REGION"]  # no endpoint to reach, no credentials to use
+        (tmp_path / "b").mkdir()
+        server, aws = await _net_probe(runner, tmp_path / "b", listener.port, isolated=False)
+        assert server == "connected" and "AWS_ACCESS_KEY_ID" in aws
+        wait_for(lambda: listener.lines == ["hello from the job"], 10, what="the job's line at the server")
+
+
+async def test_without_network_namespaces_the_runner_says_why_and_runs_no_isolated_job(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(process, "network_namespaces_available", lambda: False)
+    runner = ProcessRunner()
+    assert "network namespace" in (runner.isolation_unavailable() or "")
+    with pytest.raises(PlatformError, match="network namespace"):
+        await _net_probe(runner, tmp_path, 1, isolated=True)
 
 
 def test_at_base_rewrites_only_opt_ml_paths() -> None:
