@@ -65,9 +65,11 @@ def _image(d: TrainingJobDefinition) -> str:
 
 
 def _member(d: TrainingJobDefinition, name: str) -> Any:
+    """A member as SageMaker compares it: an absent flag is ``false``, an empty environment none."""
     if name == "Environment":
         return d.environment or None
-    return (d.model_extra or {}).get(name)
+    value = (d.model_extra or {}).get(name)
+    return bool(value) if name.startswith("Enable") else value
 
 
 def _pairs(mine: CreateTuningJobRequest, parent: TuningJob) -> list[tuple[TrainingJobDefinition,

@@ -99,6 +99,12 @@ async def test_identical_data_uploaded_again_under_another_prefix_is_accepted() 
     assert job.warm_start_config is not None and job.warm_start_config.warm_start_type == "IdenticalDataAndAlgorithm"
 
 
+async def test_a_flag_left_out_is_the_flag_set_false() -> None:
+    # A parent created with boto3 omits EnableNetworkIsolation; the SDK sends it false.
+    job = await _warm_start(lambda body: _definition(body).update(EnableNetworkIsolation=False))
+    assert job.warm_start_config is not None
+
+
 async def test_ranges_may_change_and_hyperparameters_move_between_static_and_tunable() -> None:
     def change(body: dict[str, Any]) -> None:
         _ranges(body)["ContinuousParameterRanges"][0]["MaxValue"] = "0.9"
