@@ -117,7 +117,9 @@ def test_identical_dataset_and_algorithm_tuner_over_a_record_set_uploaded_again(
 
     # The user warm-starts from it with the same data: record_set() uploads it again, under a new prefix.
     child = tuner.identical_dataset_and_algorithm_tuner()
-    child.fit([_records(estimator, 200, 1, "train"), _records(estimator, 100, 2, "validation")], wait=True)
+    # (named: the SDK names a tuning job after its image and the minute, the same for tuners a minute apart)
+    child.fit([_records(estimator, 200, 1, "train"), _records(estimator, 100, 2, "validation")],
+              job_name="sdk-ll-child", wait=True)
     described = child.describe()
     assert described["HyperParameterTuningJobStatus"] == "Completed", described.get("FailureReason")
     assert described["WarmStartConfig"] == {"ParentHyperParameterTuningJobs": [
@@ -130,7 +132,8 @@ def test_identical_dataset_and_algorithm_tuner_over_a_record_set_uploaded_again(
                                                          sagemaker_session=sess)
     assert third.warm_start_config.type is WarmStartTypes.IDENTICAL_DATA_AND_ALGORITHM
     again = third.estimator
-    third.fit([_records(again, 200, 1, "train"), _records(again, 100, 2, "validation")], wait=True)
+    third.fit([_records(again, 200, 1, "train"), _records(again, 100, 2, "validation")], job_name="sdk-ll-third",
+              wait=True)
     described = third.describe()
     assert described["HyperParameterTuningJobStatus"] == "Completed", described.get("FailureReason")
     assert {p["HyperParameterTuningJobName"] for p in described["WarmStartConfig"][
