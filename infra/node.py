@@ -22,13 +22,15 @@ from typing import Any
 
 from aiohttp import web
 
-from handlers.lambda_api import make_lambda_app
+from handlers.lambda_api import BuiltinHandlers
 from handlers.registry import load_handlers
 from handlers.runtime import HandlerRuntime
+from infra.composition.functions import Functions, build_functions
 from infra.composition.handlers import handler_deps
 from infra.composition.services import Services, build_services
 from infra.composition.workers import build_worker, job_runner
 from infra.emulator import EmbeddedEmulator
+from infra.endpoint_variables import endpoint_variables
 from infra.identity import ExecutionRole, execution_role
 from infra.provision import provision
 from infra.sdk_defaults import ENDPOINTS_KEY, write_sdk_defaults
@@ -36,6 +38,7 @@ from infra.stack import declare_stack
 from services.api.access import access_middleware
 from services.api.metrics_server import add_metrics_routes
 from services.api.ops_autoscaling import build_autoscaling_api
+from services.api.ops_lambda import LambdaApi
 from services.api.runtime_server import RuntimeServer
 from services.api.sagemaker_ops import build_sagemaker_service
 from services.autoscaling.scaler import Scaler
@@ -70,6 +73,7 @@ class HeadwaterNode:
         self.worker: Worker | None = None
         self.hosting: HostingRuntime | None = None  # endpoints' fleets; stopped with the node
         self.runtime_server: RuntimeServer | None = None  # sagemaker-runtime: invocations
+        self.functions: Functions | None = None  # user functions: the Lambda API's, their environments
 
     async def __aenter__(self) -> HeadwaterNode:
         try:
@@ -96,6 +100,8 @@ class HeadwaterNode:
         deps = handler_deps(self.services)
         embedded = self.emulator is not None
         self.runtime = HandlerRuntime(s, self.services.sqs, deps, handlers, emulator_embedded=embedded)
+        self.functions = await self._stack.enter_async_context(
+            build_functions(s, self.services, clients, emulator_embedded=embedded))
         if self.with_servers:
             self.hosting = await self._stack.enter_async_context(
                 HostingRuntime(s, self.services.hosting, self.services.s3, self.services.logs, job_runner(s)))
@@ -107,12 +113,17 @@ class HeadwaterNode:
             port = await self.runtime_server.start(s.bind_host, s.runtime_port)
             self.endpoints["runtime"] = f"http://{s.bind_host}:{port}"
             lambda_arn = f"arn:aws:lambda:{s.region}:{s.account_id}:function"
-            self.endpoints["lambda"] = await self._serve(make_lambda_app(deps, lambda_arn, self.services.sqs), s.lambda_port)
+            f = self.functions
+            lambda_api = LambdaApi(BuiltinHandlers(deps, lambda_arn, self.services.sqs), f.service, f.settings,
+                                   f.invoker, f.async_invocations)
+            self.endpoints["lambda"] = await self._serve(lambda_api.service.make_app(), s.lambda_port)
             self.endpoints["autoscaling"] = await self._serve(
                 build_autoscaling_api(self.services.autoscaling).make_app(), s.autoscaling_port)
         # Built once the control plane listens: a job's code reaches it (SageMaker Experiments from a script).
         self.worker = build_worker(self.services, on_line=self.on_line, emulator_embedded=embedded,
                                    control_plane=self.endpoints.get("sagemaker"))
+        # A function's boto3 talks to this node: the endpoints are known once every server listens.
+        self.functions.invoker.base_env.update(endpoint_variables(self.endpoints))
 
     async def _serve(self, app: web.Application, port: int) -> str:
         if (token := access_token(self.settings)) is not None:
@@ -143,6 +154,8 @@ class HeadwaterNode:
         """Run the handler runtime and the worker until ``stop`` is set."""
         assert self.runtime is not None and self.worker is not None
         tasks = [asyncio.create_task(self.runtime.run(stop), name="handler-runtime")]
+        if self.functions is not None:
+            tasks.append(asyncio.create_task(self.functions.serve(stop), name="functions"))
         if self.with_worker:
             tasks.append(asyncio.create_task(self.worker.run(stop), name="worker"))
         if self.services is not None:

@@ -16,6 +16,7 @@ from handlers.registry import HandlerSpec, OnEvent, OnObjectCreated, OnS3Notific
 from services.core.settings import Settings
 from services.core.tasks import ORCHESTRATION_QUEUE, TASKS_QUEUE
 from services.execution.log_shipper import TRAINING_LOG_GROUP
+from services.functions.async_delivery import ASYNC_QUEUE, ASYNC_QUEUE_MAX_RECEIVES
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,9 @@ def declare_stack(settings: Settings, handlers: dict[str, HandlerSpec]) -> Stack
     """The stack for ``settings`` and the registered ``handlers``."""
     queues = [QueueDecl(settings.queue_name(q), settings.dlq_name(q), settings.task_max_attempts + 2,
                         settings.visibility_timeout) for q in (TASKS_QUEUE, ORCHESTRATION_QUEUE)]
+    # Event invocations of user functions (their retries are counted in the message itself).
+    queues.append(QueueDecl(settings.queue_name(ASYNC_QUEUE), settings.dlq_name(ASYNC_QUEUE),
+                            ASYNC_QUEUE_MAX_RECEIVES, settings.visibility_timeout))
     rules: list[RuleDecl] = []
     notifications: list[NotificationDecl] = []
     for spec in sorted(handlers.values(), key=lambda s: s.name):

@@ -8,17 +8,9 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from infra.endpoint_variables import endpoint_variables
 from infra.sdk_defaults import ENDPOINTS_KEY as SDK_DEFAULTS_KEY
 from services.core.settings import Settings
-
-_ENV_NAMES = {
-    "aws": "AWS_ENDPOINT_URL",
-    "sagemaker": "AWS_ENDPOINT_URL_SAGEMAKER",
-    "metrics": "AWS_ENDPOINT_URL_SAGEMAKER_METRICS",
-    "runtime": "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
-    "lambda": "AWS_ENDPOINT_URL_LAMBDA",
-    "autoscaling": "AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING",
-}
 
 
 class NodeNotRunning(RuntimeError):
@@ -59,8 +51,7 @@ def env_exports(endpoints: dict[str, Any], with_token: bool = False) -> list[str
     ``with_token``: the node requires its access token, so the access key id is the shell's
     ``$HEADWATER_ACCESS_TOKEN`` (referenced, never printed; an emulator takes any key id).
     """
-    lines = [f"export {var}={shlex.quote(endpoints[key])}" for key, var in _ENV_NAMES.items()
-             if endpoints.get(key) and endpoints[key] != "aws"]
+    lines = [f"export {var}={shlex.quote(value)}" for var, value in endpoint_variables(endpoints).items()]
     region = endpoints.get("region", "us-east-1")
     lines += [f"export AWS_DEFAULT_REGION={region}", f"export AWS_REGION={region}"]
     if endpoints.get("execution_role"):

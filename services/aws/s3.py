@@ -184,6 +184,11 @@ class S3Adapter:
         extra = {"ContentType": content_type} if content_type else {}
         await self.client.put_object(Bucket=bucket, Key=key, Body=data, **extra)
 
+    async def presigned_get(self, bucket: str, key: str, expires_seconds: int = 600) -> str:
+        """A URL that reads ``key`` without credentials for ``expires_seconds``."""
+        return str(await self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_seconds))
+
     async def delete(self, bucket: str, key: str) -> None:
         """Delete one object (absent is fine)."""
         await self.client.delete_object(Bucket=bucket, Key=key)

@@ -109,10 +109,12 @@ class SqsAdapter:
             ))
         return out
 
-    async def send(self, queue: str, body: Any, attributes: dict[str, str] | None = None) -> str:
-        """Send ``body`` (JSON-encoded unless already a string); return the message id."""
+    async def send(self, queue: str, body: Any, attributes: dict[str, str] | None = None,
+                   delay_seconds: int = 0) -> str:
+        """Send ``body`` (JSON-encoded unless already a string), visible after ``delay_seconds``; return the
+        message id."""
         text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"), default=str)
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"DelaySeconds": delay_seconds} if delay_seconds else {}
         if attributes:
             kwargs["MessageAttributes"] = {
                 k: {"DataType": "String", "StringValue": v[:4096] or "-"} for k, v in attributes.items()

@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     autoscaling_scale_out_periods: int = 3
     autoscaling_scale_in_periods: int = 15
 
+    # User functions (the Lambda API): invocations the node runs at once across the functions without reserved
+    # concurrency (Lambda's account concurrency, and the most one function may reserve); how long an idle
+    # execution environment is kept warm; the first wait before an Event invocation is retried (doubling
+    # after; Lambda waits about a minute, then two).
+    function_concurrency: int = Field(default=16, ge=1)
+    function_idle_seconds: float = Field(default=300.0, gt=0)
+    function_retry_seconds: float = Field(default=1.0, ge=0)
+
     def queue_name(self, name: str) -> str:
         """The SQS queue name of a handler or of the task queue."""
         return f"{self.resource_prefix}-{name}"
