@@ -72,6 +72,6 @@ def build_functions(settings: Settings, services: Services, clients: AwsClients,
         invoker, services.sqs, settings.queue_name(ASYNC_QUEUE), clients.events,
         polls=ConsumerPolls.choose(settings.poll_wait_seconds, emulator_embedded),
         concurrency=settings.function_concurrency, retry_seconds=settings.function_retry_seconds,
-        visibility_timeout=settings.visibility_timeout)
+        visibility_timeout=settings.visibility_timeout, stop_grace_seconds=settings.stop_grace_seconds)
     return Functions(service, FunctionSettings(service, settings.function_concurrency), runtime_api, pool, invoker,
                      async_invocations)

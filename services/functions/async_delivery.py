@@ -62,7 +62,8 @@ class AsyncInvocations:
     """The queue of ``Event`` invocations and its consumer."""
 
     def __init__(self, invoker: Invoker, sqs: SqsAdapter, queue: str, events_client: Any, *, polls: ConsumerPolls,
-                 concurrency: int, retry_seconds: float, visibility_timeout: int) -> None:
+                 concurrency: int, retry_seconds: float, visibility_timeout: int,
+                 stop_grace_seconds: float = 10.0) -> None:
         self.invoker = invoker
         self.sqs = sqs
         self.queue = queue
@@ -70,6 +71,7 @@ class AsyncInvocations:
         self.polls = polls
         self.retry_seconds = retry_seconds
         self.visibility_timeout = visibility_timeout
+        self.stop_grace_seconds = stop_grace_seconds
         self._bound = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self.delivered: dict[str, int] = {}  # outcome -> count, for tests and figures
@@ -98,8 +100,17 @@ class AsyncInvocations:
                 task = asyncio.create_task(self._run_one(msg), name=f"event-invoke-{msg.message_id[:8]}")
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._abandon()
+
+    async def _abandon(self) -> None:
+        """At stop: invocations under way get ``stop_grace_seconds`` to end; the rest are left to SQS, which
+        hands their messages out again once their visibility timeout has passed (at least once)."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=self.stop_grace_seconds)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def _run_one(self, msg: QueueMessage) -> None:
         keeper = asyncio.create_task(self._keep_invisible(msg))
@@ -197,9 +208,8 @@ class AsyncInvocations:
         self.delivered[outcome] = self.delivered.get(outcome, 0) + 1
 
     async def close(self) -> None:
-        """Wait for invocations under way."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Let invocations under way end, or leave them to SQS (see :meth:`_abandon`)."""
+        await self._abandon()
 
 
 def _queue_name(arn: str) -> str:
