@@ -96,6 +96,14 @@ def cmd_logs(args: argparse.Namespace) -> int:
     """Print (and follow) a job's container log."""
     from infra.cli.commands import print_logs
 
+    if args.function:
+        from infra.cli.functions import print_function_logs
+
+        return asyncio.run(print_function_logs(_settings(args), args.function, follow=args.follow))
+    if not args.job:
+        print("headwater logs: name a training job, or --function <name>", file=sys.stderr)
+        return 2
+
     return asyncio.run(print_logs(_settings(args), args.job, follow=args.follow))
 
 
@@ -239,9 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--limit", type=int, default=50)
     jobs.set_defaults(func=cmd_jobs)
 
-    logs = sub.add_parser("logs", help="print a training job's log")
-    logs.add_argument("job")
-    logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the job ends")
+    logs = sub.add_parser("logs", help="print a training job's log, or a function's (--function)")
+    logs.add_argument("job", nargs="?")
+    logs.add_argument("--function", help="a Lambda function's log (/aws/lambda/<name>) instead of a job's")
+    logs.add_argument("-f", "--follow", action="store_true",
+                      help="keep printing until the job ends (a function's: until Ctrl-C)")
     logs.set_defaults(func=cmd_logs)
 
     stop = sub.add_parser("stop", help="stop a training job")

@@ -100,6 +100,25 @@ class LogsAdapter:
             raise
         return [s["logStreamName"] for s in resp.get("logStreams", [])]
 
+    async def group_events(self, group: str, start_ms: int = 0) -> list[tuple[str, int, str, str]]:
+        """Every event of every stream of ``group`` from ``start_ms`` on: ``(event id, timestamp, stream,
+        message)``, in time order; none when the group does not exist (yet)."""
+        out: list[tuple[str, int, str, str]] = []
+        kwargs: dict[str, Any] = {"logGroupName": group, "startTime": start_ms}
+        while True:
+            try:
+                resp = await self.client.filter_log_events(**kwargs)
+            except ClientError as err:
+                if err.response["Error"]["Code"] == "ResourceNotFoundException":
+                    return []
+                raise
+            out.extend((str(e["eventId"]), int(e["timestamp"]), str(e.get("logStreamName", "")), str(e["message"]))
+                       for e in resp.get("events", []))
+            if not resp.get("nextToken"):
+                break
+            kwargs["nextToken"] = resp["nextToken"]
+        return sorted(out, key=lambda e: e[1])
+
     async def tail(self, group: str, stream: str, *, follow: Callable[[], Any] | None = None,
                    poll_seconds: float = 0.5) -> AsyncIterator[tuple[int, str]]:
         """Yield a stream's events from the start; while ``follow()`` is truthy

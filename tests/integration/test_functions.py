@@ -6,6 +6,7 @@ names of its own.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import threading
@@ -464,3 +465,30 @@ def test_idle_environments_are_reaped(node: NodeThread, lam: Any) -> None:
         pool.idle_seconds = old
     assert not pool.environments("reaped")
     assert call(lam, "reaped")[1] == 1
+
+
+def test_headwater_logs_function(node: NodeThread, lam: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from infra.cli.functions import print_function_logs
+
+    create(lam, "followed", "def handler(e, c):\n    print('line', e['n'])\n    return 1\n")
+    call(lam, "followed", {"n": 1})
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    follower = threading.Thread(target=lambda: loop.run_until_complete(
+        print_function_logs(node.settings, "followed", follow=True, poll_seconds=0.2, stop=stop)))
+    follower.start()
+    try:
+        printed: list[str] = []
+
+        def reports(count: int) -> bool:
+            printed.append(capsys.readouterr().out)
+            return "".join(printed).count("REPORT RequestId") >= count
+
+        wait_for(lambda: reports(1), 30, what="the first invocation's log")
+        call(lam, "followed", {"n": 2})
+        wait_for(lambda: reports(2), 30, what="the second invocation's log, followed")
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        follower.join(30)
+    out = "".join(printed)
+    assert out.count("line 1") == 1 and out.count("line 2") == 1 and out.count("REPORT RequestId") == 2
