@@ -11,7 +11,8 @@ each invocation's output so those lines are complete before ``END``.
 Limits are enforced as Lambda enforces them: past its timeout an invocation's
 environment is killed (``Task timed out after N.NN seconds``); a resident
 set over ``MemorySize`` (sampled while an invocation runs), or an allocation
-the address-space backstop refuses, kills it too (``Runtime.OutOfMemory``).
+the data-segment backstop (``RLIMIT_DATA``) refuses, kills it too
+(``Runtime.OutOfMemory``).
 The process is a session of its own, so a kill ends what it started.
 """
 
@@ -44,7 +45,7 @@ BOOTSTRAP = CONTAINERS_DIR / "lambda_runtime" / "bootstrap.py"
 INIT_LIMIT_SECONDS = 10.0
 # How often a running invocation's resident memory is sampled.
 _MEMORY_SAMPLE_SECONDS = 0.02
-# The address-space backstop: allocations past this fail at once (the sampler may be too slow for a
+# The data-segment backstop (RLIMIT_DATA): allocations past this fail at once (the sampler may be too slow for a
 # single huge one). Generous, because thread stacks count in it and not in the resident set.
 _DATA_LIMIT_FACTOR = 2
 _DATA_LIMIT_SLACK_MB = 1024

@@ -220,7 +220,7 @@ class FunctionsService:
                 "last_update_status_reason_code": "Updating"})
             return d
 
-        _, after = await self._update(name, change)
+        _, after = await self.update_doc(name, change)
         await self._changed(name)
         self._settle(name, package)
         if params.get("Publish"):
@@ -253,7 +253,7 @@ class FunctionsService:
                                                    "revision_id": str(uuid.uuid4())})
             return d
 
-        _, after = await self._update(name, change)
+        _, after = await self.update_doc(name, change)
         await self._changed(name)
         return after.latest.describe()
 
@@ -279,7 +279,7 @@ class FunctionsService:
             d.versions.pop(ref.qualifier or "", None)
             return d
 
-        await self._update(ref.name, change)
+        await self.update_doc(ref.name, change)
         await self._changed(ref.name)
 
     async def publish_version(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -303,7 +303,7 @@ class FunctionsService:
                 "revision_id": str(uuid.uuid4()), "last_modified": last_modified(self.clock())})
             return d
 
-        _, after = await self._update(name, change)
+        _, after = await self.update_doc(name, change)
         return after.versions[str(after.last_version)].describe()
 
     # ------------------------------------------------------------------ aliases
@@ -324,7 +324,7 @@ class FunctionsService:
             return d
 
         await self.require(name)
-        _, after = await self._update(name, change)
+        _, after = await self.update_doc(name, change)
         return after.aliases[alias].describe()
 
     async def get_alias(self, name: str, alias: str) -> dict[str, Any]:
@@ -353,7 +353,7 @@ class FunctionsService:
             return d
 
         await self.require(name)
-        _, after = await self._update(name, change)
+        _, after = await self.update_doc(name, change)
         await self._changed(name)
         return after.aliases[alias].describe()
 
@@ -363,7 +363,7 @@ class FunctionsService:
             return d if d.aliases.pop(alias, None) is not None else None
 
         await self.require(name)
-        await self._update(name, change)
+        await self.update_doc(name, change)
 
     async def list_aliases(self, name: str, version: str | None = None) -> list[dict[str, Any]]:
         """``ListAliases``, optionally those pointing at ``version``."""
@@ -466,14 +466,15 @@ class FunctionsService:
                             "state_reason_code": d.latest.state_reason_code})
                 return d
 
-            await self._update(name, change)
+            await self.update_doc(name, change)
         except ResourceNotFoundException:
             return  # deleted meanwhile
         except Exception:  # noqa: BLE001 - the next start settles it (resume)
             log.exception("could not settle function %s", name)
 
-    async def _update(self, name: str, change: Callable[[FunctionDoc], FunctionDoc | None]) -> tuple[FunctionDoc,
-                                                                                                      FunctionDoc]:
+    async def update_doc(self, name: str, change: Callable[[FunctionDoc], FunctionDoc | None]
+                         ) -> tuple[FunctionDoc, FunctionDoc]:
+        """Read-modify-write the function's document (``change`` may run more than once); ``(before, after)``."""
         try:
             before, after = await self.store.update(name, change)
         except ResourceNotFound as err:  # the store's own: deleted meanwhile

@@ -46,7 +46,7 @@ class FunctionSettings:
             return d
 
         await self.functions.require(name)
-        await self.functions._update(name, change)
+        await self.functions.update_doc(name, change)
         return {"ReservedConcurrentExecutions": reserved}
 
     async def get_concurrency(self, name: str) -> dict[str, Any]:
@@ -61,7 +61,7 @@ class FunctionSettings:
             return d
 
         await self.functions.require(name)
-        await self.functions._update(name, change)
+        await self.functions.update_doc(name, change)
 
     # ------------------------------------------------------------------ permissions
 
@@ -97,7 +97,7 @@ class FunctionSettings:
             d.policy_revisions[key] = str(uuid.uuid4())
             return d
 
-        await self.functions._update(name, change)
+        await self.functions.update_doc(name, change)
         return {"Statement": json.dumps(statement)}
 
     async def remove_permission(self, name: str, qualifier: str | None, sid: str, revision: str | None) -> None:
@@ -113,7 +113,7 @@ class FunctionSettings:
             d.policy_revisions[key] = str(uuid.uuid4())
             return d
 
-        await self.functions._update(name, change)
+        await self.functions.update_doc(name, change)
 
     async def get_policy(self, name: str, qualifier: str | None) -> dict[str, Any]:
         """``GetPolicy``: the policy as a JSON string and its revision."""
@@ -169,7 +169,7 @@ class FunctionSettings:
                                                             last_modified=now, **base)
             return d
 
-        _, after = await self.functions._update(name, change)
+        _, after = await self.functions.update_doc(name, change)
         return after.event_invoke_configs[key].describe()
 
     async def get_event_invoke_config(self, name: str, qualifier: str | None) -> dict[str, Any]:
@@ -191,7 +191,7 @@ class FunctionSettings:
             d.event_invoke_configs.pop(key, None)
             return d
 
-        await self.functions._update(name, change)
+        await self.functions.update_doc(name, change)
 
     async def list_event_invoke_configs(self, name: str) -> list[dict[str, Any]]:
         """``ListFunctionEventInvokeConfigs``."""
@@ -207,7 +207,7 @@ class FunctionSettings:
             return d
 
         await self.functions.require(name)
-        await self.functions._update(name, change)
+        await self.functions.update_doc(name, change)
 
     async def untag(self, name: str, keys: list[str]) -> None:
         """``UntagResource``."""
@@ -217,7 +217,7 @@ class FunctionSettings:
             return d
 
         await self.functions.require(name)
-        await self.functions._update(name, change)
+        await self.functions.update_doc(name, change)
 
     async def list_tags(self, name: str) -> dict[str, str]:
         """``ListTags``."""
