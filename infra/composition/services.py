@@ -36,6 +36,8 @@ from services.experiments.models import Experiment, Trial, TrialComponent
 from services.experiments.service import ExperimentsService
 from services.hosting.models import Endpoint, EndpointConfig, Model
 from services.hosting.service import HostingService
+from services.lineage.graph import Describer, job_component_type
+from services.lineage.models import LineageType, Vertex
 from services.lineage.service import LineageService
 from services.lineage.stores import LineageStores
 from services.monitoring.models import JobDefinition, MonitoringExecution, MonitoringSchedule
@@ -80,6 +82,19 @@ class Services:
     retraining: RetrainingService
     lineage: LineageService
     experiments: ExperimentsService
+
+
+def trial_component_vertex(experiments: ExperimentsService) -> Describer:
+    """Lineage's view of the trial components Experiments keeps (the two domains do not import each other)."""
+    async def describe(arn: str) -> Vertex | None:
+        name = arn.rsplit("/", 1)[-1]
+        found = await experiments.components.get(name.lower())
+        if found is None:
+            return None
+        return Vertex(arn=arn, lineage_type=LineageType.TRIAL_COMPONENT,
+                      type=job_component_type(name), creation_time=found.creation_time,
+                      last_modified_time=found.last_modified_time)
+    return describe
 
 
 def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], datetime] = utcnow) -> Services:
@@ -147,6 +162,7 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
                                      **where)
     for kind in ("experiment", "experiment-trial", "experiment-trial-component"):
         tags.register(kind, experiments.tag_access(kind))
+    lineage.graph.register_kind("experiment-trial-component", trial_component_vertex(experiments))
     retraining = RetrainingService(store("retraining-policies", RetrainingPolicy, "Retraining policy"),
                                    store("retraining-runs", RetrainingRun, "Retraining run"), publisher, clock=clock)
     return Services(settings=settings, s3=s3, sqs=sqs, logs=LogsAdapter(clients.logs), events=publisher,

@@ -1,11 +1,12 @@
-"""A training job run with ``ExperimentConfig`` as the trial component SageMaker records for it.
+"""A training job as the trial component SageMaker records for it.
 
 ``<job>-aws-training-job``, its source the job's ARN (``SageMakerTrainingJob``),
 with the job's hyperparameters and resources as parameters, its channels and
 image as input artifacts, its model as output artifact, its final metrics,
-its status and times, and the job itself as ``SourceDetail``. It joins the
-config's trial (created in the config's experiment if missing) and carries
-its ``RunName``. Written from the job's Describe response at each of its
+its status and times, and the job itself as ``SourceDetail``. SageMaker
+records one for every training job; a job run with ``ExperimentConfig``
+also joins the config's trial (created in the config's experiment if
+missing) and carries its ``RunName``. Written from the job's Describe response at each of its
 state changes, so it follows the job; what else was recorded on it (other
 trials, tags, metrics sent to it) stays.
 """
@@ -62,12 +63,10 @@ def job_fields(job: dict[str, Any]) -> dict[str, Any]:
             "source_detail": {"SourceArn": job["TrainingJobArn"], "TrainingJob": job}}
 
 
-async def record_training_job(experiments: ExperimentsService, job: dict[str, Any]) -> TrialComponent | None:
-    """Create or refresh the trial component of ``job`` (a DescribeTrainingJob response with datetimes);
-    ``None`` for a job without ``ExperimentConfig``."""
-    config = job.get("ExperimentConfig")
-    if not config:
-        return None
+async def record_training_job(experiments: ExperimentsService, job: dict[str, Any]) -> TrialComponent:
+    """Create or refresh the trial component of ``job`` (a DescribeTrainingJob response with datetimes); it
+    joins a trial only when the job has ``ExperimentConfig``."""
+    config = job.get("ExperimentConfig") or {}
     name = component_name(job["TrainingJobName"])
     fields = job_fields(job)
     modified = parse_time(job.get("LastModifiedTime"))

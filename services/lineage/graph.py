@@ -39,6 +39,11 @@ JOB_COMPONENT_SUFFIXES = {"-aws-training-job": "TrainingJob", "-aws-processing-j
 Describer = Callable[[str], Awaitable[Vertex | None]]
 
 
+def job_component_type(name: str) -> str | None:
+    """The vertex type of a trial component SageMaker named after a job (``TrainingJob``...), else ``None``."""
+    return next((t for s, t in JOB_COMPONENT_SUFFIXES.items() if name.lower().endswith(s)), None)
+
+
 def _pair(source: str, destination: str) -> str:
     return f"{digest(source)}/{digest(destination)}"
 
@@ -54,7 +59,8 @@ class LineageGraph:
 
     def register_kind(self, kind: str, describe: Describer) -> None:
         """Describe (and check the existence of) ``kind`` entities (``experiment-trial-component``...)
-        with ``describe``, which answers ``None`` for one that does not exist."""
+        with ``describe``, which answers ``None`` for one it does not know (then the graph's own
+        answer stands)."""
         self._kinds[kind] = describe
 
     # --- vertices --------------------------------------------------------------------------
@@ -73,16 +79,16 @@ class LineageGraph:
             return Vertex(arn=doc.arn, lineage_type=LINEAGE_TYPE_OF_KIND[kind], type=doc.entity_type,
                           creation_time=doc.creation_time, last_modified_time=doc.last_modified_time,
                           properties=dict(doc.properties or {}))
-        if kind in self._kinds:
-            return await self._kinds[kind](arn)
+        if kind in self._kinds and (found := await self._kinds[kind](arn)) is not None:
+            return found
         if kind == "experiment-trial-component":
+            # What the recorder wrote for a job: the Experiments record (registered above) may come later.
             component = await self.stores.components.get(name.lower())
             if component is not None:
                 return Vertex(arn=arn, lineage_type=LineageType.TRIAL_COMPONENT, type=component.component_type,
                               creation_time=component.creation_time,
                               last_modified_time=component.last_modified_time)
-            suffix = next((t for s, t in JOB_COMPONENT_SUFFIXES.items() if name.endswith(s)), None)
-            return Vertex(arn=arn, lineage_type=LineageType.TRIAL_COMPONENT, type=suffix)
+            return Vertex(arn=arn, lineage_type=LineageType.TRIAL_COMPONENT, type=job_component_type(name))
         return Vertex(arn=arn, lineage_type=LINEAGE_TYPE_OF_KIND[kind], type=kind.title().replace("-", ""))
 
     async def _require(self, arn: str) -> Vertex:

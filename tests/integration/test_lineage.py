@@ -262,3 +262,7 @@ def test_the_sdk_finds_the_data_an_endpoint_was_trained_on(node: NodeThread, sto
         model = ModelArtifact.load(artifact_arn=model_summary.artifact_arn, sagemaker_session=session)
         assert [d.source.source_uri for d in model.dataset_artifacts()] == [TRAIN_URI]
         assert [c.context_arn for c in model.endpoint_contexts()] == [endpoint.context_arn]
+
+        # The job's trial component is an Experiments entity (SageMaker records one for every training job,
+        # ExperimentConfig or not): the SDK describes it to name the job behind the endpoint.
+        assert endpoint.training_job_arns() == [story["job"]["TrainingJobArn"]]

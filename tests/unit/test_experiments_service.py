@@ -56,4 +56,13 @@ async def test_a_jobs_component_follows_the_job_and_ignores_older_states(experim
     # the missing trial (and experiment) were created, and the component joined the trial once
     assert stale.parents == [{"TrialName": "t", "ExperimentName": "e"}]
     assert (await experiments.describe_trial("t")).experiment_name == "e"
-    assert await record_training_job(experiments, {**job("Completed", 3), "ExperimentConfig": None}) is None
+
+
+async def test_a_job_without_experiment_config_gets_an_unassigned_component(experiments: ExperimentsService) -> None:
+    """SageMaker records every training job as a trial component; without ExperimentConfig it joins no trial."""
+    plain = {**job("Completed", 3), "TrainingJobName": "plain", "ExperimentConfig": None,
+             "TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/plain"}
+    component = await record_training_job(experiments, plain)
+    assert component.trial_component_name == "plain-aws-training-job"
+    assert component.source["SourceArn"] == plain["TrainingJobArn"] and component.parents in (None, [])
+    assert component.run_name is None
