@@ -16,8 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pickle
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,23 +26,21 @@ from containers.common.decoders import CSV, DECODERS, JSON, JSONLINES, decode
 from containers.common.server_workers import worker_count
 from containers.common.serving import BadInput, InferenceHandler
 from containers.xgboost.dense_predict import predict_dense
+from containers.xgboost.model_file import load_booster
 from containers.xgboost.train import MODEL_FILE
 
 
 def model_fn(model_dir: str) -> xgb.Booster:
-    """Load ``xgboost-model`` (JSON/UBJSON as saved here, or a pickled Booster from SageMaker's image)."""
+    """Load ``xgboost-model``: JSON or UBJSON, or a pickled Booster as SageMaker's own XGBoost image saves it.
+
+    A format this XGBoost cannot read (the legacy binary one) fails with the format and the release that
+    wrote it (:mod:`containers.xgboost.model_file`).
+    """
     path = Path(model_dir) / MODEL_FILE
     if not path.is_file():
         found = sorted(p.name for p in Path(model_dir).iterdir()) if Path(model_dir).is_dir() else []
         raise FileNotFoundError(f"No {MODEL_FILE} in {model_dir} (found: {', '.join(found) or 'nothing'})")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            booster = xgb.Booster(model_file=str(path))
-    except xgb.core.XGBoostError:
-        # SageMaker's own XGBoost image pickles the Booster; models trained there load too.
-        with path.open("rb") as fh:
-            booster = pickle.load(fh)  # noqa: S301 - the user's own model artifact
+    booster = load_booster(path)
     # The CPUs the instance may use (OMP_NUM_THREADS; 1 unless the platform says), shared
     # among the serving processes: with one per CPU each predicts on one thread, as SageMaker's.
     threads = int(os.environ.get("OMP_NUM_THREADS") or 1) // worker_count()
