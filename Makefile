@@ -9,7 +9,7 @@ LOCALSTACK_STAMP := localstack/.venv/.installed
 SDK_V3_STAMP := tests/sdk_v3/.venv/.installed
 ENGINE_STAMP := .engine/.ready
 
-.PHONY: demo test lint-imports test-unit test-integration test-e2e test-faults test-localstack test-containers test-sdk-v3 engine venv fuse localstack-env sdk-v3-env bench clean
+.PHONY: demo test lint-imports test-unit test-integration test-e2e test-faults test-localstack test-containers test-sdk-v3 engine venv fuse images localstack-env sdk-v3-env bench clean
 
 venv: $(STAMP)
 
@@ -26,6 +26,12 @@ $(STAMP): pyproject.toml
 # FastFile channel would be downloaded as File and its tests would fail.
 fuse:
 	@$(PYTHON) -c "import ctypes.util, sys; sys.exit(ctypes.util.find_library('fuse3') is None)" && command -v fusermount3 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3 >/dev/null; }
+
+# Each framework image's own Python environment (.images/<image>: PyTorch with torchvision, scikit-learn
+# with pandas, XGBoost's framework mode), from its requirements.txt, for the process runner. The script
+# keeps a stamp of each requirements file's hash: a re-run with nothing changed installs nothing.
+images:
+	PYTHON=$(PYTHON) bash containers/environments.sh
 
 localstack-env: $(LOCALSTACK_STAMP)
 
@@ -48,7 +54,7 @@ demo: $(STAMP) fuse
 	$(BIN)/headwater demo
 
 # Every tier runs in CI; a tier that cannot run fails loudly rather than skipping.
-test: $(STAMP) fuse $(LOCALSTACK_STAMP) $(SDK_V3_STAMP) $(ENGINE_STAMP) lint-imports
+test: $(STAMP) fuse images $(LOCALSTACK_STAMP) $(SDK_V3_STAMP) $(ENGINE_STAMP) lint-imports
 	$(BIN)/python -m pytest -p no:cacheprovider tests
 
 # The layering contracts in pyproject.toml: imports go downward only.
@@ -58,26 +64,26 @@ lint-imports: $(STAMP)
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
-test-integration: $(STAMP) fuse
+test-integration: $(STAMP) fuse images
 	$(BIN)/python -m pytest tests/integration
 
-test-e2e: $(STAMP) fuse
+test-e2e: $(STAMP) fuse images
 	$(BIN)/python -m pytest tests/e2e
 
-test-faults: $(STAMP) fuse
+test-faults: $(STAMP) fuse images
 	$(BIN)/python -m pytest tests/faults
 
-test-localstack: $(STAMP) $(LOCALSTACK_STAMP) $(SDK_V3_STAMP)
+test-localstack: $(STAMP) images $(LOCALSTACK_STAMP) $(SDK_V3_STAMP)
 	$(BIN)/python -m pytest tests/localstack
 
-test-containers: $(STAMP) fuse $(ENGINE_STAMP)
+test-containers: $(STAMP) fuse images $(ENGINE_STAMP)
 	$(BIN)/python -m pytest tests/containers
 
-test-sdk-v3: $(STAMP) fuse $(SDK_V3_STAMP)
+test-sdk-v3: $(STAMP) fuse images $(SDK_V3_STAMP)
 	$(BIN)/python -m pytest tests/sdk_v3
 
 bench: $(STAMP)
 	$(BIN)/python bench/event_latency.py
 
 clean:
-	rm -rf $(VENV) localstack/.venv tests/sdk_v3/.venv .headwater .engine
+	rm -rf $(VENV) localstack/.venv tests/sdk_v3/.venv .images .headwater .engine

@@ -6,12 +6,16 @@ algorithm is instead built in two layers on ``localhost/headwater-base``,
 whose python3 is Debian's 3.11:
 
 1. ``localhost/headwater-runtime-<algorithm>:<hash>``: the distributions the
-   algorithm's ``requirements.txt`` names, copied file by file (their
-   ``RECORD``) from the project's own virtualenv into ``dist-packages``.
-   These are the cp311 wheels already installed for the process runner, so
-   the container runs the very same numpy / xgboost builds (a model trained
-   under one runner loads under the other), and nothing is downloaded. The
-   hash covers the names and versions, so the large layer is built once.
+   process runner runs the algorithm on, copied file by file (their
+   ``RECORD``) into ``dist-packages``: every distribution of a framework
+   image's own environment (``.images/<image>``, which ``make`` builds from
+   its ``requirements.txt``), else the ones the algorithm's
+   ``requirements.txt`` names from the project's own virtualenv. These are
+   the cp311 wheels already installed for the process runner, so the
+   container runs the very same numpy / xgboost / torch builds (a model
+   trained under one runner loads under the other), and nothing is
+   downloaded. The hash covers the names and versions, so the large layer is
+   built once.
 2. ``headwater/<algorithm>:latest``: that runtime plus ``containers/shared``, ``containers/common``
    and the algorithm's folder, rebuilt (seconds) whenever the code changes.
 """
@@ -29,6 +33,9 @@ from pathlib import Path
 from containers.engine.service import BASE_IMAGE, REPO, EngineError, engine_env
 
 CONTAINERS = REPO / "containers"
+# The framework images' own environments, as containers/environments.sh builds them (a complete one has
+# its stamp).
+ENVIRONMENTS = REPO / ".images"
 SITE = "/usr/local/lib/python3.11/dist-packages"
 # Production pins name CPU-only builds; the virtualenv has the same code under these names.
 _ALIASES = {"xgboost-cpu": "xgboost"}
@@ -42,8 +49,26 @@ def requirements(algorithm: str) -> list[str]:
         line = line.split("#", 1)[0].strip()
         if line:
             name = re.split(r"[<>=!~\[; ]", line, maxsplit=1)[0]
-            names.append(_ALIASES.get(name.lower(), name))
+            name = _ALIASES.get(name.lower(), name)
+            if name not in names:  # one pin per machine type (environment markers) names it again
+                names.append(name)
     return names
+
+
+def image_site(algorithm: str) -> Path | None:
+    """The site directory of the algorithm's own environment, or ``None`` when it has no complete one."""
+    prefix = ENVIRONMENTS / algorithm
+    if not (prefix / ".installed").is_file():
+        return None
+    return next((prefix / "lib").glob("python3*/site-packages"), None)
+
+
+def _venv_distribution(name: str) -> md.Distribution:
+    try:
+        return md.distribution(name)
+    except md.PackageNotFoundError:
+        raise EngineError(f"{name} is not installed in the project's virtualenv; a framework image's test image "
+                          "is copied from its own environment (make images builds it)") from None
 
 
 def _podman(*args: str, timeout: float = 900) -> str:
@@ -58,8 +83,7 @@ def image_exists(tag: str) -> bool:
     return subprocess.run(["podman", "image", "exists", tag], env=engine_env()).returncode == 0
 
 
-def _stage_distribution(name: str, site: Path) -> None:
-    dist = md.distribution(name)
+def _stage_distribution(dist: md.Distribution, site: Path) -> None:
     for file in dist.files or []:
         if file.parts[0] in ("..", "bin") or "__pycache__" in file.parts:
             continue  # scripts and caches are not needed to import
@@ -84,9 +108,9 @@ _TORCH_LAYER = ("torch", "filelock", "typing-extensions", "setuptools", "sympy",
 _RECIPE = "site+bytecode-2"
 
 
-def _layer(parent: str, names: list[str]) -> str:
-    """Build (once) ``parent`` plus the venv's files of ``names``; the tag covers parent and pins."""
-    pins = [f"{n}=={md.version(n)}" for n in sorted(names, key=_canonical)]
+def _layer(parent: str, dists: dict[str, md.Distribution]) -> str:
+    """Build (once) ``parent`` plus the files of ``dists`` (by name); the tag covers parent and pins."""
+    pins = [f"{n}=={dists[n].version}" for n in sorted(dists, key=_canonical)]
     digest = hashlib.sha256("\n".join([_RECIPE, parent, *pins]).encode()).hexdigest()[:12]
     tag = f"localhost/headwater-runtime:{digest}"
     if image_exists(tag):
@@ -94,8 +118,8 @@ def _layer(parent: str, names: list[str]) -> str:
     with tempfile.TemporaryDirectory(prefix="hw-runtime-") as tmp:
         context = Path(tmp)
         (context / "site").mkdir()
-        for name in names:
-            _stage_distribution(name, context / "site")
+        for dist in dists.values():
+            _stage_distribution(dist, context / "site")
         (context / "Containerfile").write_text(
             f"FROM {parent}\nCOPY site/ {SITE}/\n"
             # Bytecode, as pip would have compiled it: without it every container start
@@ -110,14 +134,19 @@ def _layer(parent: str, names: list[str]) -> str:
 def runtime_image(algorithm: str) -> str:
     """Build (once) and return the tag of the algorithm's dependency layers.
 
-    Images with the same pins share one tag; torch-based ones share a torch layer below theirs.
+    A framework image with its own environment gets all of it (pip itself aside) in one layer. Otherwise
+    images with the same pins share one tag; torch-based ones share a torch layer below theirs.
     """
+    site = image_site(algorithm)
+    if site is not None:
+        return _layer(BASE_IMAGE, {d.metadata["Name"]: d for d in md.distributions(path=[str(site)])
+                                   if _canonical(d.metadata["Name"]) != "pip"})
     names = requirements(algorithm)
     parent = BASE_IMAGE
     if any(_canonical(n) == "torch" for n in names):
-        parent = _layer(BASE_IMAGE, [n for n in _TORCH_LAYER if _installed(n)])
+        parent = _layer(BASE_IMAGE, {n: _venv_distribution(n) for n in _TORCH_LAYER if _installed(n)})
         names = [n for n in names if _canonical(n) not in _TORCH_LAYER]
-    return _layer(parent, names) if names else parent
+    return _layer(parent, {n: _venv_distribution(n) for n in names}) if names else parent
 
 
 def _installed(name: str) -> bool:

@@ -4,6 +4,11 @@ SageMaker users name images by their ECR URI (any region, that algorithm's
 account); Headwater maps the repository name to its own container folder,
 and also accepts short names (``headwater/xgboost``).
 
+Under the process runner a framework image's container (PyTorch, scikit-learn,
+XGBoost framework mode) runs on that image's own Python environment, the
+libraries its Dockerfile installs (:func:`image_environment`), so that a
+script imports what SageMaker's image holds and never the node's libraries.
+
 An image Headwater has no container for (a user's own) may be given an
 interpreter instead (the ``image_interpreters`` setting): under the process
 runner, that Python environment stands in for the image, and a job on it runs
@@ -13,12 +18,18 @@ its own ``ContainerEntrypoint`` with that interpreter's ``python`` first on
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 CONTAINERS_DIR = Path(__file__).resolve().parents[2] / "containers"
+# Each framework image's own Python environment, ``<dir>/<container>`` (``make`` builds them with
+# containers/environments.sh from the image's requirements.txt).
+ENVIRONMENTS_DIR = CONTAINERS_DIR.parent / ".images"
+# Written last by a complete install: an environment without it is not used.
+_ENVIRONMENT_STAMP = ".installed"
 
 # <account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>[:tag|@digest]
 _ECR = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/(?P<repo>[^:@]+)(?:[:@].*)?$")
@@ -48,6 +59,9 @@ class ContainerImage:
 def _builtin(name: str) -> ContainerImage:
     return ContainerImage(name=name, module=f"containers.{name}", image=f"headwater/{name}:latest")
 
+
+# The script-mode images: each has an environment of its own (containers/environments.sh builds these).
+FRAMEWORK_IMAGES = frozenset({"pytorch", "sklearn", "xgboost_framework"})
 
 # ECR repository name -> container folder.
 _REPOSITORIES: dict[str, str] = {
@@ -101,3 +115,16 @@ def resolve_image(uri: str, interpreters: Mapping[str, str] | None = None) -> Co
 def known_images() -> list[str]:
     """Short names of the containers that exist, for error messages."""
     return sorted(f"headwater/{p.name}" for p in CONTAINERS_DIR.iterdir() if (p / "__main__.py").exists())
+
+
+def image_environment(image: ContainerImage) -> Path | None:
+    """The interpreter of the own environment built for Headwater container ``image``, or ``None``.
+
+    ``None`` for an interpreter image, and for a container with no complete environment (the built-in
+    algorithms, which run on the node's; a checkout where ``make`` has not built it).
+    """
+    if not image.name:
+        return None
+    prefix = ENVIRONMENTS_DIR / image.name
+    python = prefix / "bin" / "python"
+    return python if (prefix / _ENVIRONMENT_STAMP).is_file() and os.access(python, os.X_OK) else None

@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import functools
+import logging
 import os
 import signal
 import sys
@@ -25,6 +27,7 @@ from collections.abc import AsyncIterator, Mapping
 
 from services.core.exceptions import PlatformError
 from services.runners.base import Runner, RunningContainer, RunSpec
+from services.runners.images import CONTAINERS_DIR, FRAMEWORK_IMAGES, image_environment
 from services.runners.job_python import image_site_dirs, make_job_python
 from services.runners.namespace import (
     OPT_ML,
@@ -33,6 +36,8 @@ from services.runners.namespace import (
     wrap_command,
     write_hosts_file,
 )
+
+log = logging.getLogger(__name__)
 
 # Long lines (a model summary, a progress bar) must not stall the reader.
 _STREAM_LIMIT = 4 << 20
@@ -103,6 +108,13 @@ class ProcessContainer(RunningContainer):
         self._signal_group(signal.SIGKILL)
 
 
+@functools.cache
+def _warn_no_environment(name: str) -> None:
+    """Once per image: its jobs run on the node's libraries, which need not be the image's."""
+    log.warning("framework image %s has no environment of its own (build it with `make images`); its "
+                "containers run on the node's Python and libraries", name)
+
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -124,7 +136,8 @@ class ProcessRunner(Runner):
     """Runs ``python -m <container module> <command>`` with the job tree as base.
 
     ``python`` is the interpreter of Headwater's containers (the node's by default, which holds their
-    libraries); an interpreter image (see :mod:`services.runners.images`) brings its own, and runs only a
+    libraries), except a framework image's, which runs on its own environment where one is built
+    (:func:`services.runners.images.image_environment`); an interpreter image (see :mod:`services.runners.images`) brings its own, and runs only a
     job's own entrypoint. A spec with its own ``entrypoint`` runs with ``python`` / ``python3`` / ``pip``
     first on ``PATH`` from a job environment over the image's interpreter
     (:mod:`services.runners.job_python`), so what it pip-installs stays the job's.
@@ -152,8 +165,17 @@ class ProcessRunner(Runner):
             raise PlatformError(f"cannot run {spec.name} without network: {reason}")
         base = self.base_dir(spec)
         env = {**inherited_env(os.environ), **self.container_env(spec, base), "PYTHONUNBUFFERED": "1"}
-        # The image's interpreter: this one for Headwater's containers, or the one named for a user's image.
-        python = spec.image.python or self.python
+        # The image's interpreter: a framework image's own environment, the node's (this one) for the other
+        # containers of Headwater's, or the one named for a user's image.
+        own = image_environment(spec.image)
+        python = spec.image.python or (str(own) if own else self.python)
+        if own:
+            # Its `python -m containers.<image>` imports the container's code from this source tree, and
+            # nothing else of the node's: only the environment's own site directory holds libraries.
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CONTAINERS_DIR.parent), env.get("PYTHONPATH")]))
+            env["VIRTUAL_ENV"] = str(own.parent.parent)
+        elif not spec.image.python and spec.image.name in FRAMEWORK_IMAGES:
+            _warn_no_environment(spec.image.name)
         if spec.image.python and not spec.entrypoint:
             raise PlatformError(f"image {spec.image.image} has no Headwater container: the interpreter named for "
                                 "it runs only a job's own entrypoint, and this job has none")

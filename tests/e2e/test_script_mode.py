@@ -24,11 +24,12 @@ import numpy as np
 import pytest
 import sagemaker  # noqa: E402 - a dev dependency: its absence must fail, not skip
 from sagemaker.exceptions import UnexpectedStatusException  # noqa: E402
+from sagemaker.pytorch import PyTorch  # noqa: E402
 from sagemaker.sklearn import SKLearn  # noqa: E402
 from sagemaker.xgboost import XGBoost  # noqa: E402
 
 from infra.demo.datasets import to_csv
-from services.runners.images import resolve_image
+from services.runners.images import ENVIRONMENTS_DIR, resolve_image
 from tests.sdk_env import ROLE, sdk_environment, sdk_session
 from tests.support import LoopbackListener, NodeThread, free_port_settings, source_archive, wait_for_job
 
@@ -123,6 +124,42 @@ def test_sklearn_estimator_runs_the_entry_point(node: NodeThread, train_uri: str
     assert smenv["SM_HP_C"] == "0.5" and int(smenv["SM_NUM_CPUS"]) >= 1 and smenv["SM_NUM_GPUS"] == "0"
     assert {"channel_input_dirs", "hosts", "hyperparameters", "model_dir"} <= set(smenv["training_env_keys"])
     assert smenv["opt_ml_model_exists"] is True
+
+
+
+def _report(log: str, marker: str) -> dict[str, Any]:
+    return json.loads(re.search(rf"^{marker} (.*)$", log, re.M).group(1))
+
+
+def test_pytorch_script_imports_torchvision_from_the_images_own_environment(node: NodeThread, train_uri: str,
+                                                                           tmp_path: Path) -> None:
+    est = PyTorch(entry_point="torchvision_transform.py", source_dir=str(_source_dir(tmp_path,
+                  "torchvision_transform.py")), framework_version="2.1", py_version="py310",
+                  instance_type="ml.m5.large", instance_count=1, role=ROLE,
+                  output_path=f"s3://{ARTIFACTS}/script-mode", sagemaker_session=sdk_session(ARTIFACTS))
+    est.fit({"train": train_uri}, wait=False)
+    d = wait_for_job(node.client("sagemaker"), est.latest_training_job.name, timeout=180)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    report = _report(_log(node, d["TrainingJobName"]), "TRANSFORMED")
+    # Resize(4) of an 8x8 image, one channel; 191/255 normalized by (x - 0.5) / 0.5.
+    assert report["shape"] == [1, 4, 4] and report["value"] == pytest.approx(0.498, abs=1e-3)
+    # The PyTorch image's own environment ran it, not the node's (whose torch has no torchvision beside it).
+    assert Path(report["prefix"]) == ENVIRONMENTS_DIR / "pytorch"
+    assert "report.json" in _tar_names(est.model_data)
+
+
+def test_sklearn_script_reads_its_channel_with_pandas_from_the_images_own_environment(
+        node: NodeThread, train_uri: str, tmp_path: Path) -> None:
+    est = SKLearn(entry_point="pandas_summary.py", source_dir=str(_source_dir(tmp_path, "pandas_summary.py")),
+                  framework_version="1.2-1", instance_type="ml.m5.large", role=ROLE,
+                  output_path=f"s3://{ARTIFACTS}/script-mode", sagemaker_session=sdk_session(ARTIFACTS))
+    est.fit({"train": train_uri}, wait=False)
+    d = wait_for_job(node.client("sagemaker"), est.latest_training_job.name, timeout=120)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    report = _report(_log(node, d["TrainingJobName"]), "SUMMARY")
+    assert (report["rows"], report["columns"]) == (200, 5) and 0 < report["positive"] < 200
+    assert report["accuracy"] > 0.9
+    assert Path(report["prefix"]) == ENVIRONMENTS_DIR / "sklearn"
 
 
 def test_script_exception_fails_the_job_with_its_traceback(node: NodeThread, train_uri: str, tmp_path: Path) -> None:
