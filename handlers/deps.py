@@ -13,6 +13,7 @@ from services.experiments.service import ExperimentsService
 from services.hosting.service import HostingService
 from services.lineage.service import LineageService
 from services.monitoring.service import MonitoringService
+from services.pipelines.service import PipelineService
 from services.processing.service import ProcessingService
 from services.registry.service import ModelRegistryService
 from services.retraining.service import RetrainingService
@@ -38,3 +39,4 @@ class Deps:
     retraining: RetrainingService | None = None
     lineage: LineageService | None = None
     experiments: ExperimentsService | None = None
+    pipelines: PipelineService | None = None

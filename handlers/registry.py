@@ -49,10 +49,15 @@ class OnObjectCreated:
 
 @dataclass(frozen=True)
 class OnEvent:
-    """Headwater's own events on its bus (``source`` = the configured event source)."""
+    """Headwater's own events on its bus (``source`` = the configured event source).
+
+    ``resources``: EventBridge filters on the event's ``resources`` (the ARNs it concerns), such as
+    ``({"wildcard": "*/pipelines-*"},)`` for the jobs a pipeline started, whatever their kind.
+    """
 
     detail_type: tuple[str, ...]
     detail: dict[str, Any] | None = None
+    resources: tuple[dict[str, str], ...] | None = None
     event_model: type[BaseModel] = StateChangeEvent
     bus: str = "headwater"
 
@@ -61,6 +66,8 @@ class OnEvent:
         pattern: dict[str, Any] = {"source": [settings.event_source], "detail-type": list(self.detail_type)}
         if self.detail:
             pattern["detail"] = self.detail
+        if self.resources:
+            pattern["resources"] = list(self.resources)
         return pattern
 
 

@@ -48,6 +48,7 @@ from services.core.settings import Settings
 from services.execution.worker import Worker
 from services.hosting.runtime import HostingRuntime
 from services.monitoring.scheduler import MonitoringScheduler
+from services.pipelines.sweep import PipelineSweep
 from services.retraining.watchdog import RetrainingWatchdog
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,10 @@ class HeadwaterNode:
             tasks.append(asyncio.create_task(scheduler.run(stop), name="monitoring-scheduler"))
             watchdog = RetrainingWatchdog(self.services.retraining)
             tasks.append(asyncio.create_task(watchdog.run(stop), name="retraining-watchdog"))
+            if self.services.pipelines is not None:
+                # Resumes the executions a stopped node left mid-way; events move them otherwise.
+                sweep = PipelineSweep(self.services.pipelines)
+                tasks.append(asyncio.create_task(sweep.run(stop), name="pipeline-sweep"))
         if self.hosting is not None and self.services is not None:
             # Target tracking runs where invocations are counted: in the node serving the endpoints.
             s = self.settings

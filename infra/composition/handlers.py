@@ -25,7 +25,7 @@ def handler_deps(services: Services) -> Deps:
                 registry=services.registry, hosting=services.hosting, transform=services.transform,
                 monitoring=services.monitoring, retraining=services.retraining,
                 lineage=services.lineage,
-                experiments=services.experiments)
+                experiments=services.experiments, pipelines=services.pipelines)
 
 
 @contextlib.asynccontextmanager

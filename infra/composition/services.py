@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from services.api.sagemaker_ops import build_sagemaker_service
+from services.api.server import AwsJsonService
 from services.autoscaling.models import ActivityLog, ScalableTarget, ScalingPolicy
 from services.autoscaling.service import AutoScalingService
 from services.aws.cloudwatch import CloudWatchAdapter
@@ -42,6 +44,9 @@ from services.lineage.service import LineageService
 from services.lineage.stores import LineageStores
 from services.monitoring.models import JobDefinition, MonitoringExecution, MonitoringSchedule
 from services.monitoring.service import MonitoringService
+from services.pipelines.engine import ExecutionEngine, s3_json_reader
+from services.pipelines.models import Pipeline, PipelineExecution
+from services.pipelines.service import PipelineService
 from services.processing.models import ProcessingJob
 from services.processing.service import ProcessingService
 from services.registry.models import ModelPackage, ModelPackageGroup
@@ -82,6 +87,7 @@ class Services:
     retraining: RetrainingService
     lineage: LineageService
     experiments: ExperimentsService
+    pipelines: PipelineService | None = None
 
 
 def trial_component_vertex(experiments: ExperimentsService) -> Describer:
@@ -165,9 +171,24 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
     lineage.graph.register_kind("experiment-trial-component", trial_component_vertex(experiments))
     retraining = RetrainingService(store("retraining-policies", RetrainingPolicy, "Retraining policy"),
                                    store("retraining-runs", RetrainingRun, "Retraining run"), publisher, clock=clock)
-    return Services(settings=settings, s3=s3, sqs=sqs, logs=LogsAdapter(clients.logs), events=publisher,
-                    cloudwatch=CloudWatchAdapter(clients.cloudwatch), credentials=JobCredentials(clients.sts), tasks=tasks, orchestration=orchestration,
-                    outbox=outbox,
-                    tags=tags, training=training, processing=processing, tuning=tuning, transform=transform,
-                    registry=registry, hosting=hosting, monitoring=monitoring, autoscaling=autoscaling,
-                    retraining=retraining, lineage=lineage, experiments=experiments)
+    # A pipeline's steps go through the SageMaker control plane itself (the checks and Describe* shapes a
+    # user's request meets), which serves the pipelines too: it is bound once both exist.
+    control_plane: list[AwsJsonService] = []
+
+    async def invoke(operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        return await control_plane[0].invoke(operation, params)  # type: ignore[no-any-return]
+
+    engine = ExecutionEngine(store("pipeline-executions", PipelineExecution, "Pipeline execution"), invoke,
+                             s3_json_reader(s3), publisher, clock=clock)
+    pipelines = PipelineService(store("pipelines", Pipeline, "Pipeline"), engine.executions, engine, s3, publisher,
+                                **where)
+    tags.register("pipeline", pipelines.tag_access())
+    built = Services(settings=settings, s3=s3, sqs=sqs, logs=LogsAdapter(clients.logs), events=publisher,
+                     cloudwatch=CloudWatchAdapter(clients.cloudwatch), credentials=JobCredentials(clients.sts),
+                     tasks=tasks, orchestration=orchestration, outbox=outbox,
+                     tags=tags, training=training, processing=processing, tuning=tuning, transform=transform,
+                     registry=registry, hosting=hosting, monitoring=monitoring, autoscaling=autoscaling,
+                     retraining=retraining, lineage=lineage, experiments=experiments,
+                     pipelines=pipelines)
+    control_plane.append(build_sagemaker_service(built))
+    return built

@@ -13,6 +13,7 @@ from services.experiments.service import ExperimentsService
 from services.hosting.service import HostingService
 from services.lineage.service import LineageService
 from services.monitoring.service import MonitoringService
+from services.pipelines.service import PipelineService
 from services.processing.service import ProcessingService
 from services.registry.service import ModelRegistryService
 from services.training.service import TrainingService
@@ -33,3 +34,4 @@ class SageMakerBackends(Protocol):
     lineage: LineageService
     experiments: ExperimentsService
     tags: TagService
+    pipelines: PipelineService | None

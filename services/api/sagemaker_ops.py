@@ -15,6 +15,7 @@ from services.api import (
     ops_hosting,
     ops_lineage,
     ops_monitoring,
+    ops_pipelines,
     ops_processing,
     ops_registry,
     ops_search,
@@ -29,7 +30,7 @@ from services.api.search_resources import SearchableResources
 from services.api.server import AwsJsonService
 
 OPERATION_MODULES = [ops_monitoring, ops_transform, ops_training, ops_tags, ops_registry, ops_processing, ops_hosting,
-                     ops_tuning, ops_lineage, ops_experiments]
+                     ops_tuning, ops_lineage, ops_experiments, ops_pipelines]
 # Modules whose search_sources(services) name the records Search finds, by Resource.
 SEARCH_SOURCE_MODULES = [search_records, ops_experiments]
 

@@ -1,0 +1,110 @@
+"""What each step type does on the control plane: the request it sends, the job it watches.
+
+A step runs through the SageMaker control plane itself (:data:`ControlPlane`,
+the same operations and checks a boto3 user's request meets), so its
+``Arguments`` get the API's own validation and error codes, and its
+properties are exactly the Describe* response a user reads. A job step
+(Training, Processing, Transform, Tuning) starts a job and ends with it; a
+Model or RegisterModel step creates its resource and ends at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from services.core.exceptions import ResourceInUse, ResourceNotFound, ServiceError, ValidationException
+from services.pipelines.models import StepStatus
+
+#: ``await invoke("CreateTrainingJob", params)``: a SageMaker operation, validated as a request is.
+ControlPlane = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+_JOB_STATUS = {"Completed": StepStatus.SUCCEEDED, "Failed": StepStatus.FAILED, "Stopped": StepStatus.STOPPED,
+               "Stopping": StepStatus.STOPPING}
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """A step type that runs a job: its operations and its names."""
+
+    step_type: str
+    metadata_key: str  # in PipelineExecutionStepMetadata
+    create: str
+    describe: str
+    stop: str
+    name_member: str  # the job name's member in each request
+    status_member: str
+    arn_member: str
+
+    async def start(self, invoke: ControlPlane, name: str, arguments: dict[str, Any]) -> None:
+        """Create the job ``name``; a job of that name already there is this step's (a start repeated)."""
+        try:
+            await invoke(self.create, {**arguments, self.name_member: name})
+        except ResourceInUse:
+            pass
+
+    async def observe(self, invoke: ControlPlane, name: str) -> tuple[StepStatus, dict[str, Any]]:
+        """The job's step status (``Executing`` while it runs) and its Describe* response."""
+        described = await invoke(self.describe, {self.name_member: name})
+        if self.step_type == "Tuning" and described.get(self.status_member) == "Completed":
+            listed = await invoke("ListTrainingJobsForHyperParameterTuningJob", {
+                self.name_member: name, "SortBy": "FinalObjectiveMetricValue", "MaxResults": 100})
+            described = {**described, "TrainingJobSummaries": listed.get("TrainingJobSummaries", [])}
+        return _JOB_STATUS.get(described.get(self.status_member, ""), StepStatus.EXECUTING), described
+
+    async def request_stop(self, invoke: ControlPlane, name: str) -> None:
+        """Stop the job (one already ended, or stopping, is left as it is)."""
+        try:
+            await invoke(self.stop, {self.name_member: name})
+        except (ValidationException, ResourceNotFound):
+            pass
+
+    def metadata(self, described: dict[str, Any]) -> dict[str, Any]:
+        """The step's ``Metadata``."""
+        return {self.metadata_key: {"Arn": described[self.arn_member]}}
+
+
+JOB_KINDS: dict[str, JobKind] = {k.step_type: k for k in (
+    JobKind("Training", "TrainingJob", "CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob",
+            "TrainingJobName", "TrainingJobStatus", "TrainingJobArn"),
+    JobKind("Processing", "ProcessingJob", "CreateProcessingJob", "DescribeProcessingJob", "StopProcessingJob",
+            "ProcessingJobName", "ProcessingJobStatus", "ProcessingJobArn"),
+    JobKind("Transform", "TransformJob", "CreateTransformJob", "DescribeTransformJob", "StopTransformJob",
+            "TransformJobName", "TransformJobStatus", "TransformJobArn"),
+    JobKind("Tuning", "TuningJob", "CreateHyperParameterTuningJob", "DescribeHyperParameterTuningJob",
+            "StopHyperParameterTuningJob", "HyperParameterTuningJobName", "HyperParameterTuningJobStatus",
+            "HyperParameterTuningJobArn"),
+)}
+
+
+async def create_model(invoke: ControlPlane, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """A Model step: ``CreateModel`` named ``name`` (one already there is this step's); its Describe."""
+    try:
+        await invoke("CreateModel", {**arguments, "ModelName": name})
+    except ResourceInUse:
+        pass
+    return await invoke("DescribeModel", {"ModelName": name})
+
+
+async def register_model(invoke: ControlPlane, arguments: dict[str, Any]) -> dict[str, Any]:
+    """A RegisterModel step: a new version in its group (the group is created when missing, as SageMaker's
+    step does); its Describe."""
+    group = arguments.get("ModelPackageGroupName")
+    if isinstance(group, str) and not group.startswith("arn:"):
+        try:
+            await invoke("DescribeModelPackageGroup", {"ModelPackageGroupName": group})
+        except (ResourceNotFound, ValidationException):
+            try:
+                await invoke("CreateModelPackageGroup", {"ModelPackageGroupName": group})
+            except (ResourceInUse, ValidationException):
+                pass  # created meanwhile by a concurrent step
+    created = await invoke("CreateModelPackage", arguments)
+    return await invoke("DescribeModelPackage", {"ModelPackageName": created["ModelPackageArn"]})
+
+
+def failure_of(err: Exception) -> str:
+    """A failed request as a step's ``FailureReason``: ``Code: message``, as SageMaker writes it."""
+    if isinstance(err, ServiceError):
+        return f"{err.code}: {err.message}"
+    return f"{type(err).__name__}: {err}"

@@ -1,0 +1,290 @@
+"""Executions advanced step by step without a node: a fake control plane stands in for the job services.
+
+Each test drives what the node's handlers do (``advance`` after the start event and after each job event)
+and ends jobs by hand, so every state in between can be looked at.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from services.core.exceptions import ResourceInUse, ResourceNotFound, ValidationException
+from services.core.store import DocumentStore, MemoryBackend
+from services.pipelines.definition import parse_definition
+from services.pipelines.engine import ExecutionEngine, execution_of, plan
+from services.pipelines.events import EXECUTION_DETAIL_TYPE, STEP_DETAIL_TYPE
+from services.pipelines.models import Pipeline, PipelineExecution
+from services.pipelines.service import PipelineService
+
+ROLE = "arn:aws:iam::123456789012:role/x"
+STATUS = {"Training": "TrainingJobStatus", "Processing": "ProcessingJobStatus"}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    async def publish(self, detail_type: str, detail: dict[str, Any], resources: list[str] | None = None) -> str:
+        self.events.append((detail_type, detail))
+        return "id"
+
+    def steps(self, name: str) -> list[str]:
+        return [d["currentStepStatus"] for t, d in self.events if t == STEP_DETAIL_TYPE and d["stepName"] == name]
+
+    def execution(self) -> list[str]:
+        return [d["currentPipelineExecutionStatus"] for t, d in self.events if t == EXECUTION_DETAIL_TYPE]
+
+
+class ControlPlane:
+    """Training and processing jobs that run until a test ends them; models and packages made at once."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.calls: list[str] = []
+        self.packages: list[dict[str, Any]] = []
+        self.groups: set[str] = set()
+
+    async def __call__(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(operation)
+        kind = next((k for k in STATUS if operation.endswith(f"{k}Job")), None)
+        if kind and operation.startswith("Create"):
+            name = params[f"{kind}JobName"]
+            if name in self.jobs:
+                raise ResourceInUse(f"{name} exists")
+            self.jobs[name] = {**params, STATUS[kind]: "InProgress",
+                               f"{kind}JobArn": f"arn:aws:sagemaker:us-east-1:123456789012:{kind.lower()}-job/{name}"}
+            return {}
+        if kind and operation.startswith("Describe"):
+            if params[f"{kind}JobName"] not in self.jobs:
+                raise ResourceNotFound("no such job")
+            return dict(self.jobs[params[f"{kind}JobName"]])
+        if kind and operation.startswith("Stop"):
+            self.jobs[params[f"{kind}JobName"]][STATUS[kind]] = "Stopping"
+            return {}
+        if operation == "DescribeModelPackageGroup":
+            if params["ModelPackageGroupName"] not in self.groups:
+                raise ValidationException("no group")
+            return {}
+        if operation == "CreateModelPackageGroup":
+            self.groups.add(params["ModelPackageGroupName"])
+            return {}
+        if operation == "CreateModelPackage":
+            arn = f"arn:aws:sagemaker:us-east-1:123456789012:model-package/g/{len(self.packages) + 1}"
+            self.packages.append({**params, "ModelPackageArn": arn})
+            return {"ModelPackageArn": arn}
+        if operation == "DescribeModelPackage":
+            return next(p for p in self.packages if p["ModelPackageArn"] == params["ModelPackageName"])
+        raise AssertionError(f"unexpected {operation}")
+
+    def end(self, step: str, status: str = "Completed", **described: Any) -> None:
+        name = next(n for n in self.jobs if f"-{step.lower()}-" in n.lower() and
+                    self.jobs[n].get("TrainingJobStatus", self.jobs[n].get("ProcessingJobStatus")) in (
+                        "InProgress", "Stopping"))
+        job = self.jobs[name]
+        job[next(k for k in job if k.endswith("JobStatus"))] = status
+        job.update(described)
+
+
+@pytest.fixture()
+def world() -> tuple[PipelineService, ControlPlane, Recorder, Clock]:
+    clock, events, plane = Clock(), Recorder(), ControlPlane()
+    executions = DocumentStore(MemoryBackend(), "e", PipelineExecution, "Pipeline execution")
+
+    async def read_json(uri: str) -> Any:
+        return {"mse": 0.5}
+
+    engine = ExecutionEngine(executions, plane, read_json, events, clock=clock)
+    service = PipelineService(DocumentStore(MemoryBackend(), "p", Pipeline, "Pipeline"), executions, engine, None,
+                              events, region="us-east-1", account_id="123456789012", clock=clock)
+    return service, plane, events, clock
+
+
+def _training(name: str, **extra: Any) -> dict[str, Any]:
+    return {"Name": name, "Type": "Training", **extra, "Arguments": {
+        "AlgorithmSpecification": {"TrainingImage": "xgboost", "TrainingInputMode": "File"}, "RoleArn": ROLE,
+        "OutputDataConfig": {"S3OutputPath": {"Std:Join": {"On": "/", "Values": [
+            "s3://b/out", {"Get": "Execution.PipelineExecutionId"}]}}},
+        "HyperParameters": {"num_round": {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.NumRound"}]}}},
+        "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 60}}}
+
+
+def _definition(*steps: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2020-12-01", "Parameters": [
+        {"Name": "NumRound", "Type": "Integer", "DefaultValue": 3},
+        {"Name": "Threshold", "Type": "Float", "DefaultValue": 1.0}], "Steps": list(steps)})
+
+
+LINEAR = _definition(_training("Train"), {"Name": "Check", "Type": "Condition", "Arguments": {
+    "Conditions": [{"Type": "LessThanOrEqualTo",
+                    "LeftValue": {"Get": "Steps.Train.FinalMetricDataList['train:rmse'].Value"},
+                    "RightValue": {"Get": "Parameters.Threshold"}}],
+    "IfSteps": [{"Name": "Register", "Type": "RegisterModel", "Arguments": {
+        "ModelPackageGroupName": "g", "InferenceSpecification": {"Containers": [
+            {"Image": "xgboost", "ModelDataUrl": {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}}]}}}],
+    "ElseSteps": [{"Name": "TooHigh", "Type": "Fail", "Arguments": {"ErrorMessage": {"Std:Join": {
+        "On": " ", "Values": ["rmse above", {"Get": "Parameters.Threshold"}]}}}}]}})
+
+
+async def _start(service: PipelineService, definition: str, token: str = "t" * 32, **params: Any) -> str:
+    if await service.pipelines.get("p") is None:
+        await service.create_pipeline({"PipelineName": "p", "PipelineDefinition": definition, "RoleArn": ROLE,
+                                       "ClientRequestToken": "c" * 32})
+    execution = await service.start_execution({"PipelineName": "p", "ClientRequestToken": token, **params})
+    return execution.pipeline_execution_id
+
+
+def _statuses(execution: PipelineExecution | None) -> dict[str, str]:
+    assert execution is not None
+    return {s.step_name: s.step_status.value for s in execution.steps}
+
+
+async def test_a_linear_pipeline_runs_each_step_when_its_inputs_exist(world: Any) -> None:
+    service, plane, events, _ = world
+    eid = await _start(service, LINEAR, PipelineParameters=[{"Name": "NumRound", "Value": "5"}])
+    execution = await service.advance(eid)
+    assert _statuses(execution) == {"Train": "Executing"}
+    (job_name, job), = plane.jobs.items()
+    assert execution_of(job_name) == eid
+    assert job["HyperParameters"] == {"num_round": "5"} and job["OutputDataConfig"]["S3OutputPath"] == f"s3://b/out/{eid}"
+    assert execution.steps[0].metadata == {"TrainingJob": {"Arn": job["TrainingJobArn"]}}
+    assert await service.advance(eid) == execution  # nothing ended: nothing changes
+
+    plane.end("Train", ModelArtifacts={"S3ModelArtifacts": "s3://b/model.tar.gz"},
+              FinalMetricDataList=[{"MetricName": "train:rmse", "Value": 0.5}])
+    execution = await service.advance(eid)
+    assert _statuses(execution) == {"Train": "Succeeded", "Check": "Succeeded", "Register": "Succeeded"}
+    assert execution.pipeline_execution_status.value == "Succeeded"
+    assert plane.packages[0]["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == "s3://b/model.tar.gz"
+    assert plane.groups == {"g"}  # the step made the group it registers in
+    assert execution.step("Check").metadata == {"Condition": {"Outcome": "True"}}
+    assert events.steps("Train") == ["Starting", "Executing", "Succeeded"]
+    assert events.execution() == ["Executing", "Succeeded"]
+
+
+async def test_a_fail_step_s_message_is_the_execution_s_failure_reason(world: Any) -> None:
+    service, plane, events, _ = world
+    eid = await _start(service, LINEAR, PipelineParameters=[{"Name": "Threshold", "Value": "0.25"}])
+    await service.advance(eid)
+    plane.end("Train", ModelArtifacts={"S3ModelArtifacts": "s3://b/m"},
+              FinalMetricDataList=[{"MetricName": "train:rmse", "Value": 0.5}])
+    execution = await service.advance(eid)
+    assert _statuses(execution) == {"Train": "Succeeded", "Check": "Succeeded", "TooHigh": "Failed"}
+    assert (execution.pipeline_execution_status.value, execution.failure_reason) == ("Failed", "rmse above 0.25")
+    assert execution.step("TooHigh").metadata == {"Fail": {"ErrorMessage": "rmse above 0.25"}}
+    assert plane.packages == []
+
+
+async def test_independent_steps_start_together_up_to_max_parallel_and_a_join_waits_for_both(world: Any) -> None:
+    service, plane, _, _ = world
+    definition = _definition(_training("A"), _training("B"), _training("C"), _training("Last", DependsOn=["A", "B"]))
+    eid = await _start(service, definition, ParallelismConfiguration={"MaxParallelExecutionSteps": 2})
+    execution = await service.advance(eid)
+    assert _statuses(execution) == {"A": "Executing", "B": "Executing"}
+    assert execution.step("A").start_time == execution.step("B").start_time
+    plane.end("A")
+    assert _statuses(await service.advance(eid)) == {"A": "Succeeded", "B": "Executing", "C": "Executing"}
+    plane.end("B")
+    assert _statuses(await service.advance(eid)) == {"A": "Succeeded", "B": "Succeeded", "C": "Executing",
+                                                     "Last": "Executing"}
+
+
+async def test_a_failed_job_fails_the_execution_once_the_running_steps_end(world: Any) -> None:
+    service, plane, _, _ = world
+    eid = await _start(service, _definition(_training("A"), _training("B"), _training("After", DependsOn=["A"])))
+    await service.advance(eid)
+    plane.end("A", "Failed", FailureReason="AlgorithmError: bad data")
+    execution = await service.advance(eid)
+    assert _statuses(execution) == {"A": "Failed", "B": "Executing"}  # no new step starts; B runs on
+    assert execution.pipeline_execution_status.value == "Executing"
+    assert execution.step("A").failure_reason == "AlgorithmError: bad data"
+    plane.end("B")
+    execution = await service.advance(eid)
+    assert execution.pipeline_execution_status.value == "Failed"
+    assert execution.failure_reason == "Step A failed: AlgorithmError: bad data"
+
+    retried = await service.retry_execution({"PipelineExecutionArn": execution.pipeline_execution_arn,
+                                             "ClientRequestToken": "r" * 32})
+    assert retried.pipeline_execution_status.value == "Executing"
+    execution = await service.advance(eid)
+    assert _statuses(execution) == {"A": "Executing", "B": "Succeeded"}
+    assert execution.step("A").attempt_count == 2
+    plane.end("A")
+    execution = await service.advance(eid)
+    plane.end("After")
+    assert (await service.advance(eid)).pipeline_execution_status.value == "Succeeded"
+
+
+async def test_stop_stops_the_running_jobs_and_starts_nothing_more(world: Any) -> None:
+    service, plane, events, _ = world
+    eid = await _start(service, _definition(_training("A"), _training("After", DependsOn=["A"])))
+    execution = await service.advance(eid)
+    await service.stop_execution(execution.pipeline_execution_arn)
+    execution = await service.advance(eid)
+    assert execution.pipeline_execution_status.value == "Stopping"
+    assert _statuses(execution) == {"A": "Stopping"}
+    assert "StopTrainingJob" in plane.calls
+    plane.end("A", "Stopped")
+    execution = await service.advance(eid)
+    assert (execution.pipeline_execution_status.value, _statuses(execution)) == ("Stopped", {"A": "Stopped"})
+    assert events.execution() == ["Executing", "Stopping", "Stopped"]
+    with pytest.raises(ValidationException, match="only an Executing execution can be stopped"):
+        await service.stop_execution(execution.pipeline_execution_arn)
+
+
+async def test_a_cached_step_reuses_the_latest_identical_run_within_its_expiry(world: Any) -> None:
+    service, plane, _, clock = world
+    cached = _training("A", CacheConfig={"Enabled": True, "ExpireAfter": "PT1H"})
+    eid = await _start(service, _definition(cached))
+    await service.advance(eid)
+    plane.end("A", ModelArtifacts={"S3ModelArtifacts": "s3://b/m"})
+    first = await service.advance(eid)
+    assert first.pipeline_execution_status.value == "Succeeded"
+
+    clock.now += timedelta(minutes=30)
+    again = await service.advance(await _start(service, _definition(cached), token="u" * 32))
+    assert again.pipeline_execution_status.value == "Succeeded" and len(plane.jobs) == 1
+    assert again.steps[0].cache_hit_result == {"SourcePipelineExecutionArn": first.pipeline_execution_arn}
+    assert again.steps[0].properties == first.steps[0].properties
+
+    # A different parameter value is another step; past ExpireAfter nothing is reused either.
+    other = await service.advance(await _start(service, _definition(cached), token="v" * 32,
+                                               PipelineParameters=[{"Name": "NumRound", "Value": "9"}]))
+    assert other.steps[0].cache_hit_result is None and len(plane.jobs) == 2
+    clock.now += timedelta(hours=2)
+    late = await service.advance(await _start(service, _definition(cached), token="w" * 32))
+    assert late.steps[0].cache_hit_result is None and len(plane.jobs) == 3
+
+
+async def test_a_start_whose_round_died_is_taken_over_after_the_grace(world: Any) -> None:
+    service, plane, _, clock = world
+    eid = await _start(service, _definition(_training("A")))
+
+    def claim_only(e: PipelineExecution) -> PipelineExecution:
+        return plan(e, parse_definition(e.pipeline_definition), {}, "a-dead-round", clock())
+
+    await service.engine.update(eid, claim_only)  # claimed, never performed: its process died
+    assert _statuses(await service.advance(eid)) == {"A": "Starting"} and plane.jobs == {}
+    clock.now += timedelta(seconds=31)
+    assert _statuses(await service.advance(eid)) == {"A": "Executing"} and len(plane.jobs) == 1
+
+
+async def test_a_start_repeated_with_its_token_names_the_same_execution(world: Any) -> None:
+    service, _, _, _ = world
+    first = await _start(service, LINEAR)
+    assert await _start(service, LINEAR) == first
+    assert await _start(service, LINEAR, token="z" * 32) != first
+    with pytest.raises(ValidationException, match="Parameter NumRound of type Integer cannot take the value 'x'"):
+        await _start(service, LINEAR, token="y" * 32, PipelineParameters=[{"Name": "NumRound", "Value": "x"}])
