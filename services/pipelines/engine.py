@@ -64,8 +64,8 @@ def parse_duration(text: str) -> timedelta:
 
 def resource_name(execution_id: str, step: str, attempt: int) -> str:
     """The job (or model) a step's attempt creates: ``pipelines-<execution>-<step>-<digest>``, as SageMaker
-    names them, and the same on every repeat of the start."""
-    stem = re.sub(r"[^a-zA-Z0-9]+", "-", step).strip("-")[:20].strip("-") or "step"
+    names them, and the same on every repeat of the start. Lower-case, so the name an ARN carries is the name."""
+    stem = re.sub(r"[^a-z0-9]+", "-", step.lower()).strip("-")[:20].strip("-") or "step"
     digest = hashlib.sha256(f"{execution_id}/{step}/{attempt}".encode()).hexdigest()[:10]
     return f"pipelines-{execution_id}-{stem}-{digest}"
 
