@@ -62,12 +62,15 @@ def parse_duration(text: str) -> timedelta:
                      seconds=seconds)
 
 
-def resource_name(execution_id: str, step: str, attempt: int) -> str:
+def resource_name(execution_id: str, step: str, attempt: int, step_type: str = "") -> str:
     """The job (or model) a step's attempt creates: ``pipelines-<execution>-<step>-<digest>``, as SageMaker
-    names them, and the same on every repeat of the start. Lower-case, so the name an ARN carries is the name."""
+    names them, and the same on every repeat of the start. Lower-case, so the name an ARN carries is the name;
+    a tuning job's (at most 32 characters) is ``pipelines-<execution>-<digest>``."""
+    digest = hashlib.sha256(f"{execution_id}/{step}/{attempt}".encode()).hexdigest()
+    if step_type == "Tuning":
+        return f"pipelines-{execution_id}-{digest[:9]}"
     stem = re.sub(r"[^a-z0-9]+", "-", step.lower()).strip("-")[:20].strip("-") or "step"
-    digest = hashlib.sha256(f"{execution_id}/{step}/{attempt}".encode()).hexdigest()[:10]
-    return f"pipelines-{execution_id}-{stem}-{digest}"
+    return f"pipelines-{execution_id}-{stem}-{digest[:10]}"
 
 
 def execution_of(resource: str) -> str | None:
@@ -176,7 +179,8 @@ class ExecutionEngine:
             cache_key = await self._cache_key(execution, definition, step)
             if await self._cache_hit(execution, step, run, cache_key):
                 return
-        name = run.resource_name or resource_name(execution.pipeline_execution_id, step.name, run.attempt_count)
+        name = run.resource_name or resource_name(execution.pipeline_execution_id, step.name, run.attempt_count,
+                                                  step.type)
         if step.type in JOB_KINDS:
             kind = JOB_KINDS[step.type]
             await kind.start(self.invoke, name, arguments)
@@ -374,7 +378,7 @@ def plan(execution: PipelineExecution, definition: Definition,
                     step_name=step.name, step_type=step.type, step_status=StepStatus.STARTING, start_time=now,
                     step_display_name=step.raw.get("DisplayName"), step_description=step.raw.get("Description"),
                     attempt_count=attempt, claim=claim, claimed_at=now,
-                    resource_name=resource_name(execution.pipeline_execution_id, step.name, attempt)
+                    resource_name=resource_name(execution.pipeline_execution_id, step.name, attempt, step.type)
                     if step.type in JOB_KINDS or step.type == "Model" else None))
                 running += 1
                 changed = True

@@ -48,8 +48,12 @@ class JobKind:
         """The job's step status (``Executing`` while it runs) and its Describe* response."""
         described = await invoke(self.describe, {self.name_member: name})
         if self.step_type == "Tuning" and described.get(self.status_member) == "Completed":
+            # TrainingJobSummaries[0] is the best job (the SDK's get_top_model_s3_uri reads it so).
+            objective = (described.get("HyperParameterTuningJobConfig") or {}).get(
+                "HyperParameterTuningJobObjective") or {}
             listed = await invoke("ListTrainingJobsForHyperParameterTuningJob", {
-                self.name_member: name, "SortBy": "FinalObjectiveMetricValue", "MaxResults": 100})
+                self.name_member: name, "SortBy": "FinalObjectiveMetricValue", "MaxResults": 50,
+                "SortOrder": "Descending" if objective.get("Type") == "Maximize" else "Ascending"})
             described = {**described, "TrainingJobSummaries": listed.get("TrainingJobSummaries", [])}
         return _JOB_STATUS.get(described.get(self.status_member, ""), StepStatus.EXECUTING), described
 

@@ -2,9 +2,10 @@
 
 ``Pipeline.upsert()``, ``start()``, ``execution.wait()`` and ``list_steps()`` as users call them: a linear
 process -> train -> evaluate -> condition -> register + model / fail pipeline (its re-run taking the
-processing step from the cache and failing at the Fail step), parallel branches with and without a
-parallelism limit, a stop, and bad definitions refused with the error codes boto3 users see. Jobs are
-small: built-in XGBoost on 200 rows and scikit-learn processing scripts.
+processing step from the cache and failing at the Fail step), a tuning step whose best model a model step
+creates and a transform step scores with, parallel branches with and without a parallelism limit, a stop,
+and bad definitions refused with the error codes boto3 users see. Jobs are small: built-in XGBoost on 200
+rows and scikit-learn processing scripts.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from sagemaker.inputs import TrainingInput
 from sagemaker.model import Model
 from sagemaker.processing import ProcessingInput, ProcessingOutput
 from sagemaker.sklearn.processing import SKLearnProcessor
+from sagemaker.transformer import Transformer
+from sagemaker.tuner import ContinuousParameter, HyperparameterTuner
 from sagemaker.workflow.condition_step import ConditionStep
 from sagemaker.workflow.conditions import ConditionLessThanOrEqualTo
 from sagemaker.workflow.fail_step import FailStep
@@ -35,7 +38,7 @@ from sagemaker.workflow.parameters import ParameterFloat, ParameterInteger, Para
 from sagemaker.workflow.pipeline import Pipeline
 from sagemaker.workflow.pipeline_context import PipelineSession
 from sagemaker.workflow.properties import PropertyFile
-from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
+from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep, TransformStep, TuningStep
 
 from tests.sdk_env import REGION, ROLE, sdk_environment
 from tests.support import NodeThread, observe_events, wait_for
@@ -66,6 +69,10 @@ def data(node: NodeThread) -> str:
     np.savetxt(buf, np.column_stack([y, x]), delimiter=",", fmt="%.5f")
     node.client("s3").put_object(Bucket=node.settings.data_bucket, Key="pipelines/raw/rows.csv",
                                  Body=buf.getvalue().encode())
+    features = io.StringIO()
+    np.savetxt(features, x[:20], delimiter=",", fmt="%.5f")
+    node.client("s3").put_object(Bucket=node.settings.data_bucket, Key="pipelines/features/rows.csv",
+                                 Body=features.getvalue().encode())
     return f"s3://{node.settings.data_bucket}/pipelines/raw/"
 
 
@@ -210,6 +217,43 @@ def test_a_rerun_takes_the_processing_step_from_the_cache_and_fails_at_the_fail_
     assert "CacheHitResult" not in by_name["Train"]  # not cached: it ran again
     assert by_name["CheckMse"]["Metadata"] == {"Condition": {"Outcome": "False"}}
     assert "Register-RegisterModel" not in by_name
+
+
+def test_a_tuning_step_s_best_model_is_created_and_scores_in_a_transform_step(
+        node: NodeThread, session: PipelineSession, data: str) -> None:
+    bucket = session.default_bucket()
+    estimator = Estimator(image_uri=IMAGE, role=ROLE, instance_count=1, instance_type="ml.m5.large",
+                          output_path=f"s3://{bucket}/pipelines/tuned", sagemaker_session=session,
+                          hyperparameters={"num_round": 3, "objective": "reg:squarederror"})
+    tuner = HyperparameterTuner(estimator, objective_metric_name="validation:rmse", objective_type="Minimize",
+                                hyperparameter_ranges={"eta": ContinuousParameter(0.1, 0.5)}, max_jobs=2,
+                                max_parallel_jobs=2)
+    channels = {name: TrainingInput(data, content_type="text/csv") for name in ("train", "validation")}
+    tune = TuningStep("Tune", step_args=tuner.fit(channels))
+    model = Model(image_uri=IMAGE, role=ROLE, sagemaker_session=session,
+                  model_data=tune.get_top_model_s3_uri(top_k=0, s3_bucket=bucket, prefix="pipelines/tuned"))
+    best = ModelStep("Best", step_args=model.create(instance_type="ml.m5.large"))
+    transformer = Transformer(model_name=best.properties.ModelName, instance_count=1, instance_type="ml.m5.large",
+                              output_path=f"s3://{bucket}/pipelines/scored", sagemaker_session=session)
+    score = TransformStep("Score", step_args=transformer.transform(
+        data=f"s3://{node.settings.data_bucket}/pipelines/features/", content_type="text/csv"))
+    pipeline = Pipeline("tuned", steps=[tune, best, score], sagemaker_session=session)
+    pipeline.upsert(role_arn=ROLE)
+    execution = pipeline.start()
+    described = _wait(execution)
+    assert described["PipelineExecutionStatus"] == "Succeeded", described.get("FailureReason")
+    steps = _by_name(execution.list_steps())
+    sm = node.client("sagemaker")
+    tuning = sm.describe_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=steps["Tune"]["Metadata"]["TuningJob"]["Arn"].rsplit("/", 1)[-1])
+    created = sm.describe_model(ModelName=steps["Best-CreateModel"]["Metadata"]["Model"]["Arn"].rsplit("/", 1)[-1])
+    assert created["PrimaryContainer"]["ModelDataUrl"] == (
+        f"s3://{bucket}/pipelines/tuned/{tuning['BestTrainingJob']['TrainingJobName']}/output/model.tar.gz")
+    scored = sm.describe_transform_job(TransformJobName=steps["Score"]["Metadata"]["TransformJob"]["Arn"].rsplit(
+        "/", 1)[-1])
+    assert (scored["TransformJobStatus"], scored["ModelName"]) == ("Completed", created["ModelName"])
+    out = node.client("s3").get_object(Bucket=bucket, Key="pipelines/scored/rows.csv.out")["Body"].read()
+    assert len(out.decode().split()) == 20
 
 
 def _marks(session: PipelineSession, names: tuple[str, ...], after: tuple[str, ...] = ()) -> list[ProcessingStep]:
