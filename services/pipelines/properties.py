@@ -123,9 +123,8 @@ def lookup(properties: dict[str, Any], path: str) -> Any:
     value: Any = properties
     walked = ""
     for part in parse_path(path):
-        value = _index(value, part, walked or path)
-        walked += f"[{part.value!r}]" if isinstance(part, Key) else f"[{part}]" if isinstance(part, int) else (
-            f".{part}" if walked else part)
+        walked += _show(part) if walked else str(part)
+        value = _index(value, part, walked)
     return value
 
 
@@ -143,7 +142,7 @@ def _index(value: Any, part: Part, walked: str) -> Any:
         for item in value:
             if isinstance(item, dict) and any(k.endswith("Name") and v == part.value for k, v in item.items()):
                 return item
-    raise PathError(f"the step's properties have no {walked}{_show(part)}")
+    raise PathError(f"the step's properties have no {walked}")
 
 
 def _show(part: Part) -> str:
