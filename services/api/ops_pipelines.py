@@ -6,6 +6,7 @@ from typing import Any
 
 from services.api.backends import SageMakerBackends
 from services.api.protocol import page_response
+from services.api.search_resources import RecordSource, with_tags
 from services.api.server import AwsJsonService
 
 
@@ -82,3 +83,20 @@ def register(api: AwsJsonService, services: SageMakerBackends) -> None:
     async def list_pipeline_parameters_for_execution(params: dict[str, Any]) -> dict[str, Any]:
         values, token = await pipelines.list_parameters(params)
         return page_response("PipelineParameters", values, token)
+
+
+def search_sources(services: SageMakerBackends) -> dict[str, RecordSource]:
+    """``Pipeline`` (its latest version, with its tags) and ``PipelineExecution`` records for ``Search``."""
+    pipelines = services.pipelines
+
+    async def pipeline_records() -> list[dict[str, Any]]:
+        if pipelines is None:
+            return []
+        return [with_tags(p.describe(p.latest), p.tags) for p in await pipelines.pipelines.list()]
+
+    async def execution_records() -> list[dict[str, Any]]:
+        if pipelines is None:
+            return []
+        return [e.describe() for e in await pipelines.executions.list()]
+
+    return {"Pipeline": pipeline_records, "PipelineExecution": execution_records}

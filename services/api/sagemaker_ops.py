@@ -32,7 +32,7 @@ from services.api.server import AwsJsonService
 OPERATION_MODULES = [ops_monitoring, ops_transform, ops_training, ops_tags, ops_registry, ops_processing, ops_hosting,
                      ops_tuning, ops_lineage, ops_experiments, ops_pipelines]
 # Modules whose search_sources(services) name the records Search finds, by Resource.
-SEARCH_SOURCE_MODULES = [search_records, ops_experiments]
+SEARCH_SOURCE_MODULES = [search_records, ops_experiments, ops_pipelines]
 
 
 def build_sagemaker_service(services: SageMakerBackends) -> AwsJsonService:

@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from infra.demo.datasets import make_churn, to_csv
-from tests.support import NodeThread, wait_for_job
+from tests.support import NodeThread, wait_for, wait_for_job
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 ETAS = {"search-eta-1": "0.1", "search-eta-3": "0.3", "search-eta-9": "0.9"}
@@ -126,12 +126,35 @@ def test_model_packages_by_approval_status_with_paging(node: NodeThread) -> None
 
 def test_a_kind_headwater_does_not_keep_has_no_results(node: NodeThread) -> None:
     sm = node.client("sagemaker")
-    for resource, name in (("Pipeline", "PipelineName"), ("ModelCard", "ModelId"), ("FeatureGroup", "FeatureGroupName")):
+    for resource, name in (("ModelCard", "ModelId"), ("FeatureGroup", "FeatureGroupName")):
         resp = sm.search(Resource=resource, SearchExpression={"Filters": [{"Name": name, "Value": "p"}]})
         assert resp["Results"] == [] and resp["TotalHits"]["Value"] == 0
     with pytest.raises(ClientError) as err:  # its filters are still checked against its record
-        sm.search(Resource="Pipeline", SearchExpression={"Filters": [{"Name": "NoSuch", "Value": "p"}]})
+        sm.search(Resource="ModelCard", SearchExpression={"Filters": [{"Name": "NoSuch", "Value": "p"}]})
     assert _error(err)[0] == "ValidationException"
+
+
+def test_pipelines_and_their_executions(node: NodeThread) -> None:
+    """A pipeline (a single Fail step: no job to wait for) and its execution, found by name, tag and status."""
+    sm = node.client("sagemaker")
+    definition = ('{"Version": "2020-12-01", "Parameters": [], "Steps": [{"Name": "stop", "Type": "Fail", '
+                  '"Arguments": {"ErrorMessage": "searched"}}]}')
+    arn = sm.create_pipeline(PipelineName="search-pipeline", PipelineDefinition=definition,
+                             RoleArn="arn:aws:iam::123456789012:role/r",
+                             Tags=[{"Key": "team", "Value": "search"}])["PipelineArn"]
+    execution = sm.start_pipeline_execution(PipelineName="search-pipeline")["PipelineExecutionArn"]
+    wait_for(lambda: sm.describe_pipeline_execution(PipelineExecutionArn=execution)["PipelineExecutionStatus"]
+             == "Failed", timeout=60)
+
+    found = sm.search(Resource="Pipeline", SearchExpression={"Filters": [
+        {"Name": "Tags.team", "Operator": "Equals", "Value": "search"}]})["Results"]
+    assert [r["Pipeline"]["PipelineArn"] for r in found] == [arn]
+    assert found[0]["Pipeline"]["Tags"] == [{"Key": "team", "Value": "search"}]
+    runs = sm.search(Resource="PipelineExecution", SearchExpression={"Filters": [
+        {"Name": "PipelineArn", "Operator": "Equals", "Value": arn},
+        {"Name": "PipelineExecutionStatus", "Operator": "Equals", "Value": "Failed"}]})["Results"]
+    assert [r["PipelineExecution"]["PipelineExecutionArn"] for r in runs] == [execution]
+    assert runs[0]["PipelineExecution"]["FailureReason"] == "searched"
 
 
 @pytest.mark.parametrize(("request_", "named"), [
