@@ -16,6 +16,7 @@ child runs the user's code.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import ctypes.util
 import functools
@@ -74,11 +75,29 @@ async def read_lines(stream: asyncio.StreamReader, limit: int) -> AsyncIterator[
             return
         yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
 
+
+class _StreamProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """asyncio's protocol for a child's output that also tells when the child itself has exited.
+
+    ``Process.wait()`` returns only once the child's pipes have closed as well; a process the child left
+    running keeps them open (a daemon it started inherits its output), which would put the end off forever.
+    """
+
+    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=limit, loop=loop)
+        self.exited = asyncio.Event()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        self.exited.set()
+
+
 class ProcessContainer(RunningContainer):
     """A running child process group."""
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, exited: asyncio.Event) -> None:
         self.proc = proc
+        self._exited = exited  # set when the child exits (its output may stay open longer)
 
     @property
     def ident(self) -> str:
@@ -90,7 +109,14 @@ class ProcessContainer(RunningContainer):
             yield line
 
     async def wait(self) -> int:
-        return await self.proc.wait()
+        await self._exited.wait()
+        # A container's end ends every process in it: what the program left running in its group (a daemon
+        # it started, such as MPI's SSH server) goes with it rather than outliving the job.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        code = self.proc.returncode
+        assert code is not None  # set before the protocol hears of the exit
+        return code
 
     def _signal_group(self, sig: signal.Signals) -> None:
         if self.proc.returncode is not None:
@@ -195,14 +221,16 @@ class ProcessRunner(Runner):
         if base == OPT_ML:
             hosts_file = write_hosts_file(spec.ml_root, spec.hosts) if spec.hosts else None
             argv = wrap_command(spec.ml_root, argv, hosts_file, network_isolated=spec.network_isolated)
+        loop = asyncio.get_running_loop()
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
+            # asyncio.create_subprocess_exec, with a protocol that also tells when the child exits.
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _StreamProtocol(_STREAM_LIMIT, loop), *argv,
                 cwd=spec.ml_root, env=env,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True, limit=_STREAM_LIMIT, preexec_fn=_die_with_parent,
+                start_new_session=True, preexec_fn=_die_with_parent,
             )
         except OSError as err:
             raise PlatformError(f"could not start {spec.image.label}: {err}") from err
-        return ProcessContainer(proc)
+        return ProcessContainer(asyncio.subprocess.Process(transport, protocol, loop), protocol.exited)

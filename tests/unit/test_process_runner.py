@@ -3,6 +3,7 @@ container contract's environment, never the node's own."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -238,3 +239,15 @@ def test_at_base_rewrites_only_opt_ml_paths() -> None:
     assert at_base(args, "/jobs/j/algo-1") == [
         "python3", "/jobs/j/algo-1/code/train.py", "--out", "/jobs/j/algo-1", "/opt/mlx/y", "x=/opt/ml/model"]
     assert at_base(args, "/opt/ml") == args
+
+
+async def test_a_container_ends_when_its_program_exits_and_so_does_what_it_left_running(tmp_path: Path) -> None:
+    # As a container's end ends every process in it: a daemon the program started (MPI's SSH server, which keeps
+    # the program's output open) neither outlives it nor keeps the platform waiting for the host to end.
+    spec = RunSpec(name="daemon", image=ContainerImage("x", "x", "x"), command=[], ml_root=tmp_path,
+                   entrypoint=["/bin/sh", "-c", "sleep 600 & echo $!; exit 3"])
+    container = await ProcessRunner().start(spec)
+    assert await asyncio.wait_for(container.wait(), timeout=30) == 3
+    lines = [line async for line in container.lines()]
+    daemon = int(lines[0])
+    wait_for(lambda: not _alive(daemon), timeout=10, what=f"the program's daemon (pid {daemon}) to end")
