@@ -9,7 +9,7 @@ LOCALSTACK_STAMP := localstack/.venv/.installed
 SDK_V3_STAMP := tests/sdk_v3/.venv/.installed
 ENGINE_STAMP := .engine/.ready
 
-.PHONY: demo test lint-imports test-unit test-integration test-e2e test-faults test-localstack test-containers test-sdk-v3 engine venv fuse images localstack-env sdk-v3-env bench clean
+.PHONY: demo test lint-imports test-unit test-integration test-e2e test-faults test-localstack test-containers test-sdk-v3 engine venv fuse images mpi localstack-env sdk-v3-env bench clean
 
 venv: $(STAMP)
 
@@ -33,6 +33,13 @@ fuse:
 images:
 	PYTHON=$(PYTHON) bash containers/environments.sh
 
+# MPI training (the SageMaker SDK v3's distributed=MPI) under the process runner: every host runs
+# Debian's SSH server (openssh-server) and Open MPI (openmpi-bin; libopenmpi-dev for mpi4py builds).
+# Checked on every run (cheap), installed only when missing. The package starts no server by itself
+# where there is no init system; on a machine whose systemd starts ssh.service, it does.
+mpi:
+	@dpkg -s openssh-server openmpi-bin libopenmpi-dev >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openmpi-bin libopenmpi-dev >/dev/null; }
+
 localstack-env: $(LOCALSTACK_STAMP)
 
 $(LOCALSTACK_STAMP): localstack/requirements.txt localstack/setup.sh
@@ -54,7 +61,7 @@ demo: $(STAMP) fuse
 	$(BIN)/headwater demo
 
 # Every tier runs in CI; a tier that cannot run fails loudly rather than skipping.
-test: $(STAMP) fuse images $(LOCALSTACK_STAMP) $(SDK_V3_STAMP) $(ENGINE_STAMP) lint-imports
+test: $(STAMP) fuse images mpi $(LOCALSTACK_STAMP) $(SDK_V3_STAMP) $(ENGINE_STAMP) lint-imports
 	$(BIN)/python -m pytest -p no:cacheprovider tests
 
 # The layering contracts in pyproject.toml: imports go downward only.
@@ -79,7 +86,7 @@ test-localstack: $(STAMP) images $(LOCALSTACK_STAMP) $(SDK_V3_STAMP)
 test-containers: $(STAMP) fuse images $(ENGINE_STAMP)
 	$(BIN)/python -m pytest tests/containers
 
-test-sdk-v3: $(STAMP) fuse images $(SDK_V3_STAMP)
+test-sdk-v3: $(STAMP) fuse images mpi $(SDK_V3_STAMP)
 	$(BIN)/python -m pytest tests/sdk_v3
 
 bench: $(STAMP)

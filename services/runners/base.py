@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.runners.host_view import HostView
 from services.runners.images import ContainerImage
 from services.runners.namespace import OPT_ML
 
@@ -37,6 +38,8 @@ class RunSpec:
     hosts: dict[str, str] = field(default_factory=dict)
     # EnableNetworkIsolation: no network but the container's own loopback, and no AWS credentials or endpoint.
     network_isolated: bool = False
+    # This host as a machine of its own (host name, /etc files, /tmp, root's capabilities), where the runner can.
+    view: HostView | None = None
 
 
 def at_base(args: list[str], base: str) -> list[str]:
@@ -110,3 +113,10 @@ class Runner(ABC):
     def base_dir(self, spec: RunSpec) -> str:
         """The path, as the container sees it, of ``spec.ml_root``."""
         return self.container_base
+
+    async def missing_for_mpi(self, image: ContainerImage) -> list[str]:
+        """What this runner lacks to run MPI hosts of ``image`` (empty when nothing): each host a machine of its
+        own (:class:`HostView`) whose SSH server on port 22 the others reach by name, ``mpirun``, and
+        ``mpi4py`` and ``paramiko`` in the image's Python."""
+        return [f"the process runner: under the {type(self).__name__} the hosts share the machine's network, "
+                "its port 22 and its host name"]

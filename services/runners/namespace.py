@@ -10,7 +10,8 @@ variable and say so in the job's log.
 
 The same namespace can show its own ``/etc/hosts``: the machine's, plus the
 job's host names (``algo-1``...), so code that reaches a peer by its name, as
-on SageMaker, finds it.
+on SageMaker, finds it; and a host of a multi-host job may be shown as a
+machine of its own (:mod:`services.runners.host_view`).
 
 A job with ``EnableNetworkIsolation`` also gets a network namespace of its
 own (``unshare --net``) whose only interface is its own loopback, brought up
@@ -31,14 +32,15 @@ OPT_ML = "/opt/ml"
 # $0 = the job directory, $1 = an empty staging directory, $2 = a hosts file to
 # show as /etc/hosts (or ""), $3 = a Python interpreter to bring the loopback
 # interface up with (or "": the namespace has the machine's network), $4 = the
-# code it runs, then the command.
+# code it runs, $5 = a host view's prelude to source last (or ""), then the
+# command.
 # /opt is bound to the stage first, so its entries can be bound back over the
 # private tmpfs: everything else under /opt (package mirrors...) stays reachable.
 # The job directory is bound recursively: a FastFile channel is a FUSE mount
 # inside it, which a plain bind would show as an empty directory.
 _SCRIPT = r"""
 set -e
-job="$0"; stage="$1"; hosts="$2"; python="$3"; loopback="$4"; shift 4
+job="$0"; stage="$1"; hosts="$2"; python="$3"; loopback="$4"; view="$5"; shift 5
 if [ -n "$python" ]; then "$python" -c "$loopback"; fi
 if [ -n "$hosts" ] && [ -e /etc/hosts ]; then mount --bind "$hosts" /etc/hosts; fi
 mkdir -p "$stage"
@@ -53,6 +55,7 @@ for e in "$stage"/* "$stage"/.[!.]*; do
 done
 mkdir -p /opt/ml
 mount --rbind "$job" /opt/ml
+if [ -n "$view" ]; then . "$view"; fi
 cd /opt/ml
 exec "$@"
 """
@@ -112,13 +115,18 @@ def write_hosts_file(job_dir: Path, hosts: dict[str, str], etc_hosts: Path = Pat
     return path
 
 
-def wrap_command(job_dir: Path, argv: list[str], hosts_file: Path | None = None,
-                 network_isolated: bool = False) -> list[str]:
+def wrap_command(job_dir: Path, argv: list[str], hosts_file: Path | None = None, view: Path | None = None,
+                 root_capabilities: bool = False, network_isolated: bool = False) -> list[str]:
     """``argv`` run with ``job_dir`` mounted at ``/opt/ml`` in a private namespace (and ``hosts_file``,
-    when given, as its ``/etc/hosts``); ``network_isolated``: in a network namespace of its own too, with
-    only its loopback up."""
-    unshare = ["unshare", "--user", "--map-root-user", "--mount", *(["--net"] if network_isolated else [])]
-    return [*unshare, "sh", "-c", _SCRIPT,
+    when given, as its ``/etc/hosts``; ``view``, a host view's prelude, sourced in it with a host name of its
+    own). With ``root_capabilities`` there is no user namespace: the node's root runs it (the node must be
+    root), in a mount namespace whose mounts stay private to it. ``network_isolated``: in a network
+    namespace of its own too, with only its loopback up."""
+    user = [] if root_capabilities else ["--user", "--map-root-user"]
+    uts = ["--uts"] if view else []
+    net = ["--net"] if network_isolated else []
+    return ["unshare", *user, "--mount", "--propagation", "private", *uts, *net, "sh", "-c", _SCRIPT,
             str(job_dir.resolve()), str(stage_dir(job_dir).resolve()),
             str(hosts_file.resolve()) if hosts_file else "",
-            sys.executable if network_isolated else "", LOOPBACK_UP if network_isolated else "", *argv]
+            sys.executable if network_isolated else "", LOOPBACK_UP if network_isolated else "",
+            str(view.resolve()) if view else "", *argv]

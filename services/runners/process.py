@@ -22,13 +22,15 @@ import ctypes.util
 import functools
 import logging
 import os
+import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator, Mapping
 
 from services.core.exceptions import PlatformError
 from services.runners.base import Runner, RunningContainer, RunSpec
-from services.runners.images import CONTAINERS_DIR, FRAMEWORK_IMAGES, image_environment
+from services.runners.host_view import write_prelude
+from services.runners.images import CONTAINERS_DIR, FRAMEWORK_IMAGES, ContainerImage, image_environment
 from services.runners.job_python import image_site_dirs, make_job_python
 from services.runners.namespace import (
     OPT_ML,
@@ -143,6 +145,11 @@ def _warn_no_environment(name: str) -> None:
 
 _PR_SET_PDEATHSIG = 1
 
+# What an MPI job's hosts run besides the image's Python: (program, the Debian package that has it).
+_MPI_PROGRAMS = (("/usr/sbin/sshd", "openssh-server"), ("ssh", "openssh-client"), ("ssh-keygen", "openssh-client"),
+                 ("mpirun", "openmpi-bin"))
+_MPI_MODULES = "import mpi4py.MPI, paramiko"
+
 
 def _die_with_parent() -> None:
     """In the child, before exec: get SIGKILL when the node that started it dies.
@@ -173,6 +180,7 @@ class ProcessRunner(Runner):
         super().__init__(env)
         self.python = python
         self._site_dirs: dict[str, list[str]] = {}  # per image interpreter, asked once
+        self._mpi_modules: dict[str, str] = {}  # per image interpreter: why mpi4py / paramiko do not import ("")
 
     def base_dir(self, spec: RunSpec) -> str:
         # An isolated job runs in the private namespace anyway: it sees the literal /opt/ml too.
@@ -186,10 +194,37 @@ class ProcessRunner(Runner):
         return ("this machine's kernel does not let an unprivileged process make a network namespace (unshare "
                 "--user --net), in which the process runner runs a job without network; use the docker runner")
 
+    async def missing_for_mpi(self, image: ContainerImage) -> list[str]:
+        missing = []
+        if os.geteuid() != 0:
+            missing.append(f"a node running as root (it runs as uid {os.geteuid()}): each host's SSH server "
+                           "binds port 22 on the host's own loopback address")
+        if not namespaces_available():
+            missing.append("private namespaces (unshare): each host's own host name, /tmp and /etc files")
+        if not os.path.exists("/etc/environment"):
+            missing.append("/etc/environment (each host is shown a private one over it)")
+        missing += [f"{program} (Debian's {package})" for program, package in _MPI_PROGRAMS
+                    if shutil.which(program) is None]
+        python = image.python or self.python
+        if python not in self._mpi_modules:
+            proc = await asyncio.create_subprocess_exec(
+                python, "-c", _MPI_MODULES, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT)
+            out, _ = await proc.communicate()
+            lines = out.decode("utf-8", errors="replace").strip().splitlines()
+            self._mpi_modules[python] = (lines[-1] if lines else "no output") if proc.returncode else ""
+        if self._mpi_modules[python]:
+            missing.append(f"mpi4py and paramiko in the image's Python, {python} ({self._mpi_modules[python]})")
+        return missing
+
     async def start(self, spec: RunSpec) -> RunningContainer:
         if spec.network_isolated and (reason := self.isolation_unavailable()):
             raise PlatformError(f"cannot run {spec.name} without network: {reason}")
         base = self.base_dir(spec)
+        if spec.view is not None and base != OPT_ML:
+            raise PlatformError(f"{spec.name} asks for a host of its own, which needs private namespaces (unshare)")
+        if spec.view is not None and spec.view.root_capabilities and os.geteuid() != 0:
+            raise PlatformError(f"{spec.name} asks for root's capabilities; the node runs as uid {os.geteuid()}")
         env = {**inherited_env(os.environ), **self.container_env(spec, base), "PYTHONUNBUFFERED": "1"}
         # The image's interpreter: a framework image's own environment, the node's (this one) for the other
         # containers of Headwater's, or the one named for a user's image.
@@ -220,7 +255,10 @@ class ProcessRunner(Runner):
             python, "-m", spec.image.module, *spec.command]
         if base == OPT_ML:
             hosts_file = write_hosts_file(spec.ml_root, spec.hosts) if spec.hosts else None
-            argv = wrap_command(spec.ml_root, argv, hosts_file, network_isolated=spec.network_isolated)
+            view = write_prelude(spec.ml_root, spec.view) if spec.view else None
+            argv = wrap_command(spec.ml_root, argv, hosts_file, view,
+                                root_capabilities=spec.view is not None and spec.view.root_capabilities,
+                                network_isolated=spec.network_isolated)
         loop = asyncio.get_running_loop()
         try:
             # asyncio.create_subprocess_exec, with a protocol that also tells when the child exits.

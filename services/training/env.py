@@ -16,6 +16,10 @@ from typing import Any
 from services.inputs.modes import container_mode
 from services.training.models import TrainingJob
 
+# The interface the hosts reach each other on: every host is on this machine's loopback (SageMaker's eth0
+# would name an interface that does not carry them, or none; MPI's launcher binds to the one named here).
+NETWORK_INTERFACE = "lo"
+
 ML_DIRS = ("input/config", "input/data", "model", "output/data", "output/intermediate", "checkpoints", "code")
 
 
@@ -53,7 +57,7 @@ def resource_config(job: TrainingJob, current_host: str, hosts: list[str]) -> di
         "current_group_name": "homogeneousCluster",
         "hosts": hosts,
         "instance_groups": [{"instance_group_name": "homogeneousCluster", "instance_type": itype, "hosts": hosts}],
-        "network_interface_name": "eth0",
+        "network_interface_name": NETWORK_INTERFACE,
     }
 
 
@@ -98,7 +102,7 @@ def training_env(job: TrainingJob, base: str, current_host: str = "algo-1", host
         "SM_CURRENT_HOST": current_host,
         "SM_CURRENT_INSTANCE_TYPE": res_cfg["current_instance_type"],
         "SM_CURRENT_INSTANCE_GROUP": "homogeneousCluster",
-        "SM_NETWORK_INTERFACE_NAME": "eth0",
+        "SM_NETWORK_INTERFACE_NAME": NETWORK_INTERFACE,
         "SM_HPS": user_hps,
         "SM_CHANNELS": channels,
         "SM_INPUT_DATA_CONFIG": data_cfg,
@@ -136,7 +140,7 @@ def training_env(job: TrainingJob, base: str, current_host: str = "algo-1", host
         "model_dir": f"{base}/model",
         "module_dir": env["SM_MODULE_DIR"],
         "module_name": module,
-        "network_interface_name": "eth0",
+        "network_interface_name": NETWORK_INTERFACE,
         "num_cpus": num_cpus,
         "num_gpus": num_gpus,
         "output_data_dir": f"{base}/output/data",

@@ -52,6 +52,7 @@ from services.training.metrics import MetricsCollector, Observation, definitions
 from services.training.models import ModelArtifacts, SecondaryStatus, TrainingJob, TrainingJobStatus
 from services.training.service import TrainingService
 from services.training.spot import billable_edit, lost_attempt_seconds
+from services.training.ssh_hosts import SSH_PORT, SshHost, runs_mpi_driver, write_ssh_hosts
 
 log = logging.getLogger(__name__)
 
@@ -146,11 +147,12 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
                 image = self._image(job)
                 role_env = await self._role_env(job)
                 job = await self._download(job, hosts)
+                mpi = await self._mpi(job, image)
             except JobFailed as err:
                 await self._drop_pipes(name)
                 await self._drop_fast_files(name)
                 return await self.fail(name, str(err))
-            outcome, runs = await self._train(job, hosts, image, role_env)
+            outcome, runs = await self._train(job, hosts, image, role_env, mpi)
             if outcome is not Outcome.INTERRUPTED:
                 return await self._conclude(job, outcome, runs)
             job = await self._interrupted(name, runs)
@@ -199,6 +201,17 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
             raise JobFailed("ClientError: EnableNetworkIsolation with InstanceCount above 1 is not supported by "
                             "Headwater: isolated hosts cannot reach each other here; use one instance")
 
+    async def _mpi(self, job: TrainingJob, image: ContainerImage) -> bool:
+        """Whether the job runs MPI (v3's MPI driver): its hosts then need SSH servers of their own, and the
+        job fails here, naming what is missing, where the runner cannot give them."""
+        if not runs_mpi_driver(self.job_root(job.training_job_name)):
+            return False
+        missing = await self.runner.missing_for_mpi(image)
+        if missing:
+            raise JobFailed("ClientError: MPI training (distributed=MPI) runs each host's SSH server and mpirun, "
+                            "which needs on this node: " + "; ".join(missing))
+        return True
+
     def _image(self, job: TrainingJob) -> ContainerImage:
         uri = job.algorithm_specification.training_image or job.algorithm_specification.algorithm_name or ""
         image = resolve_image(uri, self.settings.image_interpreters)
@@ -216,7 +229,7 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
         return image
 
     def _spec(self, job: TrainingJob, image: ContainerImage, host: str, hosts: list[str],
-              addresses: dict[str, str], role_env: dict[str, str]) -> RunSpec:
+              addresses: dict[str, str], role_env: dict[str, str], ssh: SshHost | None = None) -> RunSpec:
         name = job.training_job_name
         root = self.job_root(name, host)
         algorithm = job.algorithm_specification
@@ -228,6 +241,8 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
         env = training_env(job, base, host, hosts, num_cpus=max(1, self.cpu_share() // len(hosts)))
         env.update(addresses_env(addresses))
         env.update(role_env)
+        if ssh is not None:
+            env.update(ssh.env)
         # As Docker's --entrypoint and CMD: ContainerEntrypoint replaces the image's entrypoint (and its
         # default `train` argument); ContainerArguments are the arguments, of either entrypoint.
         entrypoint = at_base(algorithm.container_entrypoint, base) if algorithm.container_entrypoint else None
@@ -240,12 +255,14 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
         names = {h: address.rpartition(":")[0] for h, address in addresses.items()}
         return RunSpec(name=f"{name}-{host}", image=image, command=command, ml_root=root, env=env,
                        entrypoint=entrypoint, literal_paths=literal, hosts=names,
-                       network_isolated=bool(job.enable_network_isolation))
+                       network_isolated=bool(job.enable_network_isolation),
+                       view=ssh.view if ssh is not None else None)
 
-    async def _train(self, job: TrainingJob, hosts: list[str], image: ContainerImage, role_env: dict[str, str]
-                     ) -> tuple[Outcome, list[HostRun]]:
+    async def _train(self, job: TrainingJob, hosts: list[str], image: ContainerImage, role_env: dict[str, str],
+                     mpi: bool = False) -> tuple[Outcome, list[HostRun]]:
         """Run one container per host to the end of the attempt; the outcome and the hosts' runs
-        (none when a container could not start: the job is failed already)."""
+        (none when a container could not start: the job is failed already). ``mpi``: each host with an SSH
+        server of its own (:mod:`services.training.ssh_hosts`)."""
         name = job.training_job_name
         stamp = int(time.time())
 
@@ -263,7 +280,7 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
                     run.shipper.add(f"Headwater: {note}")
             async with self._metrics_published(name, runs):
                 try:
-                    error = await self._start_hosts(job, image, hosts, runs, role_env)
+                    error = await self._start_hosts(job, image, hosts, runs, role_env, mpi)
                     outcome = Outcome.EXITED if error else await self._supervise(job, runs)
                 except BaseException:
                     # The attempt was cut short (its claim was lost, or the worker is cancelled): its
@@ -297,16 +314,18 @@ class TrainingJobExecutor(ClaimingExecutor[TrainingJob]):
         return runs
 
     async def _start_hosts(self, job: TrainingJob, image: ContainerImage, hosts: list[str],
-                           runs: list[HostRun], role_env: dict[str, str]) -> Exception | None:
+                           runs: list[HostRun], role_env: dict[str, str], mpi: bool = False) -> Exception | None:
         """Start every host's container, its Pipe feeds first; the error that stopped a start, else ``None``."""
         name = job.training_job_name
-        # One host too: a script may init torch.distributed with a world of one.
-        addresses = assign_addresses(hosts)
         line_hook = (lambda line: self.on_line(name, line)) if self.on_line else None
         try:
+            # One host too: a script may init torch.distributed with a world of one.
+            addresses = assign_addresses(hosts, own_port=SSH_PORT if mpi else None)
+            ssh = await write_ssh_hosts({h: self.job_root(name, h) for h in hosts},
+                                        {h: a.rpartition(":")[0] for h, a in addresses.items()}) if mpi else {}
             for run in runs:
                 run.pipes.start()  # each writer waits for the container to open its FIFO
-                spec = self._spec(job, image, run.host, hosts, addresses, role_env)
+                spec = self._spec(job, image, run.host, hosts, addresses, role_env, ssh.get(run.host))
                 if spec.entrypoint and self.runner.base_dir(spec) != "/opt/ml":
                     run.shipper.add("Headwater: private /opt/ml is not available on this kernel; /opt/ml in "
                                     "ContainerEntrypoint and ContainerArguments is rewritten to the job directory")

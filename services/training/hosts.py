@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import socket
 import time
 from dataclasses import dataclass, field
@@ -37,16 +38,38 @@ ADDRESSES_ENV = "HEADWATER_HOST_ADDRESSES"
 LOOPBACK = "127.0.0.1"
 
 
-def assign_addresses(hosts: list[str]) -> dict[str, str]:
-    """A free loopback port per host (``{"algo-1": "127.0.0.1:PORT"}``)."""
+def _own_loopback_address(port: int, taken: set[str]) -> str:
+    """A loopback address other than 127.0.0.1 (Linux answers on all of 127.0.0.0/8) on which ``port`` is
+    free: chosen at random, so jobs running side by side get different ones."""
+    for _ in range(64):
+        address = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(1, 254)}"
+        if address in taken:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((address, port))
+            except OSError:
+                continue
+        return address
+    raise OSError(f"no loopback address with port {port} free")
+
+
+def assign_addresses(hosts: list[str], own_port: int | None = None) -> dict[str, str]:
+    """A free loopback port per host (``{"algo-1": "127.0.0.1:PORT"}``).
+
+    With ``own_port``, each host gets a loopback address of its own on which that port is free too (an SSH
+    server on port 22 per host: MPI), instead of sharing 127.0.0.1.
+    """
     out: dict[str, str] = {}
     socks = []
     try:
         for host in hosts:  # all held open at once, so no two hosts get the same port
+            address = LOOPBACK if own_port is None else _own_loopback_address(own_port, {
+                a.rpartition(":")[0] for a in out.values()})
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((LOOPBACK, 0))
+            s.bind((address, 0))
             socks.append(s)
-            out[host] = f"{LOOPBACK}:{s.getsockname()[1]}"
+            out[host] = f"{address}:{s.getsockname()[1]}"
     finally:
         for s in socks:
             s.close()

@@ -5,7 +5,7 @@ Usage: train_script_mode.py <spec JSON>, the spec naming what a user would write
   source_dir       the user's code (a local directory: v3 uploads it)
   entry_script / command / requirements   SourceCode's fields (either may be absent)
   hyperparameters  a dict, or the path of a JSON / YAML file
-  instance_count   hosts; distributed "torchrun" or "mpi" (or absent)
+  instance_count   hosts; distributed "torchrun" or "mpi" (or absent); mpi_options  MPI's mpi_additional_options
   train            the train channel: a local directory (v3 uploads it) or an S3 URI; sharded: ShardedByS3Key
   checkpoint       a CheckpointConfig S3 URI (or absent); output  the S3 output path
 """
@@ -36,7 +36,8 @@ if spec["framework"] == "sklearn":
 else:
     image = image_uris.retrieve("pytorch", "us-east-1", version="2.1", py_version="py310",
                                 instance_type="ml.m5.large", image_scope="training")
-distributed = {"torchrun": Torchrun(process_count_per_node=1), "mpi": MPI(process_count_per_node=1),
+distributed = {"torchrun": Torchrun(process_count_per_node=1),
+               "mpi": MPI(process_count_per_node=1, mpi_additional_options=spec.get("mpi_options")),
                None: None}[spec.get("distributed")]
 trainer = ModelTrainer(
     training_image=image,
