@@ -61,7 +61,7 @@ demo: $(STAMP) fuse
 	$(BIN)/headwater demo
 
 # Every tier runs in CI; a tier that cannot run fails loudly rather than skipping.
-test: $(STAMP) fuse images mpi $(LOCALSTACK_STAMP) $(SDK_V3_STAMP) $(ENGINE_STAMP) lint-imports
+test: $(STAMP) fuse mpi images $(LOCALSTACK_STAMP) $(SDK_V3_STAMP) $(ENGINE_STAMP) lint-imports
 	$(BIN)/python -m pytest -p no:cacheprovider tests
 
 # The layering contracts in pyproject.toml: imports go downward only.
@@ -86,7 +86,7 @@ test-localstack: $(STAMP) images $(LOCALSTACK_STAMP) $(SDK_V3_STAMP)
 test-containers: $(STAMP) fuse images $(ENGINE_STAMP)
 	$(BIN)/python -m pytest tests/containers
 
-test-sdk-v3: $(STAMP) fuse images mpi $(SDK_V3_STAMP)
+test-sdk-v3: $(STAMP) fuse mpi images $(SDK_V3_STAMP)
 	$(BIN)/python -m pytest tests/sdk_v3
 
 bench: $(STAMP)
