@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
+import sagemaker
 from sagemaker.analytics import ExperimentAnalytics  # noqa: E402 - a dev dependency: its absence must fail
 from sagemaker.experiments.run import Run, list_runs  # noqa: E402
 from sagemaker.sklearn import SKLearn  # noqa: E402
@@ -64,6 +65,8 @@ def test_run_logs_from_the_process_and_from_its_training_job(
     src = tmp_path / "src"
     src.mkdir()
     shutil.copy(SCRIPTS / "experiment_train.py", src / "experiment_train.py")
+    # As AWS's examples do: the script's load_run() needs the SDK, which the framework image does not hold.
+    (src / "requirements.txt").write_text(f"sagemaker=={sagemaker.__version__}\n")
     estimator = SKLearn(entry_point="experiment_train.py", source_dir=str(src), framework_version="1.2-1",
                         instance_type="ml.m5.large", instance_count=1, role=ROLE, sagemaker_session=sess,
                         output_path=f"s3://{ARTIFACTS}/sdk-exp",
