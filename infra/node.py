@@ -30,6 +30,8 @@ from infra.composition.handlers import handler_deps
 from infra.composition.services import Services, build_services
 from infra.composition.workers import build_worker, job_runner
 from infra.emulator import EmbeddedEmulator
+from infra.emulator_events import FunctionRoute, route_functions, unroute_functions
+from infra.emulator_schedules import EmulatorSchedules
 from infra.endpoint_variables import endpoint_variables
 from infra.identity import ExecutionRole, execution_role
 from infra.provision import provision
@@ -46,6 +48,7 @@ from services.aws.session import AwsClients
 from services.core.access import access_token, check_bind
 from services.core.settings import Settings
 from services.execution.worker import Worker
+from services.functions.async_delivery import ASYNC_QUEUE
 from services.hosting.runtime import HostingRuntime
 from services.monitoring.scheduler import MonitoringScheduler
 from services.pipelines.sweep import PipelineSweep
@@ -75,6 +78,9 @@ class HeadwaterNode:
         self.hosting: HostingRuntime | None = None  # endpoints' fleets; stopped with the node
         self.runtime_server: RuntimeServer | None = None  # sagemaker-runtime: invocations
         self.functions: Functions | None = None  # user functions: the Lambda API's, their environments
+        # The embedded emulator's rule targets and notifications that name functions, and its scheduled rules.
+        self.function_route: FunctionRoute | None = None
+        self.schedules: EmulatorSchedules | None = None
 
     async def __aenter__(self) -> HeadwaterNode:
         try:
@@ -92,6 +98,9 @@ class HeadwaterNode:
             self.emulator = EmbeddedEmulator(s.emulator_host, s.emulator_port, s.emulator_state_dir)
             url = await asyncio.to_thread(self.emulator.start)
             s = self.settings = s.model_copy(update={"aws_endpoint": url})
+            self.function_route = FunctionRoute(s.queue_name(ASYNC_QUEUE), s.account_id, s.region)
+            route_functions(self.function_route)
+            self.schedules = EmulatorSchedules(self.emulator.gate)
         self.endpoints["aws"] = s.endpoint_url or "aws"
         clients = await self._stack.enter_async_context(AwsClients(s))
         handlers = load_handlers()
@@ -159,6 +168,8 @@ class HeadwaterNode:
             tasks.append(asyncio.create_task(self.functions.serve(stop), name="functions"))
         if self.with_worker:
             tasks.append(asyncio.create_task(self.worker.run(stop), name="worker"))
+        if self.schedules is not None:
+            tasks.append(asyncio.create_task(self.schedules.run(stop), name="rule-schedules"))
         if self.services is not None:
             # Schedules fire on this clock: moto fires no scheduled rules, and
             # LocalStack and AWS are served the same way.
@@ -187,6 +198,8 @@ class HeadwaterNode:
             await self.runtime_server.close(self.settings.stop_grace_seconds)
             self.runtime_server = None
         await self._stack.aclose()
+        if self.function_route is not None:
+            unroute_functions(self.function_route)
         if self.emulator is not None:
             await asyncio.to_thread(self.emulator.stop)
             self.emulator = None

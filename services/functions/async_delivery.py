@@ -14,7 +14,11 @@ without one):
   event, with ``RequestID`` / ``ErrorCode`` / ``ErrorMessage`` attributes;
 * older than ``MaximumEventAgeInSeconds``: failed the same way, with
   ``condition`` ``EventAgeExceeded``, and not run;
-* throttled: put back for a moment, with no attempt counted.
+* throttled: put back for a moment, with no attempt counted;
+* the function does not exist: dropped, or, when a rule target sent it with
+  a ``DeadLetterConfig``, sent to that queue with EventBridge's
+  ``RULE_ARN`` / ``TARGET_ARN`` / ``ERROR_CODE`` / ``ERROR_MESSAGE``
+  attributes (EventBridge does not retry a missing target).
 
 A retry is queued before the message it replaces is deleted, and a message
 stays invisible only while it is being worked on, so a node that stops
@@ -78,11 +82,9 @@ class AsyncInvocations:
 
     async def enqueue(self, ref: FunctionRef, payload: bytes, request_id: str | None = None) -> str:
         """Queue an ``Event`` invocation; its request id."""
-        request_id = request_id or str(uuid.uuid4())
-        await self.sqs.send(self.queue, {"FunctionName": ref.name, "Qualifier": ref.qualifier,
-                                         "RequestId": request_id, "Payload": payload.decode("utf-8"),
-                                         "Attempt": 0, "EnqueuedMs": int(time.time() * 1000)})
-        return request_id
+        body = invocation_message(ref, payload.decode("utf-8"), request_id)
+        await self.sqs.send(self.queue, body)
+        return str(body["RequestId"])
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume the queue until ``stop`` is set; invocations under way finish."""
@@ -132,7 +134,14 @@ class AsyncInvocations:
         payload = body["Payload"].encode("utf-8")
         try:
             doc, config, alias = await self.invoker.functions.resolve(ref)
-        except ResourceNotFoundException:
+        except ResourceNotFoundException as err:
+            origin = body.get("Origin") or {}
+            if origin.get("DeadLetterArn"):
+                # EventBridge does not retry a target that does not exist: the event goes to the target's DLQ.
+                await self.sqs.send(_queue_name(origin["DeadLetterArn"]), body["Payload"], attributes={
+                    "RULE_ARN": origin.get("RuleArn", ""), "TARGET_ARN": origin.get("TargetArn", ""),
+                    "ERROR_CODE": "RESOURCE_NOT_FOUND", "ERROR_MESSAGE": str(err)})
+                self._count("target-dead-lettered")
             log.warning("functions: dropping Event invocation %s of %s: the function is gone", request_id, ref.name)
             await self.sqs.delete(self.queue, msg.receipt_handle)
             return
@@ -210,6 +219,20 @@ class AsyncInvocations:
     async def close(self) -> None:
         """Let invocations under way end, or leave them to SQS (see :meth:`_abandon`)."""
         await self._abandon()
+
+
+def invocation_message(ref: FunctionRef, payload: str, request_id: str | None = None,
+                       origin: dict[str, str] | None = None) -> dict[str, Any]:
+    """The queued form of one ``Event`` invocation of ``ref`` with ``payload`` (JSON text).
+
+    ``origin``: the rule target that sent it (``RuleArn``, ``TargetArn``, ``DeadLetterArn``), for the target's
+    dead-letter queue when the function does not exist."""
+    body: dict[str, Any] = {"FunctionName": ref.name, "Qualifier": ref.qualifier,
+                            "RequestId": request_id or str(uuid.uuid4()), "Payload": payload,
+                            "Attempt": 0, "EnqueuedMs": int(time.time() * 1000)}
+    if origin:
+        body["Origin"] = origin
+    return body
 
 
 def _queue_name(arn: str) -> str:
