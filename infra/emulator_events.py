@@ -29,6 +29,7 @@ import logging
 import threading
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote_plus, unquote_plus
 
 import moto.s3.notifications as s3_notifications
 from moto.events.models import Rule
@@ -149,4 +150,9 @@ def _invoke_function(account_id: str, event_body: Any, fn_arn: str, region_name:
     if route is None:
         log.warning("emulator: a bucket notifies %s, but no node serves functions", fn_arn)
         return
+    for record in event_body.get("Records", []):
+        # S3 form-encodes the key but keeps its slashes (moto encodes them too): raw/a b.csv -> raw/a+b.csv
+        obj = record.get("s3", {}).get("object", {})
+        if "key" in obj:
+            obj["key"] = quote_plus(unquote_plus(obj["key"]), safe="/")
     route.send(fn_arn, json.dumps(event_body))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -218,3 +219,82 @@ def test_function_errors_are_retried_then_dead_lettered_and_a_missing_function_g
     assert attributes["ERROR_CODE"] == "RESOURCE_NOT_FOUND"
     assert attributes["RULE_ARN"].endswith(":rule/failing")
     assert attributes["TARGET_ARN"] == function_arn("ev-no-such-function")
+
+
+def test_s3_notifications_and_s3_events_through_eventbridge_invoke_functions(
+        node: NodeThread, lam: Any, events: Any) -> None:
+    s3 = node.client("s3")
+    s3.create_bucket(Bucket="ev-uploads")
+    direct = echo_function(node, lam, "ev-on-upload")
+    through_rule = echo_function(node, lam, "ev-on-upload-rule")
+    s3.put_bucket_notification_configuration(Bucket="ev-uploads", NotificationConfiguration={
+        "LambdaFunctionConfigurations": [{
+            "Id": "clean", "LambdaFunctionArn": function_arn("ev-on-upload"), "Events": ["s3:ObjectCreated:*"],
+            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "raw/"},
+                                               {"Name": "suffix", "Value": ".csv"}]}}}],
+        "EventBridgeConfiguration": {}})
+    events.put_rule(Name="uploads", EventPattern=json.dumps({
+        "source": ["aws.s3"], "detail-type": ["Object Created"], "detail": {"bucket": {"name": ["ev-uploads"]}}}))
+    events.put_targets(Rule="uploads", Targets=[{"Id": "fn", "Arn": function_arn("ev-on-upload-rule"),
+                                                 "InputPath": "$.detail.object.key"}])
+    for key in ("raw/a b.csv", "raw/b.json", "other/c.csv"):
+        s3.put_object(Bucket="ev-uploads", Key=key, Body=b"x,y\n")
+
+    record = payloads(node, direct, 1)[0]["Records"][0]
+    assert (record["eventSource"], record["eventName"]) == ("aws:s3", "ObjectCreated:Put")
+    assert record["s3"]["bucket"]["name"] == "ev-uploads" and record["s3"]["configurationId"] == "clean"
+    assert record["s3"]["object"]["key"] == "raw/a+b.csv" and record["s3"]["object"]["size"] == 4  # URL-encoded, as S3
+    assert sorted(payloads(node, through_rule, 3)) == ["other/c.csv", "raw/a b.csv", "raw/b.json"]
+
+
+def test_headwaters_own_job_state_changes_reach_a_user_rule(node: NodeThread, lam: Any, events: Any) -> None:
+    url = echo_function(node, lam, "ev-on-trained")
+    events.put_rule(Name="on-trained", EventBusName=node.settings.event_bus, EventPattern=json.dumps({
+        "source": [node.settings.event_source], "detail-type": ["SageMaker Training Job State Change"],
+        "detail": {"TrainingJobStatus": ["Completed"], "TrainingJobName": [{"prefix": "ev-job"}]}}))
+    events.put_targets(Rule="on-trained", EventBusName=node.settings.event_bus, Targets=[
+        {"Id": "fn", "Arn": function_arn("ev-on-trained"), "InputPath": "$.detail.TrainingJobName"}])
+    sm = node.client("sagemaker")
+    sm.create_training_job(
+        TrainingJobName="ev-job", RoleArn="arn:aws:iam::123456789012:role/headwater-it",
+        AlgorithmSpecification={"TrainingImage": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+                                "TrainingInputMode": "File", "ContainerEntrypoint": ["python3", "-c", "pass"]},
+        OutputDataConfig={"S3OutputPath": "s3://headwater-artifacts/ev-job"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        StoppingCondition={"MaxRuntimeInSeconds": 60})
+    assert payloads(node, url, 1) == ["ev-job"]
+
+
+def test_nothing_is_lost_when_the_node_restarts_mid_delivery(tmp_path: Path) -> None:
+    state, gate = tmp_path / "node", tmp_path / "gate"
+    first = NodeThread(free_port_settings(state)).start()
+    try:
+        lam, events = first.client("lambda"), first.client("events")
+        queue(first, "ev-restarted-results")
+        create(lam, "ev-restarted-blocking", """
+            import os, time
+
+            def handler(event, context):
+                while not os.path.exists(event["gate"]):
+                    time.sleep(0.01)
+                return "delivered"
+        """, Timeout=120)
+        lam.put_function_event_invoke_config(FunctionName="ev-restarted-blocking", DestinationConfig={
+            "OnSuccess": {"Destination": f"arn:aws:sqs:us-east-1:{ACCOUNT}:ev-restarted-results"}})
+        events.put_rule(Name="restarted", EventPattern=json.dumps({"source": ["restart.app"]}))
+        events.put_targets(Rule="restarted", Targets=[{"Id": "fn", "Arn": function_arn("ev-restarted-blocking"),
+                                                       "InputTransformer": {"InputPathsMap": {"g": "$.detail.gate"},
+                                                                            "InputTemplate": '{"gate": <g>}'}}])
+        put_event(events, {"gate": str(gate)}, source="restart.app")
+        pool = first.node.functions.pool  # type: ignore[union-attr]
+        wait_for(lambda: pool.in_flight.get("ev-restarted-blocking") == 1, 30, what="the delivery to be running")
+    finally:
+        first.stop()  # mid-invocation: the environment is killed, the delivery stays on the queue
+    assert not first._thread.is_alive()
+    gate.touch()
+    second = NodeThread(free_port_settings(state)).start()
+    try:
+        url = second.client("sqs").get_queue_url(QueueName="ev-restarted-results")["QueueUrl"]
+        assert payloads(second, url, 1) == [{"gate": str(gate)}]
+    finally:
+        second.stop()
