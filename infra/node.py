@@ -125,7 +125,7 @@ class HeadwaterNode:
             lambda_arn = f"arn:aws:lambda:{s.region}:{s.account_id}:function"
             f = self.functions
             lambda_api = LambdaApi(BuiltinHandlers(deps, lambda_arn, self.services.sqs), f.service, f.settings,
-                                   f.invoker, f.async_invocations)
+                                   f.invoker, f.async_invocations, f.event_sources)
             self.endpoints["lambda"] = await self._serve(lambda_api.service.make_app(), s.lambda_port)
             self.endpoints["autoscaling"] = await self._serve(
                 build_autoscaling_api(self.services.autoscaling).make_app(), s.autoscaling_port)

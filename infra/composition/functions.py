@@ -13,6 +13,7 @@ from services.aws.sqs import ConsumerPolls
 from services.core.settings import Settings
 from services.core.store import DocumentStore
 from services.functions.async_delivery import ASYNC_QUEUE, AsyncInvocations
+from services.functions.event_sources import EventSourceMapping, SqsEventSources
 from services.functions.invoker import Invoker
 from services.functions.models import FunctionDoc
 from services.functions.pool import EnvironmentPool
@@ -31,6 +32,7 @@ class Functions:
     pool: EnvironmentPool
     invoker: Invoker
     async_invocations: AsyncInvocations
+    event_sources: SqsEventSources
 
     async def __aenter__(self) -> Functions:
         await self.runtime_api.start()
@@ -39,8 +41,9 @@ class Functions:
         return self
 
     async def serve(self, stop: asyncio.Event) -> None:
-        """Consume Event invocations and reap idle environments until ``stop`` is set."""
-        await asyncio.gather(self.async_invocations.run(stop), self.pool.run_reaper(stop))
+        """Consume Event invocations, poll event sources and reap idle environments until ``stop`` is set."""
+        await asyncio.gather(self.async_invocations.run(stop), self.event_sources.run(stop),
+                             self.pool.run_reaper(stop))
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
@@ -73,5 +76,9 @@ def build_functions(settings: Settings, services: Services, clients: AwsClients,
         polls=ConsumerPolls.choose(settings.poll_wait_seconds, emulator_embedded),
         concurrency=settings.function_concurrency, retry_seconds=settings.function_retry_seconds,
         visibility_timeout=settings.visibility_timeout, stop_grace_seconds=settings.stop_grace_seconds)
+    mappings: DocumentStore[EventSourceMapping] = DocumentStore(backend, "event-source-mappings", EventSourceMapping,
+                                                                "Event source mapping")
+    event_sources = SqsEventSources(mappings, invoker, services.sqs, region=settings.region,
+                                    account_id=settings.account_id, clock=services.training.clock)
     return Functions(service, FunctionSettings(service, settings.function_concurrency), runtime_api, pool, invoker,
-                     async_invocations)
+                     async_invocations, event_sources)

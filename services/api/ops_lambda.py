@@ -17,6 +17,7 @@ from services.api.rest_json import RestJsonService
 from services.core.paging import decode_token, encode_token
 from services.functions.async_delivery import MAX_ASYNC_PAYLOAD, AsyncInvocations
 from services.functions.builtins import BuiltinFunctions
+from services.functions.event_sources import SqsEventSources
 from services.functions.exceptions import (
     InvalidRequestContentException,
     RequestTooLargeException,
@@ -41,12 +42,14 @@ class LambdaApi:
 
     def __init__(self, builtins: BuiltinFunctions | None, functions: FunctionsService | None = None,
                  settings: FunctionSettings | None = None, invoker: Invoker | None = None,
-                 async_invocations: AsyncInvocations | None = None) -> None:
+                 async_invocations: AsyncInvocations | None = None,
+                 event_sources: SqsEventSources | None = None) -> None:
         self.builtins = builtins
         self.functions = functions
         self.settings = settings
         self.invoker = invoker
         self.async_invocations = async_invocations
+        self.event_sources = event_sources
         self.service = RestJsonService("lambda")
         self._register()
 
@@ -227,6 +230,35 @@ class LambdaApi:
         @api.operation("Invoke")
         async def invoke(params: dict[str, Any]) -> dict[str, Any]:
             return await self._invoke(params)
+
+        @api.operation("CreateEventSourceMapping")
+        async def create_event_source_mapping(params: dict[str, Any]) -> dict[str, Any]:
+            self._user_ref(params)
+            return await self._sources().create(params)
+
+        @api.operation("GetEventSourceMapping")
+        async def get_event_source_mapping(params: dict[str, Any]) -> dict[str, Any]:
+            return (await self._sources().get(params["UUID"])).describe()
+
+        @api.operation("UpdateEventSourceMapping")
+        async def update_event_source_mapping(params: dict[str, Any]) -> dict[str, Any]:
+            if params.get("FunctionName"):
+                self._user_ref(params)
+            return await self._sources().update(params["UUID"], params)
+
+        @api.operation("DeleteEventSourceMapping")
+        async def delete_event_source_mapping(params: dict[str, Any]) -> dict[str, Any]:
+            return await self._sources().delete(params["UUID"])
+
+        @api.operation("ListEventSourceMappings")
+        async def list_event_source_mappings(params: dict[str, Any]) -> dict[str, Any]:
+            found = await self._sources().list(params.get("FunctionName"), params.get("EventSourceArn"))
+            return _page("EventSourceMappings", found, params)
+
+    def _sources(self) -> SqsEventSources:
+        if self.event_sources is None:
+            raise ResourceNotFoundException("This endpoint serves no event source mappings")
+        return self.event_sources
 
     def _resource(self, arn: str) -> str:
         ref = parse_function_name(arn)
