@@ -120,17 +120,19 @@ class Provisioner:
 
     async def _rule(self, rule: RuleDecl) -> None:
         pattern = json.dumps(rule.pattern, sort_keys=True)
+        state = "ENABLED"
         try:
             current = await self.c.events.describe_rule(Name=rule.name, EventBusName=rule.bus)
-            same = (json.loads(current.get("EventPattern", "{}")) == rule.pattern
-                    and current.get("State") == "ENABLED")
+            same = json.loads(current.get("EventPattern", "{}")) == rule.pattern
+            # A built-in handler's rule that a user disabled (DisableRule) stays disabled.
+            state = current.get("State") or state
         except ClientError as err:
             if _code(err) != "ResourceNotFoundException":
                 raise
             same = False
         if not same:
             await self.c.events.put_rule(Name=rule.name, EventBusName=rule.bus, EventPattern=pattern,
-                                         State="ENABLED", Description=rule.description[:512])
+                                         State=state, Description=rule.description[:512])
             self.changes.append(f"put rule {rule.name} on bus {rule.bus}")
         target = {"Id": "queue", "Arn": self.queue_arns[rule.queue]}
         targets = (await self.c.events.list_targets_by_rule(Rule=rule.name, EventBusName=rule.bus))["Targets"]

@@ -31,6 +31,22 @@ def test_second_provisioning_changes_nothing(node: NodeThread) -> None:
     assert node.run(again()) == []
 
 
+def test_a_built_in_rule_a_user_disabled_stays_disabled(node: NodeThread) -> None:
+    s, events = node.settings, node.client("events")
+    rule = s.queue_name("start-training-on-upload")
+
+    async def again() -> list[str]:
+        async with AwsClients(s) as clients:
+            return await provision(s, clients, declare_stack(s, load_handlers()))
+
+    events.disable_rule(Name=rule)
+    try:
+        assert node.run(again()) == []
+        assert events.describe_rule(Name=rule)["State"] == "DISABLED"
+    finally:
+        events.enable_rule(Name=rule)
+
+
 def test_queues_rules_and_notifications_are_wired(node: NodeThread) -> None:
     s = node.settings
     sqs, events, s3 = node.client("sqs"), node.client("events"), node.client("s3")
