@@ -28,8 +28,10 @@ from services.aws.session import AwsClients
 from services.aws.sqs import SqsAdapter
 from services.aws.sts import JobCredentials
 from services.core.event_outbox import EventOutbox, PendingEvent
+from services.core.job_service import job_summary
 from services.core.settings import Settings
 from services.core.store import DocumentStore
+from services.core.store_index import Summary
 from services.core.tags import TagService
 from services.core.task_outbox import PendingTask, TaskOutbox
 from services.core.tasks import ORCHESTRATION_QUEUE, TASKS_QUEUE, TaskQueue
@@ -109,8 +111,9 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
     sqs = SqsAdapter(clients.sqs)
     backend = S3Backend(s3, settings.system_bucket)
 
-    def store(collection: str, model: type[BaseModel], kind: str) -> DocumentStore[Any]:
-        return DocumentStore(backend, collection, model, kind)
+    def store(collection: str, model: type[BaseModel], kind: str,
+              summarize: Callable[[Any], Summary] | None = None) -> DocumentStore[Any]:
+        return DocumentStore(backend, collection, model, kind, summarize)
 
     # Every state change's event is recorded until the bus has it (at least once): see EventOutbox.
     publisher = EventOutbox(EventPublisher(clients.events, settings.event_bus, settings.event_source),
@@ -122,17 +125,17 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
     jobs = {**where, "outbox": outbox}
     tags = TagService()
 
-    training = TrainingService(store("training-jobs", TrainingJob, "Training job"), tasks, publisher, **jobs)
+    training = TrainingService(store("training-jobs", TrainingJob, "Training job", TrainingService.summary), tasks, publisher, **jobs)
     tags.register("training-job", training.tag_access())
-    processing = ProcessingService(store("processing-jobs", ProcessingJob, "Processing job"), tasks, publisher,
+    processing = ProcessingService(store("processing-jobs", ProcessingJob, "Processing job", job_summary), tasks, publisher,
                                    **jobs)
     tags.register("processing-job", processing.tag_access())
-    tuning = TuningService(store("tuning-jobs", TuningJob, "Hyperparameter tuning job"), training, orchestration,
+    tuning = TuningService(store("tuning-jobs", TuningJob, "Hyperparameter tuning job", job_summary), training, orchestration,
                            publisher, **jobs)
     tags.register("hyper-parameter-tuning-job", tuning.tag_access())
     registry = ModelRegistryService(store("model-package-groups", ModelPackageGroup, "Model package group"),
                                     store("model-packages", ModelPackage, "Model package"), publisher,
-                                    training.store.list, **where)
+                                    training.find_generator, **where)
     tags.register("model-package-group", registry.tag_access("group"))
     tags.register("model-package", registry.tag_access("package"))
 
@@ -146,7 +149,7 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
     tags.register("model", hosting.tag_access(hosting.models, "Model"))
     tags.register("endpoint-config", hosting.tag_access(hosting.configs, "Endpoint config"))
     tags.register("endpoint", hosting.tag_access(hosting.endpoints, "Endpoint"))
-    transform = TransformService(store("transform-jobs", TransformJob, "Transform job"), tasks, publisher,
+    transform = TransformService(store("transform-jobs", TransformJob, "Transform job", job_summary), tasks, publisher,
                                  hosting.model_exists, **jobs)
     tags.register("transform-job", transform.tag_access())
     monitoring = MonitoringService(

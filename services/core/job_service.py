@@ -23,8 +23,9 @@ from typing import Any, ClassVar, Generic, TypeVar
 from services.core.events import Publisher, publish_state_change
 from services.core.exceptions import ClaimLost, ResourceInUse, ResourceNotFound, ValidationException
 from services.core.jobs import JobDocument, JobRuntime, JobStatus
-from services.core.paging import page
+from services.core.paging import page_after
 from services.core.store import DocumentStore
+from services.core.store_index import Summary
 from services.core.tags import TagAccess, document_tags
 from services.core.task_outbox import TaskOutbox
 from services.core.tasks import Task, TaskQueue
@@ -109,14 +110,33 @@ class ListJobsQuery:
                 and (self.last_modified_time_before is None
                      or job.last_modified_time < self.last_modified_time_before))
 
-    def sort_key(self) -> Callable[[JobDocument], Any]:
-        """``SortBy``: ``Name``, ``CreationTime`` (ties by name) or ``Status`` (ties by creation)."""
-        keys: dict[str, Callable[[JobDocument], Any]] = {
-            "Name": lambda j: j.name,
-            "CreationTime": lambda j: (j.creation_time, j.name),
-            "Status": lambda j: (j.status.value, j.creation_time),
+    def matches_summary(self, s: Summary) -> bool:
+        """:meth:`matches` on a job's index summary (:func:`job_summary`)."""
+        def ts(t: datetime | None) -> float | None:
+            return None if t is None else t.timestamp()
+
+        after, before = ts(self.creation_time_after), ts(self.creation_time_before)
+        m_after, m_before = ts(self.last_modified_time_after), ts(self.last_modified_time_before)
+        return ((not self.status_equals or s["s"] == self.status_equals)
+                and (not self.name_contains or self.name_contains.lower() in s["n"].lower())
+                and (after is None or s["c"] > after) and (before is None or s["c"] < before)
+                and (m_after is None or s["m"] > m_after) and (m_before is None or s["m"] < m_before))
+
+    def position(self, s: Summary) -> tuple[Any, ...]:
+        """A summary's place in ``SortBy`` order: ``Name``, ``CreationTime`` (ties by name) or ``Status``
+        (ties by creation, then name). It ends with the name, so the order is total (keyset paging)."""
+        keys: dict[str, Callable[[Summary], tuple[Any, ...]]] = {
+            "Name": lambda j: (j["n"],),
+            "CreationTime": lambda j: (j["c"], j["n"]),
+            "Status": lambda j: (j["s"], j["c"], j["n"]),
         }
-        return keys[self.sort_by]
+        return keys[self.sort_by](s)
+
+
+def job_summary(job: JobDocument) -> Summary:
+    """What the index keeps of a job for ``List*Jobs``: its name, status and times (epoch seconds)."""
+    return {"n": job.name, "s": job.status.value, "c": job.creation_time.timestamp(),
+            "m": job.last_modified_time.timestamp()}
 
 
 class JobService(Generic[J]):
@@ -184,10 +204,22 @@ class JobService(Generic[J]):
         return job
 
     async def list_jobs(self, query: ListJobsQuery) -> tuple[list[J], str | None]:
-        """Filter, sort and page the jobs as ``List*Jobs`` does."""
-        jobs = [j for j in await self.store.list() if query.matches(j)]
-        jobs.sort(key=query.sort_key(), reverse=query.sort_order == "Descending")
-        return page(jobs, query.max_results, query.next_token)
+        """Filter, sort and page the jobs as ``List*Jobs`` does.
+
+        From the store's index where it keeps one: the summaries choose the page, and only the page's
+        documents are read. ``NextToken`` names the last job's place in the order, so jobs created
+        while a client pages never make a page skip or repeat one.
+        """
+        if self.store.index is not None:
+            summaries = list((await self.store.summaries()).values())
+            chosen, token = page_after([s for s in summaries if query.matches_summary(s)], query.position,
+                                       query.sort_order == "Descending", query.max_results, query.next_token)
+            return await self.store.get_many([s["n"] for s in chosen]), token
+        by_summary = [(job_summary(j), j) for j in await self.store.list()]
+        pairs, token = page_after([p for p in by_summary if query.matches_summary(p[0])],
+                                  lambda p: query.position(p[0]), query.sort_order == "Descending",
+                                  query.max_results, query.next_token)
+        return [j for _, j in pairs], token
 
     def tag_access(self) -> TagAccess:
         """How ``AddTags`` / ``ListTags`` / ``DeleteTags`` reach a job's tags."""

@@ -1,10 +1,11 @@
-"""Opaque ``NextToken`` values and one page of a sorted list."""
+"""Opaque ``NextToken`` values and one page of a sorted list: by offset, or after a sort position."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
-from typing import TypeVar
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from services.core.exceptions import ValidationException
 
@@ -34,3 +35,41 @@ def page(items: Sequence[T], max_results: int, next_token: str | None) -> tuple[
     chunk = list(items[start:start + max_results])
     more = start + max_results < len(items)
     return chunk, (encode_token(start + max_results) if more else None)
+
+
+def encode_after(position: Sequence[Any]) -> str:
+    """A ``NextToken`` for the page after the item at sort position ``position`` (keyset paging)."""
+    return base64.urlsafe_b64encode(("after:" + json.dumps(list(position))).encode()).decode()
+
+
+def decode_after(token: str) -> list[Any]:
+    """The sort position in a keyset ``NextToken``; ``ValidationException`` for anything else."""
+    try:
+        kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        position = json.loads(value) if kind == "after" else None
+        if not isinstance(position, list) or not position:
+            raise ValueError(token)
+        return position
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValidationException(f"Invalid NextToken: {token!r}") from err
+
+
+def page_after(items: Sequence[T], position: Callable[[T], Sequence[Any]], descending: bool, max_results: int,
+               next_token: str | None) -> tuple[list[T], str | None]:
+    """One page of ``items`` in the order of ``position`` (a total order: it must end with a unique
+    name), starting after the position the token names.
+
+    The token names a place in the order, not an offset, so items created (or removed) while a client
+    pages never make a page skip or repeat an item that was there when paging began.
+    """
+    keyed = [(list(position(item)), item) for item in items]
+    if next_token:
+        after = decode_after(next_token)
+        try:
+            keyed = [(k, i) for k, i in keyed if (k < after if descending else k > after)]
+        except TypeError as err:  # a token of another sort order
+            raise ValidationException(f"Invalid NextToken: {next_token!r}") from err
+    keyed.sort(key=lambda pair: pair[0], reverse=descending)
+    chunk = keyed[:max_results]
+    more = len(keyed) > max_results
+    return [i for _, i in chunk], (encode_after(chunk[-1][0]) if more else None)

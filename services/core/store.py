@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from services.core.exceptions import PlatformError, PreconditionFailed, ResourceInUse, ResourceNotFound
+from services.core.store_index import StoreIndex, Summary
 
 M = TypeVar("M", bound=BaseModel)
 Mutator = Callable[[M], "M | None | Awaitable[M | None]"]
@@ -106,14 +107,28 @@ class DocumentStore(Generic[M]):
     under the version tag the backend gave it, and a listing that reports the
     same tag is served from there. What it holds is the document's JSON text,
     so every caller gets a fresh model of its own.
+
+    Given ``summarize``, the store keeps an index of its documents' summaries
+    (:class:`services.core.store_index.StoreIndex`) through every write, and
+    :meth:`summaries`, :meth:`find` and :meth:`get_many` answer from it what
+    would otherwise read the whole collection.
     """
 
-    def __init__(self, backend: StoreBackend, collection: str, model: type[M], kind: str) -> None:
+    def __init__(self, backend: StoreBackend, collection: str, model: type[M], kind: str,
+                 summarize: Callable[[M], Summary] | None = None) -> None:
         self.backend = backend
         self.collection = collection
         self.model = model
         self.kind = kind  # for error messages: "Training job"
         self._held: dict[str, tuple[str, str]] = {}  # key -> (version tag, JSON text)
+        self.summarize = summarize
+        self.index = StoreIndex(backend, collection, self._stored_summary) if summarize else None
+
+    async def _stored_summary(self, name: str) -> Summary | None:
+        """The summary of the document as stored now (the index verifies pending entries with it)."""
+        assert self.summarize is not None
+        doc = await self.get(name)
+        return None if doc is None else self.summarize(doc)
 
     def _hold(self, key: str, version: str | None, doc: Any) -> None:
         if version:
@@ -126,12 +141,30 @@ class DocumentStore(Generic[M]):
     async def create(self, name: str, doc: M) -> M:
         """Store a new document; :class:`ResourceInUse` if the name is taken."""
         data = doc.model_dump(by_alias=True, exclude_none=True, mode="json")
+        # Index first (pending), then the document, then the settled entry: see StoreIndex.
+        token = await self.index.begin(name) if self.index else None
         try:
             version = await self.backend.create(self.key(name), data)
         except PreconditionFailed as err:
+            if self.index and token:
+                await self.index.settle(name, token, await self._stored_summary(name))
             raise ResourceInUse(f"{self.kind} {name} already exists") from err
         self._hold(self.key(name), version, data)
+        if self.index and token and self.summarize:
+            await self.index.settle(name, token, self.summarize(doc))
         return doc
+
+    async def get_many(self, names: list[str]) -> list[M]:
+        """The documents ``names`` that exist, in that order (read at once)."""
+        found = await asyncio.gather(*(self.get(n) for n in names))
+        return [d for d in found if d is not None]
+
+    async def summaries(self) -> dict[str, Summary]:
+        """Every document's summary by name, from the index (reading no document but those a writer is
+        changing); only for a store given ``summarize``."""
+        if self.index is None:
+            raise TypeError(f"{self.kind} documents are not indexed")
+        return await self.index.summaries()
 
     async def get(self, name: str) -> M | None:
         """The document, or ``None``."""
@@ -142,7 +175,10 @@ class DocumentStore(Generic[M]):
         """The document ``name``, else the one whose name matches it case-insensitively (ARNs carry
         names lower-cased), else ``None``."""
         doc = await self.get(name)
-        if doc is None:
+        if doc is None and self.index is not None:
+            match = next((n for n in await self.index.summaries() if n.lower() == name.lower()), None)
+            doc = None if match is None else await self.get(match)
+        elif doc is None:
             doc = next((d for d in await self.list() if name_of(d).lower() == name.lower()), None)
         return doc
 
@@ -160,30 +196,44 @@ class DocumentStore(Generic[M]):
         ``None`` to leave it unchanged); it may be re-run on conflict, so it
         must be a pure function of its input. Returns ``(before, after)``.
         """
-        for _ in range(_MAX_CONFLICT_RETRIES):
-            found = await self.backend.read(self.key(name))
-            if found is None:
-                raise ResourceNotFound(f"Requested resource not found: {self.kind} {name} does not exist")
-            before = self.model.model_validate(found[0])
-            result = mutate(before.model_copy(deep=True))
-            if asyncio.iscoroutine(result):
-                result = await result
-            if result is None:
-                return before, before
-            data = result.model_dump(by_alias=True, exclude_none=True, mode="json")
-            try:
-                version = await self.backend.replace(self.key(name), data, found[1])
-            except PreconditionFailed:
-                await asyncio.sleep(0.01)
-                continue
-            self._hold(self.key(name), version, data)
-            return before, result
-        raise PlatformError(f"{self.kind} {name}: too many concurrent updates")
+        token: str | None = None  # this writer's pending mark on the index entry, once a summary changes
+        try:
+            for _ in range(_MAX_CONFLICT_RETRIES):
+                found = await self.backend.read(self.key(name))
+                if found is None:
+                    raise ResourceNotFound(f"Requested resource not found: {self.kind} {name} does not exist")
+                before = self.model.model_validate(found[0])
+                result = mutate(before.model_copy(deep=True))
+                if asyncio.iscoroutine(result):
+                    result = await result
+                if result is None:
+                    return before, before
+                data = result.model_dump(by_alias=True, exclude_none=True, mode="json")
+                if self.index and self.summarize and token is None \
+                        and self.summarize(result) != self.summarize(before):
+                    token = await self.index.begin(name)
+                try:
+                    version = await self.backend.replace(self.key(name), data, found[1])
+                except PreconditionFailed:
+                    await asyncio.sleep(0.01)
+                    continue
+                self._hold(self.key(name), version, data)
+                if self.index and self.summarize and token:
+                    await self.index.settle(name, token, self.summarize(result))
+                    token = None
+                return before, result
+            raise PlatformError(f"{self.kind} {name}: too many concurrent updates")
+        finally:
+            if self.index and token:  # the write did not happen (or not by us): the entry is what is stored
+                await self.index.settle(name, token, await self._stored_summary(name))
 
     async def delete(self, name: str) -> None:
         """Remove the document (absent is fine)."""
+        token = await self.index.begin(name) if self.index else None
         await self.backend.delete(self.key(name))
         self._held.pop(self.key(name), None)
+        if self.index and token:
+            await self.index.settle(name, token, None)
 
     async def list(self, prefix: str = "") -> list[M]:
         """Every document in the collection, or those whose name starts with ``prefix`` (a listing of

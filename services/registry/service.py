@@ -11,7 +11,7 @@ hyperparameters).
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -48,13 +48,15 @@ class ModelRegistryService:
     """
 
     def __init__(self, groups: DocumentStore[ModelPackageGroup], packages: DocumentStore[ModelPackage],
-                 publisher: Publisher, training_jobs: Callable[[], Awaitable[Sequence[TrainingRecord]]], *,
+                 publisher: Publisher,
+                 find_generator: Callable[[str, set[str]], Awaitable[TrainingRecord | None]], *,
                  region: str, account_id: str,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.groups = groups
         self.packages = packages
         self.publisher = publisher
-        self.training_jobs = training_jobs  # every training job, to find the one behind a package
+        # (GeneratedBy ARN, model artifact URLs) -> the training job behind a package, or None
+        self.find_generator = find_generator
         self.region = region
         self.account_id = account_id
         self.clock = clock
@@ -159,16 +161,16 @@ class ModelRegistryService:
         """The training job behind the package: ``MetadataProperties.GeneratedBy``, or the
         job whose artifact is the package's ``ModelDataUrl``."""
         generated_by = (params.get("MetadataProperties") or {}).get("GeneratedBy", "")
-        urls = {c.get("ModelDataUrl") for c in (params.get("InferenceSpecification") or {}).get("Containers", [])}
-        for job in await self.training_jobs():
-            artifact = job.model_artifacts.s3_model_artifacts if job.model_artifacts else None
-            if job.training_job_arn == generated_by or (artifact and artifact in urls):
-                return Lineage(
-                    training_job_name=job.training_job_name, training_job_arn=job.training_job_arn,
-                    input_data_uris={c.channel_name: c.data_source.s3_data_source.s3_uri
-                                     for c in job.input_data_config or [] if c.data_source.s3_data_source},
-                    hyper_parameters=dict(job.hyper_parameters or {}))
-        return None
+        urls = {c["ModelDataUrl"] for c in (params.get("InferenceSpecification") or {}).get("Containers", [])
+                if c.get("ModelDataUrl")}
+        job = await self.find_generator(generated_by, urls)
+        if job is None:
+            return None
+        return Lineage(
+            training_job_name=job.training_job_name, training_job_arn=job.training_job_arn,
+            input_data_uris={c.channel_name: c.data_source.s3_data_source.s3_uri
+                             for c in job.input_data_config or [] if c.data_source.s3_data_source},
+            hyper_parameters=dict(job.hyper_parameters or {}))
 
     async def _resolve(self, name_or_arn: str) -> ModelPackage:
         m = _PACKAGE_ARN.match(name_or_arn)

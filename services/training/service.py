@@ -8,13 +8,15 @@ this adds the request checks and ``SecondaryStatusTransitions``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from services.aws.s3 import parse_s3_uri
-from services.core.exceptions import ValidationException
-from services.core.job_service import JobService, ListJobsQuery
+from services.core.exceptions import ResourceNotFound, ValidationException
+from services.core.job_service import JobService, ListJobsQuery, job_summary
+from services.core.store_index import Summary
 from services.inputs.models import Channel
 from services.training.metrics import check_metric_definitions
 from services.training.models import (
@@ -83,6 +85,32 @@ class TrainingService(JobService[TrainingJob]):
             if wait is None or wait < (request.stopping_condition.max_runtime_in_seconds or 0):
                 raise ValidationException("Invalid MaxWaitTimeInSeconds. It must be present and be greater than or "
                                           "equal to MaxRuntimeInSeconds")
+
+    @staticmethod
+    def summary(job: TrainingJob) -> Summary:
+        """What the training jobs' index keeps: the list fields, and the model artifact (lineage looks a
+        job up by it)."""
+        found = job_summary(job)
+        if job.model_artifacts is not None:
+            found["a"] = job.model_artifacts.s3_model_artifacts
+        return found
+
+    async def find_generator(self, arn: str, artifacts: set[str]) -> TrainingJob | None:
+        """The job whose ARN is ``arn`` or whose model artifact is one of ``artifacts`` (the job behind a
+        model package), or ``None``: by name from the ARN, else from the index, reading no other job."""
+        prefix = self.arn("")
+        if arn.lower().startswith(prefix):
+            with contextlib.suppress(ResourceNotFound):
+                job = await self.find(arn[len(prefix):])
+                if job.training_job_arn == arn:
+                    return job
+        if not artifacts:
+            return None
+        if self.store.index is None:
+            return next((j for j in await self.store.list()
+                         if j.model_artifacts and j.model_artifacts.s3_model_artifacts in artifacts), None)
+        names = sorted(n for n, s in (await self.store.summaries()).items() if s.get("a") in artifacts)
+        return next(iter(await self.store.get_many(names[:1])), None)
 
     async def describe_training_job(self, name: str) -> TrainingJob:
         """The job, or :class:`ResourceNotFound` (names match case-insensitively, as in ARNs)."""
