@@ -12,6 +12,7 @@ endpoint's captured data of its window; when it ends, its
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -65,6 +66,17 @@ class MonitoringService:
         self.region = region
         self.account_id = account_id
         self.clock = clock
+        # Set by every change that may give the node's clock work (a schedule created, started,
+        # stopped or deleted, an on-demand run): a node with nothing scheduled waits on it, not a timer.
+        self.changed = asyncio.Event()
+        self._scheduled = True  # until the first pass says otherwise
+        self._open = True
+
+    @property
+    def has_work(self) -> bool:
+        """Whether the last :meth:`fire_due` and :meth:`reconcile` saw a ``Scheduled`` schedule or an
+        execution not yet settled: then the clock ticks; else it waits for :attr:`changed`."""
+        return self._scheduled or self._open
 
     def _arn(self, kind: str, name: str) -> str:
         return f"arn:aws:sagemaker:{self.region}:{self.account_id}:{kind}/{name.lower()}"
@@ -140,9 +152,11 @@ class MonitoringService:
             endpoint_name=definition.endpoint_input.get("EndpointName"), creation_time=now, last_modified_time=now,
             next_run=parse_schedule(expression).next_after(now, start=now), tags=params.get("Tags"))
         try:
-            return await self.schedules.create(name, schedule)
+            created = await self.schedules.create(name, schedule)
         except ResourceInUse as err:
             raise ResourceInUse(f"Monitoring schedule {name} already exists") from err
+        self.changed.set()
+        return created
 
     async def describe_monitoring_schedule(self, name: str) -> MonitoringSchedule:
         """The schedule, or ``ResourceNotFound``."""
@@ -206,11 +220,13 @@ class MonitoringService:
             return s
 
         await self.schedules.update(name, edit)
+        self.changed.set()
 
     async def delete_monitoring_schedule(self, name: str) -> None:
         """Delete a schedule (its executions' records stay listed)."""
         await self.describe_monitoring_schedule(name)
         await self.schedules.delete(name)
+        self.changed.set()
 
     # --- executions ------------------------------------------------------------------------
 
@@ -239,7 +255,9 @@ class MonitoringService:
         """Run every schedule whose next firing time has come (once per firing time)."""
         now = self.clock()
         fired = []
-        for schedule in await self.schedules.list():
+        schedules = await self.schedules.list()
+        self._scheduled = any(s.status == "Scheduled" for s in schedules)
+        for schedule in schedules:
             if schedule.status != "Scheduled" or schedule.next_run is None or schedule.next_run > now:
                 continue
             scheduled = schedule.next_run
@@ -302,6 +320,7 @@ class MonitoringService:
         except (ValidationException, ResourceNotFound) as err:
             execution.status, execution.failure_reason = "Failed", str(err)
         await self.executions.create(execution.key, execution)
+        self.changed.set()  # an execution to settle: the clock ticks until it is
         await self._record(execution)
         return execution
 
@@ -316,7 +335,9 @@ class MonitoringService:
     async def reconcile(self) -> list[MonitoringExecution]:
         """Move executions whose processing job ended to their final status."""
         done = []
-        for execution in await self.executions.list():
+        executions = await self.executions.list()
+        self._open = any(not e.terminal for e in executions)
+        for execution in executions:
             if execution.terminal:
                 continue
             job = await self.processing.describe_processing_job(execution.processing_job_name)
