@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from services.core.events import Publisher, publish_state_change
 from services.core.exceptions import ClaimLost, ResourceInUse, ResourceNotFound, ValidationException
 from services.core.jobs import JobDocument, JobRuntime, JobStatus
-from services.core.paging import page_after
+from services.core.paging import page_after, page_ordered
 from services.core.store import DocumentStore
 from services.core.store_index import Summary
 from services.core.tags import TagAccess, document_tags
@@ -110,17 +110,20 @@ class ListJobsQuery:
                 and (self.last_modified_time_before is None
                      or job.last_modified_time < self.last_modified_time_before))
 
-    def matches_summary(self, s: Summary) -> bool:
-        """:meth:`matches` on a job's index summary (:func:`job_summary`)."""
+    def summary_filter(self) -> Callable[[Summary], bool]:
+        """:meth:`matches` on a job's index summary (:func:`job_summary`), its bounds computed once."""
         def ts(t: datetime | None) -> float | None:
             return None if t is None else t.timestamp()
 
         after, before = ts(self.creation_time_after), ts(self.creation_time_before)
         m_after, m_before = ts(self.last_modified_time_after), ts(self.last_modified_time_before)
-        return ((not self.status_equals or s["s"] == self.status_equals)
-                and (not self.name_contains or self.name_contains.lower() in s["n"].lower())
-                and (after is None or s["c"] > after) and (before is None or s["c"] < before)
-                and (m_after is None or s["m"] > m_after) and (m_before is None or s["m"] < m_before))
+        status, contains = self.status_equals, (self.name_contains or "").lower()
+
+        def keep(s: Summary) -> bool:
+            return ((not status or s["s"] == status) and (not contains or contains in s["n"].lower())
+                    and (after is None or s["c"] > after) and (before is None or s["c"] < before)
+                    and (m_after is None or s["m"] > m_after) and (m_before is None or s["m"] < m_before))
+        return keep
 
     def position(self, s: Summary) -> tuple[Any, ...]:
         """A summary's place in ``SortBy`` order: ``Name``, ``CreationTime`` (ties by name) or ``Status``
@@ -163,6 +166,7 @@ class JobService(Generic[J]):
         self.account_id = account_id
         self.clock = clock
         self.outbox = outbox  # without one (unit tests), a task that cannot be sent fails the submit
+        self._orders: dict[str, tuple[Any, list[tuple[tuple[Any, ...], Summary]]]] = {}  # sort_by -> (stamp, order)
 
     def arn(self, name: str) -> str:
         """The job's ARN (SageMaker lower-cases the name in ARNs)."""
@@ -210,15 +214,21 @@ class JobService(Generic[J]):
         documents are read. ``NextToken`` names the last job's place in the order, so jobs created
         while a client pages never make a page skip or repeat one.
         """
-        if self.store.index is not None:
-            summaries = list((await self.store.summaries()).values())
-            chosen, token = page_after([s for s in summaries if query.matches_summary(s)], query.position,
-                                       query.sort_order == "Descending", query.max_results, query.next_token)
+        descending, keep = query.sort_order == "Descending", query.summary_filter()
+        index = self.store.index
+        if index is not None:
+            summaries = await self.store.summaries()
+            # The sorted order is kept while the index does not change: a page then costs its own size.
+            stamp = (index.generation, query.sort_by) if index.stable else None
+            ordered = self._orders.get(query.sort_by)
+            if stamp is None or ordered is None or ordered[0] != stamp:
+                ordered = (stamp, sorted(((query.position(s), s) for s in summaries.values()), key=lambda p: p[0]))
+                self._orders = {query.sort_by: ordered} if stamp else {}
+            chosen, token = page_ordered(ordered[1], keep, descending, query.max_results, query.next_token)
             return await self.store.get_many([s["n"] for s in chosen]), token
         by_summary = [(job_summary(j), j) for j in await self.store.list()]
-        pairs, token = page_after([p for p in by_summary if query.matches_summary(p[0])],
-                                  lambda p: query.position(p[0]), query.sort_order == "Descending",
-                                  query.max_results, query.next_token)
+        pairs, token = page_after([p for p in by_summary if keep(p[0])], lambda p: query.position(p[0]),
+                                  descending, query.max_results, query.next_token)
         return [j for _, j in pairs], token
 
     def tag_access(self) -> TagAccess:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import bisect
 import json
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -73,3 +74,27 @@ def page_after(items: Sequence[T], position: Callable[[T], Sequence[Any]], desce
     chunk = keyed[:max_results]
     more = len(keyed) > max_results
     return [i for _, i in chunk], (encode_after(chunk[-1][0]) if more else None)
+
+
+def page_ordered(ordered: Sequence[tuple[tuple[Any, ...], T]], keep: Callable[[T], bool], descending: bool,
+                 max_results: int, next_token: str | None) -> tuple[list[T], str | None]:
+    """:func:`page_after` over items already sorted (ascending) by their positions: finds the token's
+    place by bisection and reads on only until the page is full, so a page costs about its own size
+    (plus the items ``keep`` passes over), not the whole list's."""
+    if next_token:
+        after = tuple(decode_after(next_token))
+        try:
+            at = (bisect.bisect_left(ordered, after, key=lambda p: p[0]) if descending
+                  else bisect.bisect_right(ordered, after, key=lambda p: p[0]))
+        except TypeError as err:  # a token of another sort order
+            raise ValidationException(f"Invalid NextToken: {next_token!r}") from err
+    else:
+        at = len(ordered) if descending else 0
+    walk = range(at - 1, -1, -1) if descending else range(at, len(ordered))
+    chosen: list[tuple[tuple[Any, ...], T]] = []
+    for i in walk:
+        if keep(ordered[i][1]):
+            if len(chosen) == max_results:
+                return [item for _, item in chosen], encode_after(chosen[-1][0])
+            chosen.append(ordered[i])
+    return [item for _, item in chosen], None

@@ -62,6 +62,9 @@ class StoreIndex:
         self.root = f"_index/{collection}/"
         self._held: dict[str, tuple[str, Entries]] = {}  # shard key -> (version tag, entries)
         self._built = False
+        self.generation = 0  # moves whenever the entries held change; None-free summaries cache on it
+        self._cached: tuple[int, dict[str, Summary]] | None = None
+        self.stable = False  # whether the last summaries() had no pending entry (so its order may be kept)
 
     def shard_key(self, name: str) -> str:
         """The key of the shard that holds ``name``'s entry (a stable hash: every node agrees)."""
@@ -92,6 +95,7 @@ class StoreIndex:
                 await asyncio.sleep(0.005 * (attempt + 1))  # another writer of this shard won; read it again
                 continue
             self._held[key] = (version, entries)
+            self.generation += 1
             return
         raise PlatformError(f"index of {self.collection}: too many concurrent writes to {key}")
 
@@ -132,11 +136,13 @@ class StoreIndex:
         shards = [k for k in listed if k != marker]
         stale = [k for k in shards if listed[k] is None or self._held.get(k, ("",))[0] != listed[k]]
         for key, found in zip(stale, await asyncio.gather(*(self.backend.read(k) for k in stale)), strict=True):
+            self.generation += 1
             if found is None:
                 self._held.pop(key, None)
             else:
                 self._held[key] = (found[1], dict(found[0].get("entries", {})))
         for key in [k for k in self._held if k not in listed]:
+            self.generation += 1
             del self._held[key]
         merged: Entries = {}
         for _, entries in self._held.values():
@@ -146,7 +152,11 @@ class StoreIndex:
     async def summaries(self) -> dict[str, Summary]:
         """The summary of every document, by name: settled entries as written, pending ones verified
         against their documents (and repaired when every writer that marked them is presumed dead)."""
+        before = self.generation
         entries = await self._refresh()
+        if self._cached is not None and self._cached[0] == self.generation == before:
+            self.stable = True
+            return self._cached[1]  # nothing changed and nothing pending: the same summaries
         pending = [n for n, e in entries.items() if e.get("p")]
         verified = await asyncio.gather(*(self.read_summary(n) for n in pending))
         out = {n: e["s"] for n, e in entries.items() if not e.get("p") and e.get("s") is not None}
@@ -158,6 +168,8 @@ class StoreIndex:
             if all(at < cutoff for at in entries[name]["p"].values()):
                 repairs.append(self._repair(name, summary, cutoff))
         await asyncio.gather(*repairs)
+        self.stable = not pending
+        self._cached = (self.generation, out) if not pending else None
         return out
 
     async def _repair(self, name: str, summary: Summary | None, cutoff: float) -> None:
@@ -175,6 +187,7 @@ class StoreIndex:
         """Drop what this reader holds (the next read lists and reads every shard again)."""
         self._held.clear()
         self._built = False
+        self._cached = None
 
     async def _build(self) -> None:
         """Index the documents written before the collection had an index (once per collection)."""
