@@ -205,6 +205,25 @@ def cmd_autoscaling(args: argparse.Namespace) -> int:
     return asyncio.run(print_autoscaling(_settings(args), activities=args.activities))
 
 
+def cmd_deploy(args: argparse.Namespace) -> int:
+    """Deploy a SAM template to the running node; with --watch, redeploy on code changes."""
+    from infra.cli.deploy import parse_overrides, run_deploy
+
+    overrides = parse_overrides(args.parameter_overrides or [])
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        if args.watch:  # Ctrl-C ends the watch between deploys, not in the middle of one
+            import signal
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        return await run_deploy(_settings(args), Path(args.template), args.stack_name, overrides,
+                                watching=args.watch, stop=stop)
+
+    return asyncio.run(main())
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the end-to-end story on the embedded emulator."""
     from infra.demo.story import run_demo
@@ -313,6 +332,13 @@ def build_parser() -> argparse.ArgumentParser:
     scaling = sub.add_parser("autoscaling", help="endpoint variants' scalable targets, policies and activities")
     scaling.add_argument("--activities", type=int, default=10, help="how many recent activities to show")
     scaling.set_defaults(func=cmd_autoscaling)
+
+    deploy = sub.add_parser("deploy", help="deploy an AWS SAM template (functions, buckets, queues, events)")
+    deploy.add_argument("template", help="the template (YAML or JSON)")
+    deploy.add_argument("--stack-name", help="default: the template's folder name")
+    deploy.add_argument("--parameter-overrides", nargs="*", metavar="KEY=VALUE", help="values of the Parameters")
+    deploy.add_argument("--watch", action="store_true", help="redeploy when a CodeUri folder changes (Ctrl-C stops)")
+    deploy.set_defaults(func=cmd_deploy)
 
     demo = sub.add_parser("demo", help="run the end-to-end story on the embedded emulator")
     demo.add_argument("--rows", type=int, default=5000)
