@@ -263,10 +263,23 @@ Resources:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="needs CreateEventSourceMapping on the Lambda endpoint (issue 18, branch events)")
+WORKER = """\
+import boto3
+
+
+def handler(event, context):
+    s3 = boto3.client("s3")
+    for record in event["Records"]:
+        s3.put_object(Bucket="it-sam-sqs-out", Key=record["body"], Body=b"done")
+    return {"batchItemFailures": []}
+"""
+
+
 def test_sqs_event_becomes_an_event_source_mapping(node: Any, tmp_path: Path) -> None:
     (tmp_path / "fn").mkdir()
-    (tmp_path / "fn" / "main.py").write_text("def handler(event, context):\n    return {'batchItemFailures': []}\n")
+    (tmp_path / "fn" / "main.py").write_text(WORKER)
+    s3, sqs = node.client("s3"), node.client("sqs")
+    s3.create_bucket(Bucket="it-sam-sqs-out")
     template = tmp_path / "template.yaml"
     template.write_text(SQS_TEMPLATE.format(batch=5))
     first = deploy(node, template, "it-sam-sqs")
@@ -274,6 +287,10 @@ def test_sqs_event_becomes_an_event_source_mapping(node: Any, tmp_path: Path) ->
     (mapping,) = lam.list_event_source_mappings(FunctionName=physical(first, "Worker"))["EventSourceMappings"]
     assert mapping["BatchSize"] == 5 and mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["EventSourceArn"].endswith(":" + physical(first, "Jobs"))
+    url = sqs.get_queue_url(QueueName=physical(first, "Jobs"))["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="job-1")
+    wait_for(lambda: s3.list_objects_v2(Bucket="it-sam-sqs-out").get("KeyCount"), 60,
+             what="the mapping to deliver the message to the deployed function")
     template.write_text(SQS_TEMPLATE.format(batch=7))
     assert changes(deploy(node, template, "it-sam-sqs")) == {("updated", "WorkerBatch")}
     assert lam.get_event_source_mapping(UUID=mapping["UUID"])["BatchSize"] == 7
