@@ -205,6 +205,13 @@ def cmd_autoscaling(args: argparse.Namespace) -> int:
     return asyncio.run(print_autoscaling(_settings(args), activities=args.activities))
 
 
+def cmd_functions(args: argparse.Namespace) -> int:
+    """List functions with their triggers, invocations, errors and durations."""
+    from infra.cli.functions import print_functions
+
+    return asyncio.run(print_functions(_settings(args)))
+
+
 def cmd_deploy(args: argparse.Namespace) -> int:
     """Deploy a SAM template to the running node; with --watch, redeploy on code changes."""
     from infra.cli.deploy import parse_overrides, run_deploy
@@ -332,6 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
     scaling = sub.add_parser("autoscaling", help="endpoint variants' scalable targets, policies and activities")
     scaling.add_argument("--activities", type=int, default=10, help="how many recent activities to show")
     scaling.set_defaults(func=cmd_autoscaling)
+
+    sub.add_parser("functions", help="Lambda functions: triggers, invocations, errors, p50/p99 duration").set_defaults(
+        func=cmd_functions)
 
     deploy = sub.add_parser("deploy", help="deploy an AWS SAM template (functions, buckets, queues, events)")
     deploy.add_argument("template", help="the template (YAML or JSON)")

@@ -294,3 +294,42 @@ def test_sqs_event_becomes_an_event_source_mapping(node: Any, tmp_path: Path) ->
     template.write_text(SQS_TEMPLATE.format(batch=7))
     assert changes(deploy(node, template, "it-sam-sqs")) == {("updated", "WorkerBatch")}
     assert lam.get_event_source_mapping(UUID=mapping["UUID"])["BatchSize"] == 7
+
+
+FLAKY = """\
+def handler(event, context):
+    if event.get("fail"):
+        raise ValueError("asked to fail")
+    return "ok"
+"""
+
+
+def test_functions_lists_triggers_and_invocations(node: Any, tmp_path: Path, capsys: Any) -> None:
+    (tmp_path / "fn").mkdir()
+    (tmp_path / "fn" / "main.py").write_text(FLAKY)
+    template = tmp_path / "template.yaml"
+    template.write_text(SQS_TEMPLATE.format(batch=3).replace("Worker:", "Flaky:") + textwrap.indent(textwrap.dedent("""\
+        Hourly:
+          Type: Schedule
+          Properties: {Schedule: rate(1 hour), Enabled: false}
+        """), " " * 8))
+    result = deploy(node, template, "it-sam-fns")
+    fn, queue = physical(result, "Flaky"), physical(result, "Jobs")
+    lam = node.client("lambda")
+    call(lam, fn, {})
+    call(lam, fn, {})
+    assert call(lam, fn, {"fail": True})[0]["FunctionError"] == "Unhandled"
+    argv = ["--state-dir", str(node.settings.state_dir), "functions"]
+
+    def row() -> list[str] | None:
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        line = next((ln.split() for ln in out.splitlines() if ln.startswith(fn + " ")), None)
+        return line if line and line[2] == "3" else None
+
+    name, runtime, invocations, errors, throttles, p50, p99 = wait_for(row, 30, what="three REPORT lines")
+    assert (runtime, errors, throttles) == ("python3.11", "1", "-") and float(p99) >= float(p50) > 0
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"  {fn}  <- sqs {queue} (batch 3, Enabled)" in out
+    assert f"  {fn}  <- schedule rate(1 hour) {physical(result, 'FlakyHourly')} on default [DISABLED]" in out
