@@ -23,6 +23,7 @@ from typing import Any
 from services.core.exceptions import ValidationException
 from services.pipelines.expressions import CONDITION_TYPES, EXECUTION_VARIABLES, is_get, references
 from services.pipelines.properties import PLAIN_PROPERTIES, PROPERTY_OPERATIONS, PathError, check_path
+from services.pipelines.retries import check_policies
 
 VERSION = "2020-12-01"
 #: The step types Headwater runs.
@@ -89,6 +90,11 @@ class StepDef:
         """``CacheConfig`` when caching is enabled."""
         config = self.raw.get("CacheConfig") or {}
         return config if config.get("Enabled") else None
+
+    @property
+    def retry_policies(self) -> list[dict[str, Any]]:
+        """``RetryPolicies``, checked at create time."""
+        return list(self.raw.get("RetryPolicies") or [])
 
 
 @dataclass
@@ -200,6 +206,7 @@ def _collect(items: Any, branch: tuple[str, bool] | None, steps: dict[str, StepD
 
 
 def _check_step(step: StepDef, steps: dict[str, StepDef], parameters: dict[str, ParameterDef]) -> None:
+    check_policies(step.name, step.raw.get("RetryPolicies"))
     for dep in step.depends_on:
         if dep not in steps:
             raise ValidationException(f"Step {step.name}: DependsOn names {dep}, which is not a step of the pipeline")

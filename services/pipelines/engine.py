@@ -18,6 +18,11 @@ One round:
 Rounds repeat until one changes nothing. A start claimed by a round that
 died is taken over once its claim is older than ``claim_grace``. Every
 status change is published as SageMaker's pipeline events.
+
+A failure its ``RetryPolicies`` cover (:mod:`services.pipelines.retries`)
+puts the step back to ``Starting`` with its next ``AttemptCount`` and the
+time that attempt may start; a round claims it from then on, woken by a
+timer of this process (or, after a restart, by the sweep).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from services.pipelines.events import publish_changes
 from services.pipelines.expressions import ExpressionError, Scope, evaluate_condition, resolve, to_text
 from services.pipelines.models import ExecutionStatus, PipelineExecution, StepRun, StepStatus
 from services.pipelines.properties import PathError, lookup
+from services.pipelines.retries import job_exception_type, next_attempt_at, request_exception_type
 from services.pipelines.steps import JOB_KINDS, ControlPlane, create_model, failure_of, register_model
 
 log = logging.getLogger(__name__)
@@ -96,6 +102,8 @@ class ExecutionEngine:
         self.publisher = publisher
         self.clock = clock
         self.claim_grace = claim_grace
+        self._timers: dict[tuple[str, datetime], asyncio.TimerHandle] = {}
+        self._wakes: set[asyncio.Task[Any]] = set()
 
     async def update(self, execution_id: str, mutate: Callable[[PipelineExecution], PipelineExecution | None]
                      ) -> tuple[PipelineExecution, PipelineExecution]:
@@ -111,6 +119,7 @@ class ExecutionEngine:
         for _ in range(_MAX_ROUNDS):
             if execution is None or execution.pipeline_execution_status.is_terminal:
                 return execution
+            self._wake_for_retries(execution)
             definition = _definition(execution.pipeline_definition)
             observed = await self._observe(execution)
             claim = uuid.uuid4().hex
@@ -128,9 +137,35 @@ class ExecutionEngine:
         return execution
 
     def _ours(self, step: StepRun, claim: str, now: datetime) -> bool:
-        if step.step_status is not StepStatus.STARTING:
-            return False
+        if step.step_status is not StepStatus.STARTING or step.retry_at is not None:
+            return False  # a retry waiting for its time is claimed by the round that finds it due
         return step.claim == claim or step.claimed_at is None or now - step.claimed_at > self.claim_grace
+
+    def _wake_for_retries(self, execution: PipelineExecution) -> None:
+        """Advance the execution again when a retry waiting in it is due (no event will say so)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        for run in execution.steps:
+            if run.retry_at is None or run.step_status is not StepStatus.STARTING:
+                continue
+            key = (execution.pipeline_execution_id, run.retry_at)
+            if key not in self._timers:
+                delay = max(0.0, (run.retry_at - self.clock()).total_seconds())
+                self._timers[key] = loop.call_later(delay, self._wake, key)
+
+    def _wake(self, key: tuple[str, datetime]) -> None:
+        self._timers.pop(key, None)
+        task = asyncio.ensure_future(self._advance_logged(key[0]))
+        self._wakes.add(task)
+        task.add_done_callback(self._wakes.discard)
+
+    async def _advance_logged(self, execution_id: str) -> None:
+        try:
+            await self.advance(execution_id)
+        except Exception:  # noqa: BLE001 - the sweep tries again; a timer has no caller to tell
+            log.exception("pipeline execution %s: advancing for a retry failed", execution_id)
 
     async def _observe(self, execution: PipelineExecution) -> dict[str, tuple[StepStatus, dict[str, Any]]]:
         """The status and Describe* response of each running step's job."""
@@ -169,7 +204,8 @@ class ExecutionEngine:
                 await self._perform_resource(execution, definition, step, run, scope)
         except (ExpressionError, PathError, ServiceError) as err:
             reason = failure_of(err) if isinstance(err, ServiceError) else str(err)
-            await self._record(execution, run, StepStatus.FAILED, failure_reason=reason)
+            await self._record(execution, run, StepStatus.FAILED, failure_reason=reason,
+                               exception_type=request_exception_type(err))
 
     async def _perform_resource(self, execution: PipelineExecution, definition: Definition, step: StepDef,
                                 run: StepRun, scope: Scope) -> None:
@@ -190,7 +226,7 @@ class ExecutionEngine:
             await self._record(execution, run, status, metadata=kind.metadata(described), cache_key=cache_key,
                                properties=described if status.is_terminal else None,
                                failure_reason=described.get("FailureReason") if status is StepStatus.FAILED
-                               else None)
+                               else None, exception_type=job_exception_type(described.get("FailureReason")))
         elif step.type == "Model":
             described = await create_model(self.invoke, name, arguments)
             await self._record(execution, run, StepStatus.SUCCEEDED, properties=described, cache_key=cache_key,
@@ -200,10 +236,13 @@ class ExecutionEngine:
             await self._record(execution, run, StepStatus.SUCCEEDED, properties=described, cache_key=cache_key,
                                metadata={"RegisterModel": {"Arn": described["ModelPackageArn"]}})
 
-    async def _record(self, execution: PipelineExecution, run: StepRun, status: StepStatus, **fields: Any) -> None:
-        """Write a start's outcome, unless the step moved on meanwhile (a stop, a takeover)."""
+    async def _record(self, execution: PipelineExecution, run: StepRun, status: StepStatus, *,
+                      exception_type: str | None = None, **fields: Any) -> None:
+        """Write a start's outcome, unless the step moved on meanwhile (a stop, a takeover); a failure of
+        ``exception_type`` that the step's ``RetryPolicies`` cover is a retry."""
         now = self.clock()
         stop_job = False
+        step = _definition(execution.pipeline_definition).steps[run.step_name]
 
         def edit(e: PipelineExecution) -> PipelineExecution | None:
             nonlocal stop_job
@@ -219,7 +258,12 @@ class ExecutionEngine:
                 return e
             if current.step_status is not StepStatus.STARTING:
                 return None
-            _finish(current, status, now, fields) if status.is_terminal else _apply(current, status, fields)
+            if status is StepStatus.FAILED:
+                _fail_or_retry(e, current, step, exception_type, now, fields)
+            elif status.is_terminal:
+                _finish(current, status, now, fields)
+            else:
+                _apply(current, status, fields)
             return e
 
         _, after = await self.update(execution.pipeline_execution_id, edit)
@@ -331,6 +375,25 @@ def _finish(run: StepRun, status: StepStatus, now: datetime, fields: dict[str, A
     run.claim = None
 
 
+def _fail_or_retry(execution: PipelineExecution, run: StepRun, step: StepDef, exception_type: str | None,
+                   now: datetime, fields: dict[str, Any]) -> None:
+    """End the step ``Failed``, or, when its ``RetryPolicies`` cover the failure, make it wait for its next
+    attempt (a job of its own name)."""
+    at = next_attempt_at(step.retry_policies, exception_type, run.retries, run.start_time, now)
+    if at is None:
+        _finish(run, StepStatus.FAILED, now, fields)
+        return
+    run.step_status = StepStatus.STARTING
+    run.attempt_count += 1
+    run.retries += 1
+    run.retry_at = at
+    run.claim = run.claimed_at = None
+    run.failure_reason = run.end_time = run.properties = None
+    if run.resource_name is not None:
+        run.resource_name = resource_name(execution.pipeline_execution_id, run.step_name, run.attempt_count,
+                                          run.step_type)
+
+
 def _ready(step: StepDef, execution: PipelineExecution) -> bool:
     for up in step.upstream:
         done = execution.step(up)
@@ -361,10 +424,20 @@ def plan(execution: PipelineExecution, definition: Definition,
         if run is None or run.step_status not in (StepStatus.EXECUTING, StepStatus.STOPPING) or \
                 not status.is_terminal:
             continue
-        _finish(run, status, now, {"properties": described, "failure_reason": described.get("FailureReason")
-                                   if status is StepStatus.FAILED else None})
+        fields = {"properties": described,
+                  "failure_reason": described.get("FailureReason") if status is StepStatus.FAILED else None}
+        if status is StepStatus.FAILED and run.step_status is StepStatus.EXECUTING:
+            _fail_or_retry(execution, run, definition.steps[name], job_exception_type(described.get(
+                "FailureReason")), now, fields)
+        else:
+            _finish(run, status, now, fields)
         changed = True
     status = execution.pipeline_execution_status
+    for run in execution.steps:
+        if status is ExecutionStatus.EXECUTING and run.retry_at is not None and run.retry_at <= now and \
+                run.step_status is StepStatus.STARTING:
+            run.retry_at, run.claim, run.claimed_at = None, claim, now  # a retry now due: this round starts it
+            changed = True
     failed = [s for s in execution.steps if s.step_status is StepStatus.FAILED]
     if status is ExecutionStatus.EXECUTING and not failed:
         running = sum(1 for s in execution.steps if s.step_status in _RUNNING)

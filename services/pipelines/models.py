@@ -139,6 +139,9 @@ class StepRun(ApiModel):
     cache_key: str | None = Field(default=None, alias="HeadwaterCacheKey")
     claim: str | None = Field(default=None, alias="HeadwaterClaim")
     claimed_at: datetime | None = Field(default=None, alias="HeadwaterClaimedAt")
+    # RetryPolicies: the retries made so far, and when the next attempt may start.
+    retries: int = Field(default=0, alias="HeadwaterRetries")
+    retry_at: datetime | None = Field(default=None, alias="HeadwaterRetryAt")
 
     def listed(self) -> dict[str, Any]:
         """The ``PipelineExecutionStep`` entry."""

@@ -288,3 +288,85 @@ async def test_a_start_repeated_with_its_token_names_the_same_execution(world: A
     assert await _start(service, LINEAR, token="z" * 32) != first
     with pytest.raises(ValidationException, match="Parameter NumRound of type Integer cannot take the value 'x'"):
         await _start(service, LINEAR, token="y" * 32, PipelineParameters=[{"Name": "NumRound", "Value": "x"}])
+
+
+_INTERNAL = [{"ExceptionType": ["SageMaker.JOB_INTERNAL_ERROR"], "IntervalSeconds": 10, "BackoffRate": 2.0,
+              "MaxAttempts": 2}]
+
+
+async def test_a_job_failing_with_an_internal_error_is_retried_as_its_policy_says(world: Any) -> None:
+    service, plane, events, clock = world
+    eid = await _start(service, _definition(_training("A", RetryPolicies=_INTERNAL)))
+    first = (await service.advance(eid)).step("A").resource_name
+    plane.end("A", "Failed", FailureReason="InternalServerError: could not start the container")
+    execution = await service.advance(eid)
+    assert _statuses(execution) == {"A": "Starting"} and execution.step("A").attempt_count == 2
+    assert len(plane.jobs) == 1  # the next attempt waits IntervalSeconds
+    clock.now += timedelta(seconds=10)
+    execution = await service.advance(eid)
+    assert _statuses(execution) == {"A": "Executing"} and len(plane.jobs) == 2
+    assert execution.step("A").resource_name != first  # each attempt is a job of its own
+
+    plane.end("A", "Failed", FailureReason="InternalServerError: the job's worker was lost")
+    await service.advance(eid)
+    clock.now += timedelta(seconds=19)  # the second retry waits 10 * 2.0 s
+    assert len((await service.advance(eid)).steps) == 1 and len(plane.jobs) == 2
+    clock.now += timedelta(seconds=1)
+    assert (await service.advance(eid)).step("A").attempt_count == 3 and len(plane.jobs) == 3
+
+    plane.end("A", "Failed", FailureReason="InternalServerError: again")  # MaxAttempts retries were made
+    execution = await service.advance(eid)
+    assert execution.pipeline_execution_status.value == "Failed"
+    assert (execution.step("A").step_status.value, execution.step("A").attempt_count) == ("Failed", 3)
+    assert events.execution() == ["Executing", "Failed"]
+
+
+async def test_a_user_s_error_or_a_type_no_policy_lists_is_not_retried(world: Any) -> None:
+    service, plane, _, _ = world
+    capacity = [{**_INTERNAL[0], "ExceptionType": ["SageMaker.CAPACITY_ERROR"]}]
+    eid = await _start(service, _definition(_training("A", RetryPolicies=_INTERNAL),
+                                            _training("B", RetryPolicies=capacity)))
+    await service.advance(eid)
+    plane.end("A", "Failed", FailureReason="AlgorithmError: bad data")
+    plane.end("B", "Failed", FailureReason="InternalServerError: lost")
+    execution = await service.advance(eid)
+    assert _statuses(execution) == {"A": "Failed", "B": "Failed"} and len(plane.jobs) == 2
+    assert execution.pipeline_execution_status.value == "Failed"
+
+
+async def test_a_throttled_request_is_retried_until_its_policy_expires(world: Any) -> None:
+    service, plane, _, clock = world
+    policy = [{"ExceptionType": ["Step.THROTTLING"], "IntervalSeconds": 30, "BackoffRate": 1.0, "ExpireAfterMin": 1}]
+    eid = await _start(service, _definition(_training("A", RetryPolicies=policy)))
+    calls = 0
+    real = plane.__call__
+
+    class Throttled(ValidationException):
+        code = "ThrottlingException"
+
+    async def throttled(operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        nonlocal calls
+        if operation == "CreateTrainingJob":
+            calls += 1
+            raise Throttled("Rate exceeded")
+        return await real(operation, params)
+
+    service.engine.invoke = throttled
+    assert _statuses(await service.advance(eid)) == {"A": "Starting"} and calls == 1
+    clock.now += timedelta(seconds=30)
+    assert _statuses(await service.advance(eid)) == {"A": "Starting"} and calls == 2
+    clock.now += timedelta(seconds=30)  # a fourth attempt would start 90 s after the first: past a minute
+    execution = await service.advance(eid)
+    assert (calls, _statuses(execution)) == (3, {"A": "Failed"})
+    assert execution.step("A").attempt_count == 3
+    assert execution.step("A").failure_reason == "ThrottlingException: Rate exceeded"
+
+
+async def test_retry_policies_sagemaker_would_refuse_are_refused_at_create(world: Any) -> None:
+    service, _, _, _ = world
+    bad = [{"ExceptionType": ["Step.NOPE"], "MaxAttempts": 1}]
+    with pytest.raises(ValidationException, match="Step A: a retry policy's ExceptionType"):
+        await _start(service, _definition(_training("A", RetryPolicies=bad)))
+    both = [{"ExceptionType": ["Step.THROTTLING"], "MaxAttempts": 1, "ExpireAfterMin": 3}]
+    with pytest.raises(ValidationException, match="one of MaxAttempts and ExpireAfterMin"):
+        await _start(service, _definition(_training("A", RetryPolicies=both)))
