@@ -16,6 +16,7 @@ from services.functions.async_delivery import ASYNC_QUEUE, AsyncInvocations
 from services.functions.event_sources import EventSourceMapping, SqsEventSources
 from services.functions.invoker import Invoker
 from services.functions.models import FunctionDoc
+from services.functions.names import parse_function_name
 from services.functions.pool import EnvironmentPool
 from services.functions.runtime_api import RuntimeApiServer
 from services.functions.service import FunctionsService
@@ -80,5 +81,12 @@ def build_functions(settings: Settings, services: Services, clients: AwsClients,
                                                                 "Event source mapping")
     event_sources = SqsEventSources(mappings, invoker, services.sqs, region=settings.region,
                                     account_id=settings.account_id, clock=services.training.clock)
+    if services.pipelines is not None:
+        # A pipeline's Lambda steps invoke the functions of this service, as its Invoke API does.
+        async def invoke_function(function_arn: str, payload: bytes) -> tuple[bytes, str | None]:
+            result = await invoker.invoke(parse_function_name(function_arn), payload)
+            return result.payload, result.function_error
+
+        services.pipelines.engine.invoke_function = invoke_function
     return Functions(service, FunctionSettings(service, settings.function_concurrency), runtime_api, pool, invoker,
                      async_invocations, event_sources)

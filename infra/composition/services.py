@@ -181,8 +181,11 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
     async def invoke(operation: str, params: dict[str, Any]) -> dict[str, Any]:
         return await control_plane[0].invoke(operation, params)  # type: ignore[no-any-return]
 
+    async def send_message(queue_url: str, body: str) -> None:  # a Callback step's, to the user's queue
+        await sqs.client.send_message(QueueUrl=queue_url, MessageBody=body)
+
     engine = ExecutionEngine(store("pipeline-executions", PipelineExecution, "Pipeline execution"), invoke,
-                             s3_json_reader(s3), publisher, clock=clock)
+                             s3_json_reader(s3), publisher, clock=clock, send_message=send_message)
     pipelines = PipelineService(store("pipelines", Pipeline, "Pipeline"), engine.executions, engine, s3, publisher,
                                 **where)
     tags.register("pipeline", pipelines.tag_access())

@@ -56,6 +56,16 @@ def register(api: AwsJsonService, services: SageMakerBackends) -> None:
     async def retry_pipeline_execution(params: dict[str, Any]) -> dict[str, Any]:
         return {"PipelineExecutionArn": (await pipelines.retry_execution(params)).pipeline_execution_arn}
 
+    @api.operation("SendPipelineExecutionStepSuccess")
+    async def send_step_success(params: dict[str, Any]) -> dict[str, Any]:
+        execution = await pipelines.complete_callback(params, succeeded=True)
+        return {"PipelineExecutionArn": execution.pipeline_execution_arn}
+
+    @api.operation("SendPipelineExecutionStepFailure")
+    async def send_step_failure(params: dict[str, Any]) -> dict[str, Any]:
+        execution = await pipelines.complete_callback(params, succeeded=False)
+        return {"PipelineExecutionArn": execution.pipeline_execution_arn}
+
     @api.operation("UpdatePipelineExecution")
     async def update_pipeline_execution(params: dict[str, Any]) -> dict[str, Any]:
         return {"PipelineExecutionArn": (await pipelines.update_execution(params)).pipeline_execution_arn}

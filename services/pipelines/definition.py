@@ -21,15 +21,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.core.exceptions import ValidationException
+from services.pipelines.callouts import CALLOUT_TYPES, declared_outputs
 from services.pipelines.expressions import CONDITION_TYPES, EXECUTION_VARIABLES, is_get, references
-from services.pipelines.properties import PLAIN_PROPERTIES, PROPERTY_OPERATIONS, PathError, check_path
+from services.pipelines.properties import PLAIN_PROPERTIES, PROPERTY_OPERATIONS, Key, PathError, check_path, parse_path
 from services.pipelines.retries import check_policies
 
 VERSION = "2020-12-01"
 #: The step types Headwater runs.
 RUNNABLE = frozenset({*PROPERTY_OPERATIONS, *PLAIN_PROPERTIES})
 #: Step types of the language that Headwater does not run yet (see the README's list).
-NOT_YET = frozenset({"Lambda", "Callback", "QualityCheck", "EndpointConfig", "Endpoint"})
+NOT_YET = frozenset({"QualityCheck", "EndpointConfig", "Endpoint"})
 #: Step types that need a service Headwater does not have.
 NEVER = frozenset({"EMR", "EMRServerless", "ClarifyCheck", "AutoML", "Notebook", "Athena",
                    "BedrockCustomModel", "BedrockCustomModelDeployment", "BedrockProvisionedModelThroughput",
@@ -284,6 +285,14 @@ def _check_get(path: str, where: str, steps: dict[str, StepDef], parameters: dic
         if file not in target.property_files:
             raise ValidationException(f"{where}: {{'Get': {path!r}}}: step {name} declares no property file "
                                       f"{file}")
+        return name
+    if target.type in CALLOUT_TYPES:
+        outputs = declared_outputs(target.raw)
+        parts = parse_path(prop) if prop else []
+        if len(parts) != 2 or parts[0] != "OutputParameters" or not isinstance(parts[1], Key) or \
+                parts[1].value not in outputs:
+            raise ValidationException(f"{where}: {{'Get': {path!r}}}: a {target.type} step's properties are "
+                                      f"OutputParameters['<name>'] of its outputs {sorted(outputs)}")
         return name
     try:
         check_path(target.type, prop)

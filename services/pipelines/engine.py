@@ -40,8 +40,19 @@ from typing import Any
 
 from services.aws.s3 import S3Adapter, parse_s3_uri
 from services.core.events import Publisher
-from services.core.exceptions import ResourceNotFound, ServiceError
+from services.core.exceptions import ResourceNotFound, ServiceError, ValidationException
 from services.core.store import DocumentStore
+from services.pipelines.callouts import (
+    CalloutFailed,
+    FunctionInvoke,
+    MessageSend,
+    callback_message,
+    callback_token,
+    declared_outputs,
+    lambda_result,
+    output_list,
+    typed_outputs,
+)
 from services.pipelines.definition import Definition, StepDef, parse_definition
 from services.pipelines.events import publish_changes
 from services.pipelines.expressions import ExpressionError, Scope, evaluate_condition, resolve, to_text
@@ -95,8 +106,12 @@ class ExecutionEngine:
 
     def __init__(self, executions: DocumentStore[PipelineExecution], invoke: ControlPlane,
                  read_json: Callable[[str], Awaitable[Any]], publisher: Publisher, *,
-                 clock: Callable[[], datetime], claim_grace: timedelta = timedelta(seconds=30)) -> None:
+                 clock: Callable[[], datetime], claim_grace: timedelta = timedelta(seconds=30),
+                 invoke_function: FunctionInvoke | None = None, send_message: MessageSend | None = None) -> None:
         self.executions = executions
+        # Lambda steps: the node's Lambda service, bound once it exists; Callback steps: SQS.
+        self.invoke_function = invoke_function
+        self.send_message = send_message
         self.invoke = invoke
         self.read_json = read_json
         self.publisher = publisher
@@ -128,8 +143,11 @@ class ExecutionEngine:
                 execution_id, lambda e: plan(e, definition, observed, claim, now))
             work = [s for s in after.steps if self._ours(s, claim, now)]
             stops = [s for s in after.steps if s.step_status is StepStatus.STOPPING and s.step_type in JOB_KINDS]
+            callbacks = [s for s in after.steps if s.step_status is StepStatus.STOPPING and s.step_type == "Callback"
+                         and not s.stop_sent]
             await asyncio.gather(*(self._perform(after, definition, s) for s in work),
-                                 *(self._stop(after, s, now) for s in stops))
+                                 *(self._stop(after, s, now) for s in stops),
+                                 *(self._stop_callback(after, definition, s) for s in callbacks))
             if after is before and not work:
                 return after
             execution = await self.executions.get(execution_id)
@@ -154,6 +172,10 @@ class ExecutionEngine:
             if key not in self._timers:
                 delay = max(0.0, (run.retry_at - self.clock()).total_seconds())
                 self._timers[key] = loop.call_later(delay, self._wake, key)
+
+    def wake(self, execution_id: str) -> None:
+        """Advance the execution soon, in the background (after a callback's outcome arrived)."""
+        self._wake((execution_id, self.clock()))
 
     def _wake(self, key: tuple[str, datetime]) -> None:
         self._timers.pop(key, None)
@@ -203,7 +225,8 @@ class ExecutionEngine:
             else:
                 await self._perform_resource(execution, definition, step, run, scope)
         except (ExpressionError, PathError, ServiceError) as err:
-            reason = failure_of(err) if isinstance(err, ServiceError) else str(err)
+            reason = err.message if isinstance(err, CalloutFailed) else failure_of(err) if isinstance(
+                err, ServiceError) else str(err)
             await self._record(execution, run, StepStatus.FAILED, failure_reason=reason,
                                exception_type=request_exception_type(err))
 
@@ -227,6 +250,24 @@ class ExecutionEngine:
                                properties=described if status.is_terminal else None,
                                failure_reason=described.get("FailureReason") if status is StepStatus.FAILED
                                else None, exception_type=job_exception_type(described.get("FailureReason")))
+        elif step.type == "Lambda":
+            arn = str(step.raw.get("FunctionArn", ""))
+            if self.invoke_function is None:
+                raise ValidationException("Lambda steps need the node's Lambda service, which is not running")
+            payload, error = await self.invoke_function(arn, json.dumps(arguments, default=str).encode())
+            values = typed_outputs(step.name, declared_outputs(step.raw), lambda_result(step.name, payload, error))
+            await self._record(execution, run, StepStatus.SUCCEEDED, properties={"OutputParameters": values},
+                               cache_key=cache_key,
+                               metadata={"Lambda": {"Arn": arn, "OutputParameters": output_list(values)}})
+        elif step.type == "Callback":
+            if self.send_message is None:
+                raise ValidationException("Callback steps need SQS, which this node has no client for")
+            token = callback_token(execution.pipeline_execution_id, step.name, run.attempt_count)
+            url = str(step.raw.get("SqsQueueUrl", ""))
+            await self.send_message(url, callback_message(token, execution.pipeline_execution_arn, arguments,
+                                                          "Executing"))
+            await self._record(execution, run, StepStatus.EXECUTING, cache_key=cache_key,
+                               metadata={"Callback": {"CallbackToken": token, "SqsQueueUrl": url}})
         elif step.type == "Model":
             described = await create_model(self.invoke, name, arguments)
             await self._record(execution, run, StepStatus.SUCCEEDED, properties=described, cache_key=cache_key,
@@ -271,6 +312,24 @@ class ExecutionEngine:
             current = after.step(run.step_name)
             if current is not None and current.resource_name:
                 await JOB_KINDS[current.step_type].request_stop(self.invoke, current.resource_name)
+
+    async def _stop_callback(self, execution: PipelineExecution, definition: Definition, run: StepRun) -> None:
+        """Tell a stopping Callback step's queue (once); the step ends when its outcome is sent back."""
+        callback = run.metadata.get("Callback") or {}
+        if self.send_message is None or not callback.get("CallbackToken"):
+            return
+        arguments = await resolve(definition.steps[run.step_name].arguments, self.scope(execution, definition))
+        await self.send_message(callback["SqsQueueUrl"], callback_message(
+            callback["CallbackToken"], execution.pipeline_execution_arn, arguments, "Stopping"))
+
+        def sent(e: PipelineExecution) -> PipelineExecution | None:
+            current = e.step(run.step_name)
+            if current is None or current.attempt_count != run.attempt_count or current.stop_sent:
+                return None
+            current.stop_sent = True
+            return e
+
+        await self.executions.update(execution.pipeline_execution_id, sent)
 
     async def _stop(self, execution: PipelineExecution, run: StepRun, now: datetime) -> None:
         """Stop a stopping step's job; one whose job was never created (its start died) is ``Stopped``."""
@@ -458,7 +517,8 @@ def plan(execution: PipelineExecution, definition: Definition,
     if status is ExecutionStatus.STOPPING:
         for run in execution.steps:
             if run.step_status in (StepStatus.STARTING, StepStatus.EXECUTING):
-                if run.step_type in JOB_KINDS:
+                if run.step_type in JOB_KINDS or (run.step_type == "Callback" and run.step_status is
+                                                  StepStatus.EXECUTING):
                     run.step_status = StepStatus.STOPPING
                 else:
                     _finish(run, StepStatus.STOPPED, now, {})

@@ -142,6 +142,8 @@ class StepRun(ApiModel):
     # RetryPolicies: the retries made so far, and when the next attempt may start.
     retries: int = Field(default=0, alias="HeadwaterRetries")
     retry_at: datetime | None = Field(default=None, alias="HeadwaterRetryAt")
+    # A Callback step's "Stopping" message went out.
+    stop_sent: bool = Field(default=False, alias="HeadwaterStopSent")
 
     def listed(self) -> dict[str, Any]:
         """The ``PipelineExecutionStep`` entry."""

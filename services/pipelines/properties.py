@@ -29,7 +29,9 @@ PROPERTY_OPERATIONS: dict[str, tuple[str, ...]] = {
     "RegisterModel": ("DescribeModelPackage",),
 }
 #: Properties of the step types that run no job.
-PLAIN_PROPERTIES: dict[str, frozenset[str]] = {"Condition": frozenset({"Outcome"}), "Fail": frozenset()}
+PLAIN_PROPERTIES: dict[str, frozenset[str]] = {"Condition": frozenset({"Outcome"}), "Fail": frozenset(),
+                                                # their OutputParameters['<name>'], as the step declares them
+                                                "Lambda": frozenset(), "Callback": frozenset()}
 
 _SEGMENT = re.compile(r"(?P<name>[A-Za-z0-9_]+)(?P<indexes>(?:\[(?:\d+|'[^']*'|\"[^\"]*\")\])*)")
 _INDEX = re.compile(r"\[(?:(?P<position>\d+)|'(?P<single>[^']*)'|\"(?P<double>[^\"]*)\")\]")

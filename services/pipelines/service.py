@@ -27,6 +27,7 @@ from services.core.paging import page
 from services.core.store import DocumentStore
 from services.core.tags import TagAccess, document_tags
 from services.core.times import parse_time, utcnow
+from services.pipelines.callouts import callback_token, declared_outputs, output_list, typed_outputs
 from services.pipelines.definition import parse_definition
 from services.pipelines.engine import ExecutionEngine
 from services.pipelines.events import publish_changes
@@ -356,6 +357,50 @@ class PipelineService:
         typed = parse_definition(execution.pipeline_definition).typed_parameters(execution.parameters)
         values = [{"Name": name, "Value": to_text(value)} for name, value in typed.items()]
         return page(values, int(params.get("MaxResults", 50)), params.get("NextToken"))
+
+    async def complete_callback(self, params: dict[str, Any], *, succeeded: bool) -> PipelineExecution:
+        """``SendPipelineExecutionStepSuccess`` (its ``OutputParameters`` typed as the step declares them) or
+        ``...Failure`` (its ``FailureReason``): end the Callback step waiting for ``CallbackToken``. A call
+        repeated after the step ended answers the same."""
+        token = params["CallbackToken"]
+
+        def waiting(e: PipelineExecution, run: StepRun) -> bool:
+            # The message goes out before the step records its token: an answer may come first.
+            return run.step_type == "Callback" and token in (
+                (run.metadata.get("Callback") or {}).get("CallbackToken"),
+                callback_token(e.pipeline_execution_id, run.step_name, run.attempt_count))
+
+        found = next(((e, r) for e in await self.executions.list() for r in e.steps if waiting(e, r)), None)
+        if found is None:
+            raise ValidationException(f"No step waits for callback token {token}")
+        execution, run = found
+        if run.step_status.is_terminal:
+            return execution
+        step = parse_definition(execution.pipeline_definition).steps[run.step_name]
+        given = {p["Name"]: p["Value"] for p in params.get("OutputParameters") or []}
+        values = typed_outputs(step.name, declared_outputs(step.raw), given) if succeeded else {}
+        now = self.clock()
+
+        def end(e: PipelineExecution) -> PipelineExecution | None:
+            current = e.step(run.step_name)
+            if current is None or current.attempt_count != run.attempt_count or \
+                    current.step_status not in (StepStatus.STARTING, StepStatus.EXECUTING, StepStatus.STOPPING):
+                return None
+            current.step_status = StepStatus.SUCCEEDED if succeeded else StepStatus.FAILED
+            current.end_time = now
+            current.claim = None
+            current.metadata = {"Callback": {"CallbackToken": token, "SqsQueueUrl": step.raw.get("SqsQueueUrl", ""),
+                                             **({"OutputParameters": output_list(values)} if succeeded else {})}}
+            if succeeded:
+                current.properties = {"OutputParameters": values}
+            else:
+                current.failure_reason = params.get("FailureReason") or "The callback reported a failure"
+            e.last_modified_time = now
+            return e
+
+        _, after = await self.engine.update(execution.pipeline_execution_id, end)
+        self.engine.wake(execution.pipeline_execution_id)  # the next steps start in the background
+        return after
 
     async def advance(self, execution_id: str) -> PipelineExecution | None:
         """Bring an execution up to date (what the events that concern it trigger)."""

@@ -370,3 +370,121 @@ async def test_retry_policies_sagemaker_would_refuse_are_refused_at_create(world
     both = [{"ExceptionType": ["Step.THROTTLING"], "MaxAttempts": 1, "ExpireAfterMin": 3}]
     with pytest.raises(ValidationException, match="one of MaxAttempts and ExpireAfterMin"):
         await _start(service, _definition(_training("A", RetryPolicies=both)))
+
+
+FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:score"
+QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/approvals"
+
+
+def _lambda(name: str, **extra: Any) -> dict[str, Any]:
+    return {"Name": name, "Type": "Lambda", "FunctionArn": FUNCTION, **extra,
+            "OutputParameters": [{"OutputName": "score", "OutputType": "Float"},
+                                 {"OutputName": "label", "OutputType": "String"}],
+            "Arguments": {"rounds": {"Get": "Parameters.NumRound"}}}
+
+
+def _uses(name: str, path: str) -> dict[str, Any]:
+    return {"Name": name, "Type": "Condition", "Arguments": {"Conditions": [
+        {"Type": "GreaterThan", "LeftValue": {"Get": path}, "RightValue": {"Get": "Parameters.Threshold"}}]}}
+
+
+async def test_a_lambda_step_s_outputs_are_its_properties_downstream(world: Any) -> None:
+    service, _, _, _ = world
+    events: list[dict[str, Any]] = []
+
+    async def invoke(arn: str, payload: bytes) -> tuple[bytes, str | None]:
+        assert arn == FUNCTION
+        events.append(json.loads(payload))
+        return json.dumps({"score": 2, "label": "good", "extra": 1}).encode(), None
+
+    service.engine.invoke_function = invoke
+    eid = await _start(service, _definition(_lambda("Score"), _uses("Check", "Steps.Score.OutputParameters['score']")))
+    execution = await service.advance(eid)
+    assert execution.pipeline_execution_status.value == "Succeeded" and events == [{"rounds": 3}]
+    assert execution.step("Score").metadata == {"Lambda": {"Arn": FUNCTION, "OutputParameters": [
+        {"Name": "score", "Value": "2.0"}, {"Name": "label", "Value": "good"}]}}
+    assert execution.step("Check").outcome is True
+
+
+async def test_a_lambda_step_fails_with_the_function_s_error_or_a_missing_output(world: Any) -> None:
+    service, _, _, _ = world
+    answers = [(json.dumps({"errorMessage": "no model", "errorType": "KeyError"}).encode(), "Unhandled"),
+               (json.dumps({"score": 1}).encode(), None)]
+
+    async def invoke(arn: str, payload: bytes) -> tuple[bytes, str | None]:
+        return answers.pop(0)
+
+    service.engine.invoke_function = invoke
+    execution = await service.advance(await _start(service, _definition(_lambda("Score"))))
+    assert execution.step("Score").failure_reason == "KeyError: no model"
+    execution = await service.advance(await _start(service, _definition(_lambda("Score")), token="u" * 32))
+    assert "the output parameter label was not given" in execution.step("Score").failure_reason
+
+
+async def test_a_get_on_an_output_a_lambda_step_does_not_declare_is_refused_at_create(world: Any) -> None:
+    service, _, _, _ = world
+    with pytest.raises(ValidationException, match=r"Step Check: .*OutputParameters\['<name>'\] of its outputs"):
+        await _start(service, _definition(_lambda("Score"), _uses("Check", "Steps.Score.OutputParameters['rmse']")))
+
+
+def _callback(name: str) -> dict[str, Any]:
+    return {"Name": name, "Type": "Callback", "SqsQueueUrl": QUEUE,
+            "OutputParameters": [{"OutputName": "approved", "OutputType": "Boolean"}],
+            "Arguments": {"model": "m", "rounds": {"Get": "Parameters.NumRound"}}}
+
+
+@pytest.fixture()
+def sent(world: Any) -> list[tuple[str, dict[str, Any]]]:
+    messages: list[tuple[str, dict[str, Any]]] = []
+
+    async def send(url: str, body: str) -> None:
+        messages.append((url, json.loads(body)))
+
+    world[0].engine.send_message = send
+    return messages
+
+
+async def test_a_callback_step_waits_for_its_token_and_takes_its_outputs(world: Any, sent: list[Any]) -> None:
+    service, _, _, _ = world
+    definition = _definition(_callback("Approve"), {**_uses("Check", "Steps.Approve.OutputParameters['approved']"),
+                                                    "Arguments": {"Conditions": [{
+                                                        "Type": "Equals", "RightValue": True, "LeftValue": {
+                                                            "Get": "Steps.Approve.OutputParameters['approved']"}}]}})
+    eid = await _start(service, definition)
+    execution = await service.advance(eid)
+    assert _statuses(execution) == {"Approve": "Executing"}
+    (url, message), = sent
+    token = message["token"]
+    assert url == QUEUE and len(token) == 10
+    assert message == {"token": token, "pipelineExecutionArn": execution.pipeline_execution_arn,
+                       "arguments": {"model": "m", "rounds": 3}, "status": "Executing"}
+    assert execution.step("Approve").metadata == {"Callback": {"CallbackToken": token, "SqsQueueUrl": QUEUE}}
+    with pytest.raises(ValidationException, match="approved of type Boolean cannot take the value 'maybe'"):
+        await service.complete_callback({"CallbackToken": token, "OutputParameters": [
+            {"Name": "approved", "Value": "maybe"}]}, succeeded=True)
+    await service.complete_callback({"CallbackToken": token, "OutputParameters": [
+        {"Name": "approved", "Value": "true"}]}, succeeded=True)
+    execution = await service.advance(eid)
+    assert execution.pipeline_execution_status.value == "Succeeded"
+    assert execution.step("Approve").metadata["Callback"]["OutputParameters"] == [{"Name": "approved",
+                                                                                   "Value": "true"}]
+    assert execution.step("Check").outcome is True
+    with pytest.raises(ValidationException, match="No step waits for callback token 0123456789"):
+        await service.complete_callback({"CallbackToken": "0123456789"}, succeeded=False)
+
+
+async def test_a_stopped_callback_step_sends_stopping_and_waits_for_its_outcome(world: Any, sent: list[Any]) -> None:
+    service, _, _, _ = world
+    eid = await _start(service, _definition(_callback("Approve")))
+    execution = await service.advance(eid)
+    await service.stop_execution(execution.pipeline_execution_arn)
+    execution = await service.advance(eid)
+    assert [m["status"] for _, m in sent] == ["Executing", "Stopping"]
+    assert (execution.pipeline_execution_status.value, _statuses(execution)) == ("Stopping", {"Approve": "Stopping"})
+    await service.advance(eid)
+    assert len(sent) == 2  # told once
+    await service.complete_callback({"CallbackToken": sent[0][1]["token"], "FailureReason": "cleaned up"},
+                                    succeeded=False)
+    execution = await service.advance(eid)
+    assert execution.pipeline_execution_status.value == "Stopped"
+    assert execution.step("Approve").failure_reason == "cleaned up"
