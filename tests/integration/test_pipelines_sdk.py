@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 from sagemaker.estimator import Estimator  # a dev dependency: its absence must fail, not skip
 from sagemaker.inputs import TrainingInput
 from sagemaker.model import Model
-from sagemaker.processing import ProcessingInput, ProcessingOutput
+from sagemaker.processing import ProcessingInput, ProcessingOutput, ScriptProcessor
 from sagemaker.sklearn.processing import SKLearnProcessor
 from sagemaker.transformer import Transformer
 from sagemaker.tuner import ContinuousParameter, HyperparameterTuner
@@ -99,7 +99,10 @@ def _linear(session: PipelineSession, data: str) -> Pipeline:
     train = TrainingStep("Train", step_args=estimator.fit({"train": TrainingInput(
         outputs["train"].S3Output.S3Uri, content_type="text/csv")}))
     report = PropertyFile(name="Report", output_name="evaluation", path="evaluation.json")
-    evaluate = ProcessingStep("Evaluate", property_files=[report], step_args=proc.run(
+    # As AWS's pipeline examples do: the evaluation loads the XGBoost model, so it runs on the XGBoost image.
+    scorer = ScriptProcessor(image_uri=IMAGE, command=["python3"], role=ROLE, instance_type="ml.m5.large",
+                             instance_count=1, sagemaker_session=session)
+    evaluate = ProcessingStep("Evaluate", property_files=[report], step_args=scorer.run(
         code=str(SCRIPTS / "evaluate.py"),
         inputs=[ProcessingInput(source=train.properties.ModelArtifacts.S3ModelArtifacts,
                                 destination="/opt/ml/processing/model"),
