@@ -234,7 +234,8 @@ async def run_monitoring_now(settings: Settings, schedule: str) -> int:
 
 
 async def print_rules(settings: Settings) -> int:
-    """``headwater rules``: every rule of the stack as provisioned, with its handler and pattern."""
+    """``headwater rules``: every rule of the stack as provisioned, with its handler and pattern, then the user's
+    own rules on every bus, with their targets and state."""
     import json
 
     from handlers.registry import load_handlers
@@ -256,4 +257,54 @@ async def print_rules(settings: Settings) -> int:
             print(f"{rule.name}  [{state}]  bus={rule.bus}")
             print(f"    handler: {handler} ({handlers[handler].module}) <- queue {target}")
             print(f"    pattern: {json.dumps(rule.pattern, sort_keys=True)}")
+        ours = {(rule.bus, rule.name) for rule in stack.rules}
+        for bus, live in await _all_rules(clients.events):
+            if (bus, live["Name"]) in ours:
+                continue
+            targets = await _all_targets(clients.events, live["Name"], bus)
+            print(f"{live['Name']}  [{live.get('State', '?')}]  bus={bus}  (yours)")
+            print(f"    targets: {', '.join(_target_text(t['Arn']) for t in targets) or '(no target)'}")
+            if live.get("EventPattern"):
+                print(f"    pattern: {json.dumps(json.loads(live['EventPattern']), sort_keys=True)}")
+            if live.get("ScheduleExpression"):
+                print(f"    schedule: {live['ScheduleExpression']}")
     return 0
+
+
+async def _all_rules(events: Any) -> list[tuple[str, dict[str, Any]]]:
+    """``(bus, rule)`` for every rule of every event bus, in bus then rule order."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    buses = sorted(b["Name"] for b in (await events.list_event_buses()).get("EventBuses", [])) or ["default"]
+    for bus in buses:
+        token: str | None = None
+        while True:
+            page = await events.list_rules(EventBusName=bus, **({"NextToken": token} if token else {}))
+            out += [(bus, r) for r in sorted(page.get("Rules", []), key=lambda r: r["Name"])]
+            token = page.get("NextToken")
+            if not token:
+                break
+    return out
+
+
+async def _all_targets(events: Any, rule: str, bus: str) -> list[dict[str, Any]]:
+    targets: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        page = await events.list_targets_by_rule(Rule=rule, EventBusName=bus, **({"NextToken": token} if token else {}))
+        targets += page.get("Targets", [])
+        token = page.get("NextToken")
+        if not token:
+            break
+    return targets
+
+
+def _target_text(arn: str) -> str:
+    """A target ARN as a reader names it: ``function <name>``, ``queue <name>``, ..., or the ARN itself."""
+    parts = arn.split(":")
+    if len(parts) >= 6 and parts[2] == "lambda" and parts[5] == "function":
+        return f"function {parts[6]}" + (f":{parts[7]}" if len(parts) > 7 else "")
+    if len(parts) >= 6 and parts[2] in ("sqs", "sns"):
+        return f"{'queue' if parts[2] == 'sqs' else 'topic'} {parts[5]}"
+    if len(parts) >= 6 and parts[2] == "events" and parts[5].startswith("event-bus/"):
+        return f"bus {parts[5].removeprefix('event-bus/')}"
+    return arn
