@@ -8,6 +8,7 @@ import contextlib
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -121,6 +122,21 @@ async def _triggers(lam: Any, events: Any, s3: Any, functions: list[dict[str, An
     return out
 
 
+# CloudWatch keeps one-minute points 15 days: the throttles shown are those of that window, in one period.
+_METRICS_WINDOW = timedelta(days=15)
+
+
+async def throttles(cloudwatch: Any, name: str, now: datetime | None = None) -> int:
+    """How many invocations of ``name`` were throttled, from its ``AWS/Lambda`` ``Throttles`` metric (a throttled
+    invocation never ran, so its log cannot say)."""
+    end = (now or datetime.now(timezone.utc)) + timedelta(minutes=1)
+    resp = await cloudwatch.get_metric_statistics(
+        Namespace="AWS/Lambda", MetricName="Throttles", Dimensions=[{"Name": "FunctionName", "Value": name}],
+        StartTime=end - _METRICS_WINDOW, EndTime=end, Period=int(_METRICS_WINDOW.total_seconds()),
+        Statistics=["Sum"])
+    return int(sum(p["Sum"] for p in resp.get("Datapoints", [])))
+
+
 async def print_functions(settings: Settings) -> int:
     """``headwater functions``: every function with its triggers, invocations, errors and p50/p99 duration."""
     cs, _ = settings_for_client(settings.state_dir, settings.aws_endpoint)
@@ -141,7 +157,9 @@ async def print_functions(settings: Settings) -> int:
                      await logs.group_events(f"/aws/lambda/{f['FunctionName']}")]
             stats = invocation_stats(lines)
             p50, p99 = stats.percentile(50), stats.percentile(99)
-            rows.append((f["FunctionName"], f.get("Runtime", "-"), str(stats.invocations), str(stats.errors), "-",
+            throttled = await throttles(clients.cloudwatch, f["FunctionName"])
+            rows.append((f["FunctionName"], f.get("Runtime", "-"), str(stats.invocations), str(stats.errors),
+                         str(throttled),
                          "-" if p50 is None else f"{p50:.1f}", "-" if p99 is None else f"{p99:.1f}"))
     if len(rows) == 1:
         print("No functions.")

@@ -15,6 +15,7 @@ from services.core.store import DocumentStore
 from services.functions.async_delivery import ASYNC_QUEUE, AsyncInvocations
 from services.functions.event_sources import EventSourceMapping, SqsEventSources
 from services.functions.invoker import Invoker
+from services.functions.metrics import FunctionMetrics
 from services.functions.models import FunctionDoc
 from services.functions.names import parse_function_name
 from services.functions.pool import EnvironmentPool
@@ -42,15 +43,18 @@ class Functions:
         return self
 
     async def serve(self, stop: asyncio.Event) -> None:
-        """Consume Event invocations, poll event sources and reap idle environments until ``stop`` is set."""
+        """Consume Event invocations, poll event sources, reap idle environments and put Lambda's metrics until
+        ``stop`` is set."""
         await asyncio.gather(self.async_invocations.run(stop), self.event_sources.run(stop),
-                             self.pool.run_reaper(stop))
+                             self.pool.run_reaper(stop), self.invoker.metrics.run(stop))
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         with contextlib.suppress(Exception):
             await self.async_invocations.close()
         await self.pool.close()
+        with contextlib.suppress(Exception):
+            await self.invoker.metrics.flush()  # what the last invocations counted
         await self.runtime_api.close()
         await self.service.close()
 
@@ -71,7 +75,7 @@ def build_functions(settings: Settings, services: Services, clients: AwsClients,
     fallback = None if settings.is_real_aws else {"AWS_ACCESS_KEY_ID": DUMMY_CREDENTIALS["aws_access_key_id"],
                                                   "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIALS["aws_secret_access_key"]}
     invoker = Invoker(service, pool, services.credentials, region=settings.region, base_env={},
-                      fallback_credentials=fallback)
+                      fallback_credentials=fallback, metrics=FunctionMetrics(services.cloudwatch))
     async_invocations = AsyncInvocations(
         invoker, services.sqs, settings.queue_name(ASYNC_QUEUE), clients.events,
         polls=ConsumerPolls.choose(settings.poll_wait_seconds, emulator_embedded),

@@ -25,6 +25,7 @@ from services.aws.sts import JobCredentials
 from services.core.exceptions import JobFailed
 from services.functions.environment import BOOTSTRAP, EnvironmentSpec, Invocation, InvocationRecord
 from services.functions.exceptions import ResourceConflictException, ServiceException, TooManyRequestsException
+from services.functions.metrics import FunctionMetrics
 from services.functions.models import VersionConfig
 from services.functions.names import FunctionRef
 from services.functions.pool import EnvironmentPool
@@ -60,7 +61,8 @@ class Invoker:
     """Runs invocations of the functions of a :class:`FunctionsService` in an :class:`EnvironmentPool`."""
 
     def __init__(self, functions: FunctionsService, pool: EnvironmentPool, credentials: JobCredentials | None, *,
-                 region: str, base_env: dict[str, str], fallback_credentials: dict[str, str] | None = None) -> None:
+                 region: str, base_env: dict[str, str], fallback_credentials: dict[str, str] | None = None,
+                 metrics: FunctionMetrics | None = None) -> None:
         self.functions = functions
         self.pool = pool
         self.credentials = credentials
@@ -68,6 +70,8 @@ class Invoker:
         # The node's endpoints (AWS_ENDPOINT_URL*): set once the node's servers listen.
         self.base_env = base_env
         self.fallback_credentials = fallback_credentials  # an emulator's: used when the role cannot be assumed
+        # AWS/Lambda's CloudWatch metrics; counted in memory, put in batches by its own loop.
+        self.metrics = metrics or FunctionMetrics(None)
         self.stats: dict[str, Counter[str]] = {}
         self.durations: dict[str, list[float]] = {}
         self._sessions: dict[str, tuple[float, dict[str, str]]] = {}
@@ -85,8 +89,10 @@ class Invoker:
             self.pool.admit(name, doc.reserved_concurrency)
         except TooManyRequestsException:
             stats["throttles"] += 1
+            self.metrics.throttled(name)
             raise
         stats["invocations"] += 1
+        self.metrics.invoked(name, self.pool.in_flight[name])
         try:
             code_dir = await self.functions.ensure_code(config)
             spec = EnvironmentSpec(function_name=name, version=config.version, revision_id=config.revision_id,
@@ -100,6 +106,9 @@ class Invoker:
                 return await self._variables(config, code_dir)
 
             record = await self.pool.run(spec, invocation, variables)
+        except Exception:
+            self.metrics.finished(name, 0.0, True)  # an invocation that could not run is an error, as on Lambda
+            raise
         finally:
             self.pool.release(name, doc.reserved_concurrency)
         out = record.payload
@@ -110,6 +119,7 @@ class Invoker:
             record.error_type = "Function.ResponseSizeTooLarge"
         if record.failed:
             stats["errors"] += 1
+        self.metrics.finished(name, record.duration_ms, record.failed)
         durations = self.durations.setdefault(name, [])
         durations.append(record.duration_ms)
         del durations[:-1000]  # the recent ones, for p50 / p99
