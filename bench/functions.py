@@ -14,7 +14,12 @@ side by side in one run:
   calling it once (what a naive runner does);
 * cold start: a new function version's first invocation, with the ``Init
   Duration`` its ``REPORT`` line gives (the environment's spawn to its first
-  poll of the Runtime API), repeated ``--cold`` times.
+  poll of the Runtime API), repeated ``--cold`` times;
+* S3 ``PutObject`` -> function start through the rule path: a bucket with
+  ``EventBridgeConfiguration``, an EventBridge rule on its "Object Created"
+  events targeting a function, which notes the wall-clock time it started
+  (``--uploads`` uploads, one at a time, each waited for on the function's
+  ``OnSuccess`` queue before the next).
 
 No timing is asserted anywhere; this prints figures.
 """
@@ -47,13 +52,54 @@ def handler(event, context):
     return {"echo": event}
 """
 ROLE = "arn:aws:iam::123456789012:role/bench"
+ACCOUNT = "123456789012"
+ON_UPLOAD = """
+import time
+
+def handler(event, context):
+    return {"started": time.time(), "key": event["detail"]["object"]["key"]}
+"""
 
 
-def _zip() -> bytes:
+def _zip(source: str = HANDLER) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("app.py", HANDLER)
+        z.writestr("app.py", source)
     return buf.getvalue()
+
+
+def _upload_to_start(node: NodeThread, uploads: int) -> list[float]:
+    """Milliseconds from ``PutObject`` to the start of the function a rule on the upload's event targets."""
+    lam, events, s3, sqs = (node.client(s) for s in ("lambda", "events", "s3", "sqs"))
+    s3.create_bucket(Bucket="bench-uploads")
+    s3.put_bucket_notification_configuration(Bucket="bench-uploads",
+                                             NotificationConfiguration={"EventBridgeConfiguration": {}})
+    url = sqs.create_queue(QueueName="bench-started")["QueueUrl"]
+    lam.create_function(FunctionName="bench-on-upload", Runtime="python3.11", Role=ROLE, Handler="app.handler",
+                        Code={"ZipFile": _zip(ON_UPLOAD)}, MemorySize=128)
+    lam.get_waiter("function_active_v2").wait(FunctionName="bench-on-upload", WaiterConfig={"Delay": 1})
+    lam.put_function_event_invoke_config(FunctionName="bench-on-upload", DestinationConfig={
+        "OnSuccess": {"Destination": f"arn:aws:sqs:us-east-1:{ACCOUNT}:bench-started"}})
+    events.put_rule(Name="bench-on-upload", EventPattern=json.dumps({
+        "source": ["aws.s3"], "detail-type": ["Object Created"], "detail": {"bucket": {"name": ["bench-uploads"]}}}))
+    events.put_targets(Rule="bench-on-upload", Targets=[
+        {"Id": "fn", "Arn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:bench-on-upload"}])
+    out: list[float] = []
+    for i in range(uploads + 1):  # the first one warms the function's environment up, and is not counted
+        key = f"raw/{i}.csv"
+        sent = time.time()
+        s3.put_object(Bucket="bench-uploads", Key=key, Body=b"a,b\n1,2\n")
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=10).get("Messages", [])
+            if not messages:
+                continue
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
+            result = json.loads(messages[0]["Body"])["responsePayload"]
+            if result["key"] == key:
+                break
+        if i:
+            out.append((result["started"] - sent) * 1000)
+    return out
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -95,6 +141,7 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=400, help="invocations per warm measurement")
     parser.add_argument("--fresh", type=int, default=20, help="invocations with a fresh python process each")
     parser.add_argument("--cold", type=int, default=5, help="cold starts")
+    parser.add_argument("--uploads", type=int, default=50, help="uploads for PutObject -> function start")
     args = parser.parse_args()
 
     state = Path(tempfile.mkdtemp(prefix="hw-bench-functions-"))
@@ -150,6 +197,10 @@ def main() -> int:
               f"max {max(colds):8.2f} ms")
         print(f"{'  of which Init Duration (spawn -> first poll)':<44} p50 {statistics.median(inits):8.2f} ms   "
               f"max {max(inits):8.2f} ms")
+
+        starts = _upload_to_start(node, args.uploads)
+        print(f"{'S3 PutObject -> function start (rule path)':<44} p50 {statistics.median(starts):8.2f} ms   "
+              f"p95 {_pct(starts, 0.95):8.2f} ms")
     finally:
         node.stop()
     return 0
