@@ -184,7 +184,8 @@ def build_services(settings: Settings, clients: AwsClients, clock: Callable[[], 
     async def send_message(queue_url: str, body: str) -> None:  # a Callback step's, to the user's queue
         await sqs.client.send_message(QueueUrl=queue_url, MessageBody=body)
 
-    engine = ExecutionEngine(store("pipeline-executions", PipelineExecution, "Pipeline execution"), invoke,
+    engine = ExecutionEngine(store("pipeline-executions", PipelineExecution, "Pipeline execution",
+                                   PipelineExecution.index_summary), invoke,
                              s3_json_reader(s3), publisher, clock=clock, send_message=send_message)
     pipelines = PipelineService(store("pipelines", Pipeline, "Pipeline"), engine.executions, engine, s3, publisher,
                                 **where)

@@ -40,7 +40,7 @@ from typing import Any
 
 from services.aws.s3 import S3Adapter, parse_s3_uri
 from services.core.events import Publisher
-from services.core.exceptions import ResourceNotFound, ServiceError, ValidationException
+from services.core.exceptions import ResourceInUse, ResourceNotFound, ServiceError, ValidationException
 from services.core.store import DocumentStore
 from services.pipelines.callouts import (
     CalloutFailed,
@@ -56,7 +56,7 @@ from services.pipelines.callouts import (
 from services.pipelines.definition import Definition, StepDef, parse_definition
 from services.pipelines.events import publish_changes
 from services.pipelines.expressions import ExpressionError, Scope, evaluate_condition, resolve, to_text
-from services.pipelines.models import ExecutionStatus, PipelineExecution, StepRun, StepStatus
+from services.pipelines.models import CallbackWait, ExecutionStatus, PipelineExecution, StepRun, StepStatus
 from services.pipelines.properties import PathError, lookup
 from services.pipelines.retries import job_exception_type, next_attempt_at, request_exception_type
 from services.pipelines.steps import JOB_KINDS, ControlPlane, create_model, failure_of, register_model
@@ -102,13 +102,22 @@ def _definition(text: str) -> Definition:
 
 
 class ExecutionEngine:
-    """Advances executions stored in ``executions`` by running their steps on the control plane."""
+    """Advances executions stored in ``executions`` by running their steps on the control plane.
+
+    ``executions`` must keep an index of :meth:`PipelineExecution.index_summary` (the sweep and the cache
+    read it instead of the executions); a Callback step's token is recorded in ``callbacks`` (by default a
+    collection beside the executions).
+    """
 
     def __init__(self, executions: DocumentStore[PipelineExecution], invoke: ControlPlane,
                  read_json: Callable[[str], Awaitable[Any]], publisher: Publisher, *,
                  clock: Callable[[], datetime], claim_grace: timedelta = timedelta(seconds=30),
                  invoke_function: FunctionInvoke | None = None, send_message: MessageSend | None = None) -> None:
+        if executions.index is None:
+            raise TypeError("pipeline executions need an index of PipelineExecution.index_summary")
         self.executions = executions
+        self.callbacks: DocumentStore[CallbackWait] = DocumentStore(
+            executions.backend, "pipeline-callbacks", CallbackWait, "Callback token")
         # Lambda steps: the node's Lambda service, bound once it exists; Callback steps: SQS.
         self.invoke_function = invoke_function
         self.send_message = send_message
@@ -264,6 +273,12 @@ class ExecutionEngine:
                 raise ValidationException("Callback steps need SQS, which this node has no client for")
             token = callback_token(execution.pipeline_execution_id, step.name, run.attempt_count)
             url = str(step.raw.get("SqsQueueUrl", ""))
+            try:  # before the message: its answer may come at once
+                await self.callbacks.create(token, CallbackWait(
+                    pipeline_execution_id=execution.pipeline_execution_id, step_name=step.name,
+                    attempt_count=run.attempt_count))
+            except ResourceInUse:
+                pass  # a repeated start of this attempt wrote it already
             await self.send_message(url, callback_message(token, execution.pipeline_execution_arn, arguments,
                                                           "Executing"))
             await self._record(execution, run, StepStatus.EXECUTING, cache_key=cache_key,
@@ -369,10 +384,9 @@ class ExecutionEngine:
         expire = config.get("ExpireAfter")
         oldest = now - parse_duration(expire) if expire else None
         best: tuple[PipelineExecution, StepRun] | None = None
-        for other in await self.executions.list():
-            if other.pipeline_name != execution.pipeline_name or other.pipeline_execution_id == \
-                    execution.pipeline_execution_id:
-                continue
+        same = [n for n, s in (await self.executions.summaries()).items()
+                if s.get("PipelineName") == execution.pipeline_name and n != execution.pipeline_execution_id]
+        for other in await self.executions.get_many(same):
             done = other.step(step.name)
             if (done is None or done.step_status is not StepStatus.SUCCEEDED or done.cache_key != key
                     or done.end_time is None or (oldest is not None and done.end_time < oldest)):

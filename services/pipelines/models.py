@@ -187,6 +187,13 @@ class PipelineExecution(ApiModel):
         """The ``DescribePipelineExecution`` response."""
         return {k: v for k, v in self.to_api().items() if not k.startswith("Headwater")}
 
+    def index_summary(self) -> dict[str, Any]:
+        """What the store's index keeps of the execution: enough to find the unfinished ones, list a
+        pipeline's executions and pick the cache candidates without reading any other execution. Only
+        execution-level fields, so a step's progress never rewrites the index."""
+        return {"Status": self.pipeline_execution_status.value, "PipelineName": self.pipeline_name,
+                "Arn": self.pipeline_execution_arn, "CreationTime": self.creation_time.isoformat()}
+
     def summary(self) -> dict[str, Any]:
         """A ``PipelineExecutionSummary``."""
         out: dict[str, Any] = {"PipelineExecutionArn": self.pipeline_execution_arn, "StartTime": self.creation_time,
@@ -198,3 +205,12 @@ class PipelineExecution(ApiModel):
         if self.failure_reason:
             out["PipelineExecutionFailureReason"] = self.failure_reason
         return out
+
+
+class CallbackWait(ApiModel):
+    """Which step a ``CallbackToken`` belongs to, written before the token is sent, so the step's
+    ``SendPipelineExecutionStep*`` call finds its execution with one read."""
+
+    pipeline_execution_id: str
+    step_name: str
+    attempt_count: int

@@ -330,18 +330,20 @@ class PipelineService:
         """``ListPipelineExecutions``: newest first by default."""
         pipeline_name = _arn_name(params["PipelineName"])
         after, before = parse_time(params.get("CreatedAfter")), parse_time(params.get("CreatedBefore"))
-        found = [e for e in await self.executions.list()
-                 if e.pipeline_name.lower() == pipeline_name.lower()
-                 and (after is None or e.creation_time > after) and (before is None or e.creation_time < before)]
+        found = [(n, sm, datetime.fromisoformat(sm["CreationTime"]))
+                 for n, sm in (await self.executions.summaries()).items()
+                 if sm["PipelineName"].lower() == pipeline_name.lower()]
+        found = [f for f in found if (after is None or f[2] > after) and (before is None or f[2] < before)]
         if not found:
             await self.find_pipeline(params["PipelineName"])  # a pipeline that does not exist is ResourceNotFound
         if params.get("SortBy") == "PipelineExecutionArn":
-            found.sort(key=lambda e: e.pipeline_execution_arn)
+            found.sort(key=lambda f: f[1]["Arn"])
         else:
-            found.sort(key=lambda e: (e.creation_time, e.pipeline_execution_arn))
+            found.sort(key=lambda f: (f[2], f[1]["Arn"]))
         if params.get("SortOrder", "Descending") == "Descending":
             found.reverse()
-        return page(found, int(params.get("MaxResults", 10)), params.get("NextToken"))
+        names, token = page([f[0] for f in found], int(params.get("MaxResults", 10)), params.get("NextToken"))
+        return await self.executions.get_many(names), token
 
     async def list_steps(self, params: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
         """``ListPipelineExecutionSteps``: the steps that started, the latest first by default."""
@@ -370,7 +372,7 @@ class PipelineService:
                 (run.metadata.get("Callback") or {}).get("CallbackToken"),
                 callback_token(e.pipeline_execution_id, run.step_name, run.attempt_count))
 
-        found = next(((e, r) for e in await self.executions.list() for r in e.steps if waiting(e, r)), None)
+        found = await self._callback_step(token, waiting)
         if found is None:
             raise ValidationException(f"No step waits for callback token {token}")
         execution, run = found
@@ -402,6 +404,22 @@ class PipelineService:
         self.engine.wake(execution.pipeline_execution_id)  # the next steps start in the background
         return after
 
+    async def _callback_step(self, token: str, waiting: Callable[[PipelineExecution, StepRun], bool]
+                             ) -> tuple[PipelineExecution, StepRun] | None:
+        """The execution and step ``token`` was sent for: the token's record names the execution (one
+        read); a token sent before tokens were recorded is looked for in the unfinished executions."""
+        wait = await self.engine.callbacks.get(token)
+        if wait is not None:
+            candidates = await self.executions.get_many([wait.pipeline_execution_id])
+        else:
+            candidates = await self.executions.get_many(await self.unfinished())
+        return next(((e, r) for e in candidates for r in e.steps if waiting(e, r)), None)
+
+    async def unfinished(self) -> list[str]:
+        """The ids of the executions still under way, from the index (no execution is read)."""
+        return [name for name, summary in (await self.executions.summaries()).items()
+                if not ExecutionStatus(summary["Status"]).is_terminal]
+
     async def advance(self, execution_id: str) -> PipelineExecution | None:
         """Bring an execution up to date (what the events that concern it trigger)."""
         return await self.engine.advance(execution_id)
@@ -409,12 +427,12 @@ class PipelineService:
     async def advance_unfinished(self) -> int:
         """Advance every execution still under way (the sweep after a restart, and the backstop for a trigger
         that was lost); how many."""
-        unfinished = [e for e in await self.executions.list() if not e.pipeline_execution_status.is_terminal]
-        for execution in unfinished:
+        unfinished = await self.unfinished()
+        for execution_id in unfinished:
             try:
-                await self.engine.advance(execution.pipeline_execution_id)
+                await self.engine.advance(execution_id)
             except Exception:  # noqa: BLE001 - one execution's trouble must not hold up the others
-                log.exception("could not advance pipeline execution %s", execution.pipeline_execution_arn)
+                log.exception("could not advance pipeline execution %s", execution_id)
         return len(unfinished)
 
 

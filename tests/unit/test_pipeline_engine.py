@@ -18,7 +18,7 @@ from services.pipelines.definition import parse_definition
 from services.pipelines.engine import ExecutionEngine, execution_of, plan
 from services.pipelines.events import EXECUTION_DETAIL_TYPE, STEP_DETAIL_TYPE
 from services.pipelines.models import Pipeline, PipelineExecution
-from services.pipelines.service import PipelineService
+from services.pipelines.service import PipelineService, execution_id_for
 
 ROLE = "arn:aws:iam::123456789012:role/x"
 STATUS = {"Training": "TrainingJobStatus", "Processing": "ProcessingJobStatus"}
@@ -99,14 +99,21 @@ class ControlPlane:
 
 @pytest.fixture()
 def world() -> tuple[PipelineService, ControlPlane, Recorder, Clock]:
-    clock, events, plane = Clock(), Recorder(), ControlPlane()
-    executions = DocumentStore(MemoryBackend(), "e", PipelineExecution, "Pipeline execution")
+    return _node(MemoryBackend())
+
+
+def _node(backend: MemoryBackend, plane: ControlPlane | None = None,
+          clock: Clock | None = None) -> tuple[PipelineService, ControlPlane, Recorder, Clock]:
+    """A node's pipeline service over the state in ``backend`` (a second one shares it, as a restart does)."""
+    clock, events, plane = clock or Clock(), Recorder(), plane or ControlPlane()
+    executions = DocumentStore(backend, "e", PipelineExecution, "Pipeline execution",
+                               PipelineExecution.index_summary)
 
     async def read_json(uri: str) -> Any:
         return {"mse": 0.5}
 
     engine = ExecutionEngine(executions, plane, read_json, events, clock=clock)
-    service = PipelineService(DocumentStore(MemoryBackend(), "p", Pipeline, "Pipeline"), executions, engine, None,
+    service = PipelineService(DocumentStore(backend, "p", Pipeline, "Pipeline"), executions, engine, None,
                               events, region="us-east-1", account_id="123456789012", clock=clock)
     return service, plane, events, clock
 
@@ -488,3 +495,78 @@ async def test_a_stopped_callback_step_sends_stopping_and_waits_for_its_outcome(
     execution = await service.advance(eid)
     assert execution.pipeline_execution_status.value == "Stopped"
     assert execution.step("Approve").failure_reason == "cleaned up"
+
+
+class CountingBackend(MemoryBackend):
+    """Records the keys read and the prefixes listed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[str] = []
+        self.listed: list[str] = []
+
+    def forget(self) -> None:
+        self.reads.clear()
+        self.listed.clear()
+
+    async def read(self, key: str) -> Any:
+        self.reads.append(key)
+        return await super().read(key)
+
+    async def keys(self, prefix: str) -> list[str]:
+        self.listed.append(prefix)
+        return await super().keys(prefix)
+
+
+async def test_a_sweep_reads_only_the_unfinished_executions_not_the_finished_ones() -> None:
+    backend = CountingBackend()
+    first, plane, _, clock = _node(backend)
+    await first.advance_unfinished()  # the node's sweep at start, before any execution
+    for n in range(12):
+        clock.now += timedelta(seconds=1)
+        eid = await _start(first, _definition({"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "x"}}),
+                           token=f"{n:032d}")
+        assert (await first.advance(eid)).pipeline_execution_status.value == "Failed"
+    await first.update_pipeline({"PipelineName": "p", "PipelineDefinition": _definition(_training("Train"))})
+    clock.now += timedelta(seconds=1)
+    running = await _start(first, "", token="r" * 32)
+    await first.advance(running)
+    second, _, _, _ = _node(backend, plane, clock)  # the node restarted: nothing held in memory
+    for node in (second, second, first):
+        backend.forget()
+        assert await node.advance_unfinished() == 1
+        assert {k for k in backend.reads if k.startswith("e/")} == {f"e/{running}.json"}
+        assert not [p for p in backend.listed if p.startswith("e/")]
+    plane.end("Train")
+    backend.forget()
+    assert await second.advance_unfinished() == 1  # it ends now
+    assert await second.advance_unfinished() == 0
+    listed, _ = await second.list_executions({"PipelineName": "p", "MaxResults": 2})
+    assert [e.pipeline_execution_id for e in listed] == [running, _last_failed(second)]
+
+
+def _last_failed(service: PipelineService) -> str:
+    return execution_id_for(service.arn("p"), f"{11:032d}")
+
+
+async def test_a_callback_token_finds_its_execution_with_one_read() -> None:
+    backend = CountingBackend()
+    service, _, _, _ = _node(backend)
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def send(url: str, body: str) -> None:
+        sent.append((url, json.loads(body)))
+
+    service.engine.send_message = send
+    await service.advance_unfinished()
+    for n in range(5):
+        eid = await _start(service, _definition(_callback("Approve")), token=f"{n:032d}")
+        await service.advance(eid)
+    other, _, _, _ = _node(backend)
+    backend.forget()
+    token = sent[2][1]["token"]
+    after = await other.complete_callback({"CallbackToken": token, "FailureReason": "no"}, succeeded=False)
+    assert after.step("Approve").step_status.value == "Failed"
+    executions_read = [k for k in backend.reads if k.startswith("e/")]
+    assert set(executions_read) == {f"e/{after.pipeline_execution_id}.json"}
+    assert not [p for p in backend.listed if p.startswith("e/")]
