@@ -128,6 +128,26 @@ def cmd_tuning(args: argparse.Namespace) -> int:
     return asyncio.run(print_tuning(_settings(args), args.job, follow=not args.once))
 
 
+def cmd_pipelines(args: argparse.Namespace) -> int:
+    """List pipelines with their latest execution's status."""
+    from infra.cli.pipelines import print_pipelines
+
+    return asyncio.run(print_pipelines(_settings(args)))
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    """``pipeline <name>``: an execution's steps as a DAG (live with --follow); ``pipeline start <name>``."""
+    from infra.cli.pipelines import print_pipeline, start_pipeline
+
+    if args.target[0] == "start" and len(args.target) == 2:
+        return asyncio.run(start_pipeline(_settings(args), args.target[1], args.parameter or []))
+    if len(args.target) != 1 or args.parameter:
+        print("usage: headwater pipeline <name> [--execution ARN] [--follow] | "
+              "headwater pipeline start <name> [-p Name=Value ...]", file=sys.stderr)
+        return 2
+    return asyncio.run(print_pipeline(_settings(args), args.target[0], args.execution, follow=args.follow))
+
+
 def cmd_invoke(args: argparse.Namespace) -> int:
     """Run a handler once on an event file, in this process."""
     from infra.cli.commands import invoke_handler
@@ -292,6 +312,16 @@ def build_parser() -> argparse.ArgumentParser:
     tuning.add_argument("job")
     tuning.add_argument("--once", action="store_true", help="print the leaderboard once and exit")
     tuning.set_defaults(func=cmd_tuning)
+
+    sub.add_parser("pipelines", help="pipelines and their latest execution's status").set_defaults(
+        func=cmd_pipelines)
+    pipeline = sub.add_parser("pipeline", help="an execution's steps as a DAG (<name>), or start one (start <name>)")
+    pipeline.add_argument("target", nargs="+", metavar="NAME", help="<name>, or: start <name>")
+    pipeline.add_argument("--execution", help="this execution's ARN (default: the latest)")
+    pipeline.add_argument("-f", "--follow", action="store_true", help="redraw on every change until it ends")
+    pipeline.add_argument("-p", "--parameter", action="append", metavar="Name=Value",
+                          help="a PipelineParameters value (start; repeatable)")
+    pipeline.set_defaults(func=cmd_pipeline)
 
     inv = sub.add_parser("invoke", help="run a handler on an event file")
     inv.add_argument("name")
