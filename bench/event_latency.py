@@ -30,7 +30,11 @@ a backlog. ``--max-in-flight 0`` turns the limit off (an open-loop burst).
 
 To say where the time goes, the node's AWS clients are wrapped to timestamp
 each API call (a few microseconds per call; ``--no-trace`` turns it off), and
-the job's own SecondaryStatusTransitions split the rest.
+the job's own SecondaryStatusTransitions split the rest. The same wrappers count
+every emulator call the node makes, by kind (S3, SQS, EventBridge, Logs
+operation): per job from its PutObject to its container start and to its
+``Completed`` (with ``--max-in-flight 1``, when no two jobs overlap), and over
+the whole run divided by the jobs.
 
 No timing is asserted: the exit status is non-zero only when a job does not
 complete (fails, is stopped, or is still running at the global timeout).
@@ -534,6 +538,7 @@ class Bench:
             print("   receive the event before PutObject has returned to the uploader: values below zero)")
         if self.tracer:
             self._report_calls(ok)
+            self._report_call_counts(ok)
         print()
         if started:
             p50 = pct(started, 50)
@@ -584,6 +589,51 @@ class Bench:
         for who in ("handler", "worker"):
             print(f"  {who:<8} {'(all calls)':<28} {np.mean(per_job[who + ' calls']):9.1f} {'':>11} "
                   f"{1000 * np.mean(per_job[who]):8.1f}")
+
+
+    def _report_call_counts(self, ok: list[FileRun]) -> None:
+        """Every emulator call the node made, by kind: per job from its PutObject to its container start
+        and to its ``Completed`` (exact when one job runs at a time), and over the whole run per job."""
+        assert self.tracer is not None
+        calls = [c for c in self.tracer.calls if not c.actor.startswith("Bench.")]  # not this benchmark's polls
+        windows: list[tuple[str, Any]] = [("-> started", lambda r: r.spawned),
+                                          ("-> Completed", lambda r: r.transition(SecondaryStatus.COMPLETED))]
+        counts: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        n = {label: 0 for label, _ in windows}
+        if self.args.max_in_flight == 1:
+            for r in ok:
+                for label, end in windows:
+                    stop = end(r)
+                    if stop is None or not r.put_start:
+                        continue
+                    n[label] += 1
+                    for c in calls:
+                        if r.put_start <= c.start <= stop:
+                            counts[c.op][label] += 1
+        stamps = [t for r in ok for t in (r.put_start, r.transition(SecondaryStatus.COMPLETED)) if t]
+        if ok and stamps:
+            first, last = min(stamps), max(stamps)
+            for c in calls:
+                if first <= c.start <= last:
+                    counts[c.op]["run"] += 1
+        if not counts:
+            return
+        idle = {"sqs.ReceiveMessage"}  # long polls: they wait on the queue, idle or not
+        print()
+        print("  emulator calls per job, every part of the node (handlers, worker, log shipper...), by kind:")
+        print("  from the job's PutObject to its container start / its Completed (only with --max-in-flight 1,")
+        print("  when no other job overlaps), and every call from the first PutObject to the last Completed")
+        heads = [label for label, _ in windows] + ["run / jobs"]
+        print(f"  {'operation':<28} " + " ".join(f"{h:>13}" for h in heads))
+        totals = defaultdict(float)
+        for op in sorted(counts, key=lambda o: -counts[o]["run"]):
+            vals = [counts[op][label] / n[label] if n[label] else float("nan") for label, _ in windows]
+            vals.append(counts[op]["run"] / len(ok))
+            for h, v in zip(heads, vals, strict=True):
+                if op not in idle:
+                    totals[h] += v
+            print(f"  {op:<28} " + " ".join(f"{v:13.1f}" for v in vals))
+        print(f"  {'(all but ReceiveMessage)':<28} " + " ".join(f"{totals[h]:13.1f}" for h in heads))
 
 
 def _channel_line(r: FileRun) -> float | None:
