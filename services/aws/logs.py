@@ -66,18 +66,29 @@ class LogsAdapter:
 
     def __init__(self, client: Any) -> None:
         self.client = client
+        self._groups: set[str] = set()  # groups this adapter created or found: every job's stream goes in one
 
     async def ensure_stream(self, group: str, stream: str) -> None:
-        """Create the group and the stream if missing."""
-        for call, kwargs in (
-            (self.client.create_log_group, {"logGroupName": group}),
-            (self.client.create_log_stream, {"logGroupName": group, "logStreamName": stream}),
-        ):
+        """Create the group (once per adapter, unless it was deleted since) and the stream if missing."""
+        for _ in range(2):
+            if group not in self._groups:
+                await self._create(self.client.create_log_group, logGroupName=group)
+                self._groups.add(group)
             try:
-                await call(**kwargs)
+                await self._create(self.client.create_log_stream, logGroupName=group, logStreamName=stream)
+                return
             except ClientError as err:
-                if err.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+                if err.response["Error"]["Code"] != "ResourceNotFoundException":
                     raise
+                self._groups.discard(group)  # deleted since this adapter saw it: create it again
+
+    @staticmethod
+    async def _create(call: Any, **kwargs: Any) -> None:
+        try:
+            await call(**kwargs)
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+                raise
 
     async def put(self, group: str, stream: str, events: list[tuple[int, str]]) -> None:
         """Put ``(timestamp_ms, message)`` events in order, in batches within PutLogEvents' limits (a message

@@ -169,7 +169,10 @@ class DocumentStore(Generic[M]):
     async def get(self, name: str) -> M | None:
         """The document, or ``None``."""
         found = await self.backend.read(self.key(name))
-        return None if found is None else self.model.model_validate(found[0])
+        if found is None:
+            return None
+        self._hold(self.key(name), found[1], found[0])  # an update that follows writes against it unread
+        return self.model.model_validate(found[0])
 
     async def find(self, name: str, name_of: Callable[[M], str]) -> M | None:
         """The document ``name``, else the one whose name matches it case-insensitively (ARNs carry
@@ -195,29 +198,49 @@ class DocumentStore(Generic[M]):
         ``mutate`` receives a fresh copy and returns the new document (or
         ``None`` to leave it unchanged); it may be re-run on conflict, so it
         must be a pure function of its input. Returns ``(before, after)``.
+        The first try starts from the version this store last wrote or read, unread; the conditional
+        write refuses it if the document changed since, and the next try reads the document.
         """
         token: str | None = None  # this writer's pending mark on the index entry, once a summary changes
+        key = self.key(name)
         try:
-            for _ in range(_MAX_CONFLICT_RETRIES):
-                found = await self.backend.read(self.key(name))
+            for attempt in range(_MAX_CONFLICT_RETRIES):
+                held = self._held.get(key) if attempt == 0 else None
+                if held is not None:
+                    # The version this store last wrote or read: written against it with If-Match, the write
+                    # succeeds only if the document is still that version, so it costs no read while this
+                    # store is the document's only writer (a worker running its job). Anything but a
+                    # successful write (a conflict, no change, an error) is decided again on a fresh read.
+                    found: tuple[Any, str] | None = (json.loads(held[1]), held[0])
+                else:
+                    found = await self.backend.read(key)
                 if found is None:
                     raise ResourceNotFound(f"Requested resource not found: {self.kind} {name} does not exist")
                 before = self.model.model_validate(found[0])
-                result = mutate(before.model_copy(deep=True))
-                if asyncio.iscoroutine(result):
-                    result = await result
+                try:
+                    result = mutate(before.model_copy(deep=True))
+                    if asyncio.iscoroutine(result):
+                        result = await result
+                except Exception:
+                    if held is None:
+                        raise
+                    continue  # perhaps only true of the held version: decide on the stored one
                 if result is None:
+                    if held is not None:
+                        continue
                     return before, before
                 data = result.model_dump(by_alias=True, exclude_none=True, mode="json")
                 if self.index and self.summarize and token is None \
                         and self.summarize(result) != self.summarize(before):
                     token = await self.index.begin(name)
                 try:
-                    version = await self.backend.replace(self.key(name), data, found[1])
+                    version = await self.backend.replace(key, data, found[1])
                 except PreconditionFailed:
-                    await asyncio.sleep(0.01)
+                    self._held.pop(key, None)
+                    if held is None:
+                        await asyncio.sleep(0.01)
                     continue
-                self._hold(self.key(name), version, data)
+                self._hold(key, version, data)
                 if self.index and self.summarize and token:
                     await self.index.settle(name, token, self.summarize(result))
                     token = None

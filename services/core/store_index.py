@@ -13,6 +13,8 @@ costs in proportion to the history; the index costs the same whatever the histor
   summaries in memory and reads only the documents of the page it answers.
 * Every shard write is a conditional write (``If-None-Match`` / ``If-Match``) retried on
   conflict, so writers on any number of nodes sharing one state bucket never lose an entry.
+  A writer first tries against the shard as it last wrote or read it, so while it is the
+  shard's only writer an edit is one write, no read.
 * A write that changes a summary marks the entry *pending* first (a token of its own), then
   writes the document, then settles the entry (the new summary, its token dropped). A reader
   never trusts a pending entry: it reads the document. So a writer that dies between the two
@@ -77,11 +79,16 @@ class StoreIndex:
         ``edit`` gets the entry (or ``None``) and returns the new one (``None`` removes it)."""
         key = self.shard_key(name)
         for attempt in range(_MAX_CONFLICT_RETRIES):
-            found = await self.backend.read(key)
+            held = self._held.get(key) if attempt == 0 else None
+            # The shard as this index last wrote or read it: the conditional write below fails if anyone
+            # changed it since, and then the shard is read. A sole writer edits a shard in one call.
+            found = (({"entries": held[1]}, held[0]) if held is not None else await self.backend.read(key))
             entries: Entries = dict(found[0].get("entries", {})) if found else {}
             new = edit(entries.get(name))
             if new is None:
                 if name not in entries:
+                    if held is not None:
+                        continue  # perhaps only absent from the held version: decide on the stored one
                     return
                 entries.pop(name)
             else:
@@ -92,7 +99,8 @@ class StoreIndex:
                 else:
                     version = await self.backend.replace(key, {"entries": entries}, found[1])
             except PreconditionFailed:
-                await asyncio.sleep(0.005 * (attempt + 1))  # another writer of this shard won; read it again
+                if held is None:
+                    await asyncio.sleep(0.005 * (attempt + 1))  # another writer of this shard won; read it again
                 continue
             self._held[key] = (version, entries)
             self.generation += 1
