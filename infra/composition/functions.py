@@ -84,7 +84,8 @@ def build_functions(settings: Settings, services: Services, clients: AwsClients,
     mappings: DocumentStore[EventSourceMapping] = DocumentStore(backend, "event-source-mappings", EventSourceMapping,
                                                                 "Event source mapping")
     event_sources = SqsEventSources(mappings, invoker, services.sqs, region=settings.region,
-                                    account_id=settings.account_id, clock=services.training.clock)
+                                    account_id=settings.account_id, clock=services.training.clock,
+                                    polls=ConsumerPolls.choose(settings.poll_wait_seconds, emulator_embedded))
     if services.pipelines is not None:
         # A pipeline's Lambda steps invoke the functions of this service, as its Invoke API does.
         async def invoke_function(function_arn: str, payload: bytes) -> tuple[bytes, str | None]:

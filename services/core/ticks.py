@@ -1,4 +1,4 @@
-"""The node's clocks: a step run every few seconds until the node stops."""
+"""The node's clocks: a step run every few seconds until the node stops, or only when there is work."""
 
 from __future__ import annotations
 
@@ -22,3 +22,18 @@ async def run_every(tick: float, stop: asyncio.Event, step: Callable[[], Awaitab
             log.exception("%s tick failed", what)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), tick)
+
+
+async def rest(stop: asyncio.Event, *changes: asyncio.Event, timeout: float | None) -> None:
+    """Wait until ``stop`` or one of ``changes`` is set, or ``timeout`` seconds (``None``: no timer at all).
+
+    A clock with nothing to do rests here rather than on a short timer: what gives it work sets a change.
+    """
+    waits = [asyncio.ensure_future(event.wait()) for event in (stop, *changes)]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting

@@ -20,7 +20,6 @@ as Lambda). A throttled batch is made visible again at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
@@ -30,10 +29,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from services.aws.sqs import SqsAdapter
+from services.aws.sqs import ConsumerPolls, SqsAdapter
 from services.core.models import ApiModel
 from services.core.queues import QueueMessage
 from services.core.store import DocumentStore
+from services.core.ticks import rest
 from services.core.times import utcnow
 from services.functions.exceptions import (
     InvalidParameterValueException,
@@ -48,8 +48,10 @@ log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 10
 MAX_BATCH_SIZE = 10_000
 MAX_WINDOW_SECONDS = 300
-_RECONCILE_SECONDS = 1.0
-_IDLE_WAIT_SECONDS = 1  # a receive's wait: how soon a disabled or deleted mapping stops polling
+# The mappings are read again at every change made through this node, and this often besides: a mapping
+# created, changed or deleted through another node that shares the state bucket takes effect here within it.
+_RECONCILE_SECONDS = 30.0
+_SHORT_WAIT_SECONDS = 1  # a receive's wait where polls cannot be abandoned (see ConsumerPolls)
 
 
 class EventSourceMapping(ApiModel):
@@ -78,7 +80,8 @@ class SqsEventSources:
     """The mappings (documents in the system bucket) and their pollers."""
 
     def __init__(self, store: DocumentStore[EventSourceMapping], invoker: Invoker, sqs: SqsAdapter, *,
-                 region: str, account_id: str, clock: Callable[[], datetime] = utcnow) -> None:
+                 region: str, account_id: str, clock: Callable[[], datetime] = utcnow,
+                 polls: ConsumerPolls | None = None) -> None:
         self.store = store
         self.invoker = invoker
         self.sqs = sqs
@@ -86,8 +89,15 @@ class SqsEventSources:
         self.account_id = account_id
         self.clock = clock
         self.batches: dict[str, int] = {}  # mapping UUID -> batches delivered, for tests and status
+        # Long polls, abandoned when their mapping is disabled or deleted or the node stops, against an
+        # emulator this node embeds; short ones that run out elsewhere (see ConsumerPolls).
+        self.polls = polls or ConsumerPolls(_SHORT_WAIT_SECONDS, False)
+        # Set by every create, update and delete through this node: the pollers follow at once.
+        self.changed = asyncio.Event()
         self._enabled: dict[str, EventSourceMapping] = {}
         self._pollers: dict[str, asyncio.Task[None]] = {}
+        self._halts: dict[str, asyncio.Event] = {}  # per poller: set when its mapping goes or the node stops
+        self._retiring: set[asyncio.Task[None]] = set()  # pollers of mappings gone, finishing their batch
 
     # ------------------------------------------------------------------ the API
 
@@ -103,6 +113,7 @@ class SqsEventSources:
                                      last_modified=self.clock())
         mapping = _settings(mapping, params)
         await self.store.create(mapping.uuid, mapping)
+        self.changed.set()
         return mapping.describe("Creating")
 
     async def get(self, mapping_id: str) -> EventSourceMapping:
@@ -124,12 +135,14 @@ class SqsEventSources:
             return m.model_copy(update={"last_modified": now, **({"function_arn": function_arn} if function_arn else {})})
 
         _, after = await self.store.update(mapping_id, change)
+        self.changed.set()
         return after.describe("Updating")
 
     async def delete(self, mapping_id: str) -> dict[str, Any]:
         """``DeleteEventSourceMapping``."""
         mapping = await self.get(mapping_id)
         await self.store.delete(mapping_id)
+        self.changed.set()
         return mapping.describe("Deleting")
 
     async def list(self, function_name: str | None, event_source_arn: str | None) -> list[dict[str, Any]]:
@@ -159,35 +172,50 @@ class SqsEventSources:
     # ------------------------------------------------------------------ the pollers
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Keep one poller per enabled mapping until ``stop`` is set (a change takes effect within a second)."""
+        """Keep one poller per enabled mapping until ``stop`` is set.
+
+        The mappings are read at start, at once after a change through this node, and every
+        ``_RECONCILE_SECONDS`` for changes through other nodes; between those the node only long-polls.
+        """
         try:
             while not stop.is_set():
+                self.changed.clear()  # a change during the reading makes another one
                 try:
                     await self._reconcile(stop)
                 except Exception:  # noqa: BLE001 - the next round tries again
                     log.exception("event source mappings: could not read the mappings")
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), _RECONCILE_SECONDS)
+                await rest(stop, self.changed, timeout=_RECONCILE_SECONDS)
         finally:
-            for task in self._pollers.values():
+            for halt in self._halts.values():
+                halt.set()
+            pollers = [*self._pollers.values(), *self._retiring]
+            for task in pollers:
                 task.cancel()
-            await asyncio.gather(*self._pollers.values(), return_exceptions=True)
+            await asyncio.gather(*pollers, return_exceptions=True)
             self._pollers.clear()
+            self._halts.clear()
 
     async def _reconcile(self, stop: asyncio.Event) -> None:
         self._enabled = {m.uuid: m for m in await self.store.list() if m.state == "Enabled"}
         for mapping_id, task in list(self._pollers.items()):
-            if task.done():
+            if mapping_id not in self._enabled:
+                self._halts[mapping_id].set()  # disabled or deleted: its long poll ends now, and so its poller
+            if task.done() or mapping_id not in self._enabled:
                 del self._pollers[mapping_id]
+                del self._halts[mapping_id]
+                if not task.done():  # ending: awaited at stop with the others
+                    self._retiring.add(task)
+                    task.add_done_callback(self._retiring.discard)
         for mapping_id in self._enabled:
             if mapping_id not in self._pollers:
-                self._pollers[mapping_id] = asyncio.create_task(self._poll(mapping_id, stop),
+                halt = self._halts[mapping_id] = asyncio.Event()
+                self._pollers[mapping_id] = asyncio.create_task(self._poll(mapping_id, stop, halt),
                                                                 name=f"sqs-source-{mapping_id[:8]}")
 
-    async def _poll(self, mapping_id: str, stop: asyncio.Event) -> None:
-        while not stop.is_set() and (mapping := self._enabled.get(mapping_id)) is not None:
+    async def _poll(self, mapping_id: str, stop: asyncio.Event, halt: asyncio.Event) -> None:
+        while not stop.is_set() and not halt.is_set() and (mapping := self._enabled.get(mapping_id)) is not None:
             try:
-                batch = await self._gather(mapping, stop)
+                batch = await self._gather(mapping, halt)
                 if batch:
                     await self.deliver(mapping, batch)
             except Exception:  # noqa: BLE001 - the messages come back after their visibility timeout
@@ -195,9 +223,13 @@ class SqsEventSources:
                 await asyncio.sleep(1.0)
 
     async def _gather(self, mapping: EventSourceMapping, stop: asyncio.Event) -> list[QueueMessage]:
-        """A batch: what the first receive brings, topped up until it is full or the batching window closes."""
+        """A batch: what the first receive brings, topped up until it is full or the batching window closes.
+
+        ``stop`` here is the poller's halt: its mapping went, or the node stops."""
         queue = _queue_name(mapping.event_source_arn)
-        batch = await self.sqs.receive(queue, max_messages=min(10, mapping.batch_size), wait_seconds=_IDLE_WAIT_SECONDS)
+        batch = await self.sqs.receive(queue, max_messages=min(10, mapping.batch_size),
+                                       wait_seconds=self.polls.wait_seconds,
+                                       stop=stop if self.polls.abandon_on_stop else None)
         deadline = time.monotonic() + mapping.maximum_batching_window_in_seconds
         while batch and len(batch) < mapping.batch_size and not stop.is_set():
             wait = min(int(deadline - time.monotonic()), 20)
