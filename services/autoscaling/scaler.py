@@ -1,4 +1,4 @@
-"""The scaler: every tick, evaluate each scalable target's policies and apply what they ask for.
+"""The scaler: every tick while a target is registered, evaluate each target's policies and apply what they ask.
 
 A change goes through the same path as ``UpdateEndpointWeightsAndCapacities``
 (the endpoint turns ``Updating``, the hosting manager starts or drains
@@ -21,7 +21,7 @@ from services.autoscaling.models import ActivityStatus, ScalableTarget, ScalingA
 from services.autoscaling.resources import VariantRef, parse_variant
 from services.autoscaling.service import AutoScalingService
 from services.core.exceptions import ServiceError
-from services.core.ticks import run_every
+from services.core.ticks import rest
 from services.hosting.invocation_metrics import InvocationMetrics
 from services.hosting.models import Endpoint, EndpointStatus
 
@@ -41,17 +41,38 @@ class Scaler:
         self.tick = tick
         self.scale_out_periods = scale_out_periods
         self.scale_in_periods = scale_in_periods
+        self._targets = True  # until the first pass says otherwise
+
+    def next_wake(self) -> float | None:
+        """Seconds until the next pass, or ``None``: with no target registered only a change wakes the scaler."""
+        return self.tick if self._targets else None
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Evaluate every ``tick`` seconds until ``stop`` is set."""
-        await run_every(self.tick, stop, self.evaluate_all, "autoscaling")
+        """Evaluate every ``tick`` seconds while a target is registered, until ``stop`` is set.
+
+        With no target (so no policy either) it lists nothing and does not wake: it waits for
+        :attr:`AutoScalingService.changed` (a target registered, a policy put, through this node), or the
+        stop. A target registered through another node sharing the state is evaluated by that node's scaler
+        (and by this one after its next change or start).
+        """
+        while not stop.is_set():
+            self.service.changed.clear()  # a change during the pass makes another pass
+            try:
+                await self.evaluate_all()
+            except Exception:  # noqa: BLE001 - the next pass tries again
+                log.exception("autoscaling tick failed")
+            await rest(stop, self.service.changed, timeout=self.next_wake())
 
     async def evaluate_all(self) -> None:
         """One pass over every registered target."""
+        targets = await self.service.targets.list()
+        self._targets = bool(targets)
+        if not targets:
+            return  # a policy belongs to a registered target: none to read
         policies: dict[str, list[ScalingPolicy]] = defaultdict(list)
         for policy in await self.service.policies.list():
             policies[policy.target_key].append(policy)
-        for target in await self.service.targets.list():
+        for target in targets:
             try:
                 await self.evaluate(target, policies.get(target.key, []))
             except Exception:  # noqa: BLE001 - one target's trouble must not stop the others

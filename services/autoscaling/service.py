@@ -8,6 +8,7 @@ writes activities through :meth:`start_activity` / :meth:`finish_activity`.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -66,6 +67,9 @@ class AutoScalingService:
         self.region = region
         self.account_id = account_id
         self.clock = clock
+        # Set by every change that may give the node's scaler work (a target registered or deregistered, a
+        # policy put or deleted): with no target registered the scaler waits on it, not a timer.
+        self.changed = asyncio.Event()
 
     # ---------------------------------------------------------------- targets
 
@@ -91,7 +95,9 @@ class AutoScalingService:
                 t.min_capacity, t.max_capacity, t.suspended_state = low, high, suspended
                 return t
 
-            return (await self.targets.update(existing.key, edit))[1]
+            updated = (await self.targets.update(existing.key, edit))[1]
+            self.changed.set()
+            return updated
         target = ScalableTarget(
             service_namespace=ns, resource_id=rid, scalable_dimension=dim, min_capacity=low, max_capacity=high,
             role_arn=params.get("RoleARN") or f"arn:aws:iam::{self.account_id}:{ROLE_PATH}",
@@ -102,6 +108,7 @@ class AutoScalingService:
             await self.targets.create(target.key, target)
         except ResourceInUse:  # registered concurrently: registering is idempotent
             return await self.register_scalable_target(params)
+        self.changed.set()
         return target
 
     async def describe_scalable_targets(self, params: dict[str, Any]) -> tuple[list[ScalableTarget], str | None]:
@@ -123,6 +130,7 @@ class AutoScalingService:
                 await self.policies.delete(document_key(ns, rid, dim, policy.policy_name))
         await self.activities.delete(key)
         await self.targets.delete(key)
+        self.changed.set()
 
     # --------------------------------------------------------------- policies
 
@@ -154,10 +162,12 @@ class AutoScalingService:
         if old is None:
             try:
                 await self.policies.create(key, policy)
+                self.changed.set()
                 return policy
             except ResourceInUse:
                 pass  # created concurrently: replace it below
         await self.policies.update(key, lambda _: policy)
+        self.changed.set()
         return policy
 
     async def describe_scaling_policies(self, params: dict[str, Any]) -> tuple[list[ScalingPolicy], str | None]:
@@ -177,6 +187,7 @@ class AutoScalingService:
             raise ObjectNotFoundException(f"No scaling policy found for service namespace: {ns}, resource ID: {rid}, "
                                           f"scalable dimension: {dim}, policy name: {name}")
         await self.policies.delete(key)
+        self.changed.set()
 
     # ------------------------------------------------------------- activities
 
