@@ -10,6 +10,7 @@ status publishes "Headwater Retraining Run State Change" with the run.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -55,6 +56,15 @@ class RetrainingService:
         self.runs = runs
         self.publisher = publisher
         self.clock = clock
+        # Set when a run takes an endpoint's lock through this node: the watchdog, at rest while no run
+        # holds one, wakes for it.
+        self.changed = asyncio.Event()
+        self._active = True  # until the first sweep of every policy says otherwise
+
+    @property
+    def has_active_runs(self) -> bool:
+        """Whether the last sweep of every policy (:meth:`expire_overdue_runs`) saw a run holding a lock."""
+        return self._active
 
     # --- policies ---------------------------------------------------------------------
 
@@ -127,12 +137,15 @@ class RetrainingService:
             return p.model_copy(update={"active_run": run_name})
 
         await self.policies.update(endpoint, take)
+        if outcome[0].started:
+            self.changed.set()
         return outcome[0]
 
     async def hold(self, endpoint: str, run_name: str) -> None:
         """Take the lock for a run that resumes (a human approved its version) unless one is in flight."""
         await self.policies.update(endpoint, lambda p: None if p.active_run else p.model_copy(
             update={"active_run": run_name}))
+        self.changed.set()
 
     async def start_run(self, run: RetrainingRun) -> RetrainingRun:
         """Record a claimed run (a duplicate delivery finds the existing one) and announce it."""
@@ -189,6 +202,8 @@ class RetrainingService:
         ``StepTimeoutSeconds``, which frees their endpoints; return their names."""
         now = self.clock()
         policies = [await self.get_policy(endpoint)] if endpoint else await self.list_policies()
+        if endpoint is None:
+            self._active = any(p.active_run for p in policies if p is not None)
         expired: list[str] = []
         for policy in policies:
             if policy is None or not policy.active_run:
