@@ -15,6 +15,7 @@ its event, one round trip.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -47,6 +48,8 @@ class EventOutbox:
         self.publisher = publisher
         self.store = store
         self.clock = clock
+        self.left = asyncio.Event()  # set when a publish here fails: the sweep wakes for its record
+        self.recent = False  # whether the last sweep left a record not yet overdue, for a later one
 
     async def publish(self, detail_type: str, detail: dict[str, Any], resources: list[str] | None = None) -> str:
         """Record the event, put it, drop the record; a failed put raises and leaves the record to the sweep."""
@@ -54,7 +57,11 @@ class EventOutbox:
         key = f"{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:12]}"  # sorts by time
         await self.store.create(key, PendingEvent(key=key, detail_type=detail_type, detail=detail,
                                                   resources=list(resources or []), recorded_at=now))
-        event_id = await self.publisher.publish(detail_type, detail, resources)
+        try:
+            event_id = await self.publisher.publish(detail_type, detail, resources)
+        except BaseException:
+            self.left.set()
+            raise
         await self.store.delete(key)
         return event_id
 
@@ -64,8 +71,10 @@ class EventOutbox:
         The first put that fails stops the round (the bus is down): the rest wait for the next one."""
         cutoff = self.clock() - grace
         sent = 0
+        self.recent = False
         for pending in sorted(await self.store.list(), key=lambda p: p.key):
             if pending.recorded_at >= cutoff:
+                self.recent = True
                 break  # sorted by time: the rest are younger
             await self.publisher.publish(pending.detail_type, pending.detail, pending.resources)
             await self.store.delete(pending.key)

@@ -194,6 +194,7 @@ class JobService(Generic[J]):
         try:
             await self.tasks.enqueue(task)
         except Exception:  # noqa: BLE001 - the promise stands; a worker's sweep sends the task
+            self.outbox.left_behind()
             log.warning("could not enqueue the task of %s %s; a worker's sweep will", self.label, job.name,
                         exc_info=True)
             return job

@@ -10,6 +10,7 @@ is harmless: claims let one run the job and drop the other.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -40,6 +41,14 @@ class TaskOutbox:
     def __init__(self, store: DocumentStore[PendingTask], clock: Callable[[], datetime] = utcnow) -> None:
         self.store = store
         self.clock = clock
+        # Set when a submit in this process gives up sending a task (see left_behind): the sweep wakes.
+        self.left = asyncio.Event()
+        # Whether the last look at the promises saw one not yet overdue, that a later sweep must send.
+        self.recent = False
+
+    def left_behind(self) -> None:
+        """A submit here could not send its task: its promise stands for the sweep, which wakes for it."""
+        self.left.set()
 
     @staticmethod
     def key(task: Task) -> str:
@@ -63,4 +72,6 @@ class TaskOutbox:
     async def overdue(self, grace: timedelta) -> list[PendingTask]:
         """Promises older than ``grace``: their submits were cut short."""
         cutoff = self.clock() - grace
-        return [p for p in await self.store.list() if p.promised_at < cutoff]
+        promised = await self.store.list()
+        self.recent = any(p.promised_at >= cutoff for p in promised)
+        return [p for p in promised if p.promised_at < cutoff]

@@ -33,12 +33,20 @@ from services.core.queues import QueueMessage
 from services.core.settings import Settings
 from services.core.task_outbox import TaskOutbox
 from services.core.tasks import Task, TaskQueue
+from services.core.ticks import rest
 from services.core.times import utcnow
 from services.execution.executor import HandedBack, HeldElsewhere, JobExecutor
 
 log = logging.getLogger(__name__)
 
+# The sweep (dead-lettered tasks, promised tasks and events whose send was cut short) runs at start, at once
+# when a submit or publish in this process leaves a record behind, every _REAP_EVERY_SECONDS while a record
+# it saw is not yet overdue or a sweep failed, and otherwise every _SAFETY_SWEEP_SECONDS. That slow sweep is
+# what correctness needs after a crash elsewhere: a node that died mid-submit and never restarts leaves its
+# promises to the others, and SQS dead-letters a task without telling anyone. It costs two listings of
+# (usually empty) collections and a short receive per dead-letter queue, every five minutes.
 _REAP_EVERY_SECONDS = 15.0
+_SAFETY_SWEEP_SECONDS = 300.0
 
 
 def new_worker_id() -> str:
@@ -65,6 +73,7 @@ class Worker:
         self.events = events  # events recorded by state changes whose publish may have failed
         self.stopping = False
         self._attempts: set[_Attempt] = set()
+        self._owed = True  # until the first sweep says otherwise
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set, then hand the running jobs back and return.
@@ -214,14 +223,24 @@ class Worker:
             except Exception:  # noqa: BLE001 - a missed beat is retried at the next one
                 log.warning("worker %s: heartbeat of %s failed", self.worker_id, task.name, exc_info=True)
 
+    def next_sweep(self) -> float:
+        """Seconds until the next sweep unless a record is left behind first (see ``_SAFETY_SWEEP_SECONDS``)."""
+        return _REAP_EVERY_SECONDS if self._owed else _SAFETY_SWEEP_SECONDS
+
     async def _reap_loop(self, stop: asyncio.Event) -> None:
+        left = [box.left for box in (self.outbox, self.events) if box is not None]
         while not stop.is_set():
+            for event in left:
+                event.clear()  # a record left during the sweep makes another one
+            owed = False
             for sweep in (self.reap_dead_tasks, self.redeliver_promised, self.republish_events):
                 try:
-                    await sweep()
+                    owed = bool(await sweep()) or owed  # dead tasks reaped: there may be more
                 except Exception:  # noqa: BLE001 - the next round tries again
+                    owed = True
                     log.warning("worker %s: %s failed", self.worker_id, sweep.__name__, exc_info=True)
-            await asyncio.sleep(_REAP_EVERY_SECONDS)
+            self._owed = owed or any(box.recent for box in (self.outbox, self.events) if box is not None)
+            await rest(stop, *left, timeout=self.next_sweep())
 
     async def redeliver_promised(self) -> int:
         """Send the tasks of submits that were cut short (their promises are overdue); return how many."""
