@@ -29,6 +29,8 @@ from infra.composition.functions import Functions, build_functions
 from infra.composition.handlers import handler_deps
 from infra.composition.services import Services, build_services
 from infra.composition.workers import build_worker, job_runner
+from infra.console.data import ConsoleData
+from infra.console.server import ConsoleServer
 from infra.emulator import EmbeddedEmulator
 from infra.emulator_events import FunctionRoute, route_functions, unroute_functions
 from infra.emulator_schedules import EmulatorSchedules
@@ -81,6 +83,7 @@ class HeadwaterNode:
         # The embedded emulator's rule targets and notifications that name functions, and its scheduled rules.
         self.function_route: FunctionRoute | None = None
         self.schedules: EmulatorSchedules | None = None
+        self.console: ConsoleServer | None = None  # the web console, on loopback
 
     async def __aenter__(self) -> HeadwaterNode:
         try:
@@ -115,7 +118,8 @@ class HeadwaterNode:
         if self.with_servers:
             self.hosting = await self._stack.enter_async_context(
                 HostingRuntime(s, self.services.hosting, self.services.s3, self.services.logs, job_runner(s)))
-            app = build_sagemaker_service(self.services).make_app()
+            sagemaker_api = build_sagemaker_service(self.services)
+            app = sagemaker_api.make_app()
             add_metrics_routes(app, self.services.experiments)  # sagemaker-metrics, beside the control plane
             self.endpoints["sagemaker"] = self.endpoints["metrics"] = await self._serve(app, s.sagemaker_port)
             self.runtime_server = RuntimeServer(s.region, s.account_id, self.hosting.invoker,
@@ -134,6 +138,11 @@ class HeadwaterNode:
                                    control_plane=self.endpoints.get("sagemaker"))
         # A function's boto3 talks to this node: the endpoints are known once every server listens.
         self.functions.invoker.base_env.update(endpoint_variables(self.endpoints))
+        if self.with_servers:
+            # Pages over the same services the APIs serve: the console keeps no state of its own.
+            self.console = ConsoleServer(ConsoleData(self.services, sagemaker_api, self.worker, self.runtime,
+                                                     self.functions))
+            self.endpoints["console"] = await self.console.start(s.console_port)
 
     async def _serve(self, app: web.Application, port: int) -> str:
         if (token := access_token(self.settings)) is not None:
@@ -191,6 +200,9 @@ class HeadwaterNode:
         await asyncio.gather(*tasks)
 
     async def _close(self) -> None:
+        if self.console is not None:
+            await self.console.close()  # first: its live streams read the services closed below
+            self.console = None
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()

@@ -34,8 +34,8 @@ CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "re
 def free_port_settings(state_dir: Path, **overrides: Any) -> Settings:
     """Settings with every port chosen by the OS, and quick retry timings."""
     base: dict[str, Any] = dict(state_dir=state_dir, emulator_port=0, sagemaker_port=0, runtime_port=0,
-                                lambda_port=0, autoscaling_port=0, visibility_timeout=6, heartbeat_seconds=1.0,
-                                stop_grace_seconds=3.0)
+                                lambda_port=0, autoscaling_port=0, console_port=0, visibility_timeout=6,
+                                heartbeat_seconds=1.0, stop_grace_seconds=3.0)
     base.update(overrides)
     return Settings(**base)
 

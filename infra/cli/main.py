@@ -29,7 +29,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     settings = _settings(args, emulator_port=args.port, sagemaker_port=args.sagemaker_port,
                          runtime_port=args.runtime_port, lambda_port=args.lambda_port,
-                         autoscaling_port=args.autoscaling_port,
+                         autoscaling_port=args.autoscaling_port, console_port=args.console_port,
                          runner=args.runner, worker_concurrency=args.workers,
                          ephemeral=True if args.ephemeral else None)
 
@@ -47,6 +47,22 @@ def cmd_up(args: argparse.Namespace) -> int:
         print("Headwater stopped.", flush=True)
 
     asyncio.run(main())
+    return 0
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    """Print the running node's console URL and open it in a browser when there is one."""
+    import webbrowser
+
+    from infra.cli.endpoints import read_endpoints
+
+    url = read_endpoints(_settings(args).state_dir).get("console")
+    if not url:
+        print("headwater console: this node serves no console (started without servers?)", file=sys.stderr)
+        return 1
+    print(url, flush=True)
+    if not args.no_browser:
+        webbrowser.open(url)  # False, and nothing shown, where no browser is there: the URL is printed
     return 0
 
 
@@ -275,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--runtime-port", type=int)
     up.add_argument("--lambda-port", type=int)
     up.add_argument("--autoscaling-port", type=int)
+    up.add_argument("--console-port", type=int, help="the web console's port (default 4574)")
     up.add_argument("--runner", choices=["process", "docker"])
     up.add_argument("--workers", type=int, help="concurrent jobs this node's worker runs")
     up.add_argument("--ephemeral", action="store_true",
@@ -283,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_up)
 
     sub.add_parser("env", help="print export lines for the running node").set_defaults(func=cmd_env)
+    console = sub.add_parser("console", help="print the web console's URL and open it in a browser")
+    console.add_argument("--no-browser", action="store_true", help="only print the URL")
+    console.set_defaults(func=cmd_console)
 
     pr = sub.add_parser("provision", help="provision the stack on an AWS endpoint (idempotent)")
     pr.add_argument("--aws-endpoint", required=True)

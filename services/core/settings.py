@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     runtime_port: int = 4571
     lambda_port: int = 4572
     autoscaling_port: int = 4573
+    # The web console (pages over this node's services); on bind_host like the APIs.
+    console_port: int = 4574
 
     data_bucket: str = "headwater-data"
     artifacts_bucket: str = "headwater-artifacts"
