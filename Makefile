@@ -9,7 +9,7 @@ LOCALSTACK_STAMP := localstack/.venv/.installed
 SDK_V3_STAMP := tests/sdk_v3/.venv/.installed
 ENGINE_STAMP := .engine/.ready
 
-.PHONY: demo test lint-imports test-unit test-integration test-e2e test-faults test-localstack test-containers test-sdk-v3 engine venv fuse images mpi localstack-env sdk-v3-env bench clean
+.PHONY: demo test lint-imports test-unit test-integration test-e2e test-faults test-localstack test-containers test-sdk-v3 test-console engine venv fuse images mpi chromium localstack-env sdk-v3-env bench clean
 
 venv: $(STAMP)
 
@@ -40,6 +40,11 @@ images:
 mpi:
 	@dpkg -s openssh-server openmpi-bin libopenmpi-dev >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openmpi-bin libopenmpi-dev >/dev/null; }
 
+# The console's browser tests (tests/console): Debian's headless chromium and its chromium-driver, for
+# Selenium. Checked on every run (cheap), installed only when missing.
+chromium:
+	@dpkg -s chromium chromium-driver >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
 localstack-env: $(LOCALSTACK_STAMP)
 
 $(LOCALSTACK_STAMP): localstack/requirements.txt localstack/setup.sh
@@ -61,12 +66,15 @@ demo: $(STAMP) fuse
 	$(BIN)/headwater demo
 
 # Every tier runs in CI; a tier that cannot run fails loudly rather than skipping.
-test: $(STAMP) fuse mpi images $(LOCALSTACK_STAMP) $(SDK_V3_STAMP) $(ENGINE_STAMP) lint-imports
+test: $(STAMP) fuse mpi images chromium $(LOCALSTACK_STAMP) $(SDK_V3_STAMP) $(ENGINE_STAMP) lint-imports
 	$(BIN)/python -m pytest -p no:cacheprovider tests
 
 # The layering contracts in pyproject.toml: imports go downward only.
 lint-imports: $(STAMP)
 	$(BIN)/lint-imports --no-cache
+
+test-console: $(STAMP) chromium
+	$(BIN)/python -m pytest tests/console
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
