@@ -102,7 +102,7 @@ class ConsoleData:
         if self.worker is None:
             return []
         s = self.services.settings
-        busy = [a.kind for a in getattr(self.worker, "_attempts", ())]  # the attempts running now
+        busy = [kind for kind, _ in self.worker.running]  # the (kind, job) pairs running now
         return [{"id": self.worker.worker_id, "slots": s.worker_concurrency, "busy": len(busy),
                  "kinds": sorted(set(busy))}]
 
