@@ -30,7 +30,7 @@ VERSION = "2020-12-01"
 #: The step types Headwater runs.
 RUNNABLE = frozenset({*PROPERTY_OPERATIONS, *PLAIN_PROPERTIES})
 #: Step types of the language that Headwater does not run yet (see the README's list).
-NOT_YET = frozenset({"QualityCheck", "EndpointConfig", "Endpoint"})
+NOT_YET = frozenset({"QualityCheck"})
 #: Step types that need a service Headwater does not have.
 NEVER = frozenset({"EMR", "EMRServerless", "ClarifyCheck", "AutoML", "Notebook", "Athena",
                    "BedrockCustomModel", "BedrockCustomModelDeployment", "BedrockProvisionedModelThroughput",

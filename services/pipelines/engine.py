@@ -56,10 +56,26 @@ from services.pipelines.callouts import (
 from services.pipelines.definition import Definition, StepDef, parse_definition
 from services.pipelines.events import publish_changes
 from services.pipelines.expressions import ExpressionError, Scope, evaluate_condition, resolve, to_text
-from services.pipelines.models import CallbackWait, ExecutionStatus, PipelineExecution, StepRun, StepStatus
+from services.pipelines.models import (
+    CallbackWait,
+    EndpointWait,
+    ExecutionStatus,
+    PipelineExecution,
+    StepRun,
+    StepStatus,
+)
 from services.pipelines.properties import PathError, lookup
 from services.pipelines.retries import job_exception_type, next_attempt_at, request_exception_type
-from services.pipelines.steps import JOB_KINDS, ControlPlane, create_model, failure_of, register_model
+from services.pipelines.steps import (
+    JOB_KINDS,
+    ControlPlane,
+    create_endpoint_config,
+    create_model,
+    failure_of,
+    observe_endpoint,
+    register_model,
+    start_endpoint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +134,8 @@ class ExecutionEngine:
         self.executions = executions
         self.callbacks: DocumentStore[CallbackWait] = DocumentStore(
             executions.backend, "pipeline-callbacks", CallbackWait, "Callback token")
+        self.endpoint_waits: DocumentStore[EndpointWait] = DocumentStore(
+            executions.backend, "pipeline-endpoints", EndpointWait, "Endpoint wait")
         # Lambda steps: the node's Lambda service, bound once it exists; Callback steps: SQS.
         self.invoke_function = invoke_function
         self.send_message = send_message
@@ -201,10 +219,12 @@ class ExecutionEngine:
     async def _observe(self, execution: PipelineExecution) -> dict[str, tuple[StepStatus, dict[str, Any]]]:
         """The status and Describe* response of each running step's job."""
         running = [s for s in execution.steps if s.step_status in (StepStatus.EXECUTING, StepStatus.STOPPING)
-                   and s.step_type in JOB_KINDS and s.resource_name]
+                   and (s.step_type in JOB_KINDS or s.step_type == "Endpoint") and s.resource_name]
 
         async def one(step: StepRun) -> tuple[str, tuple[StepStatus, dict[str, Any]]] | None:
             try:
+                if step.step_type == "Endpoint":
+                    return step.step_name, await observe_endpoint(self.invoke, step.resource_name or "")
                 return step.step_name, await JOB_KINDS[step.step_type].observe(self.invoke, step.resource_name or "")
             except ResourceNotFound:
                 return None
@@ -287,10 +307,37 @@ class ExecutionEngine:
             described = await create_model(self.invoke, name, arguments)
             await self._record(execution, run, StepStatus.SUCCEEDED, properties=described, cache_key=cache_key,
                                metadata={"Model": {"Arn": described["ModelArn"]}})
+        elif step.type == "EndpointConfig":
+            described = await create_endpoint_config(self.invoke, arguments)
+            await self._record(execution, run, StepStatus.SUCCEEDED, properties=described, cache_key=cache_key,
+                               metadata={"EndpointConfig": {"Arn": described["EndpointConfigArn"]}})
+        elif step.type == "Endpoint":
+            endpoint = str(arguments.get("EndpointName", ""))
+            # Before the request: the endpoint's state-change event finds the execution by it.
+            await self._wait_for_endpoint(endpoint, EndpointWait(
+                pipeline_execution_id=execution.pipeline_execution_id, step_name=step.name))
+            await start_endpoint(self.invoke, arguments)
+            status, described = await observe_endpoint(self.invoke, endpoint)
+            await self._record(execution, run, status, cache_key=cache_key, resource_name=endpoint,
+                               metadata={"Endpoint": {"Arn": described["EndpointArn"]}},
+                               properties=described if status.is_terminal else None,
+                               failure_reason=described.get("FailureReason") if status is StepStatus.FAILED
+                               else None, exception_type=job_exception_type(described.get("FailureReason")))
         else:  # RegisterModel
             described = await register_model(self.invoke, arguments)
             await self._record(execution, run, StepStatus.SUCCEEDED, properties=described, cache_key=cache_key,
                                metadata={"RegisterModel": {"Arn": described["ModelPackageArn"]}})
+
+    async def _wait_for_endpoint(self, endpoint: str, wait: EndpointWait) -> None:
+        try:
+            await self.endpoint_waits.create(endpoint, wait)
+        except ResourceInUse:
+            await self.endpoint_waits.update(endpoint, lambda current: None if current == wait else wait)
+
+    async def waiting_for_endpoint(self, endpoint: str) -> str | None:
+        """The execution whose Endpoint step deploys ``endpoint`` last, if any."""
+        wait = await self.endpoint_waits.get(endpoint)
+        return None if wait is None else wait.pipeline_execution_id
 
     async def _record(self, execution: PipelineExecution, run: StepRun, status: StepStatus, *,
                       exception_type: str | None = None, **fields: Any) -> None:
@@ -462,7 +509,7 @@ def _fail_or_retry(execution: PipelineExecution, run: StepRun, step: StepDef, ex
     run.retry_at = at
     run.claim = run.claimed_at = None
     run.failure_reason = run.end_time = run.properties = None
-    if run.resource_name is not None:
+    if run.resource_name is not None and run.step_type != "Endpoint":  # an endpoint keeps the user's name
         run.resource_name = resource_name(execution.pipeline_execution_id, run.step_name, run.attempt_count,
                                           run.step_type)
 

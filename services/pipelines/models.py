@@ -214,3 +214,12 @@ class CallbackWait(ApiModel):
     pipeline_execution_id: str
     step_name: str
     attempt_count: int
+
+
+class EndpointWait(ApiModel):
+    """Which execution's Endpoint step waits for an endpoint (named by the user, so its name carries no
+    execution): written before the endpoint is created or updated, so its state-change event finds the
+    execution with one read. The latest step to deploy the endpoint holds it."""
+
+    pipeline_execution_id: str
+    step_name: str

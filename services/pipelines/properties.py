@@ -27,6 +27,8 @@ PROPERTY_OPERATIONS: dict[str, tuple[str, ...]] = {
     "Tuning": ("DescribeHyperParameterTuningJob", "ListTrainingJobsForHyperParameterTuningJob"),
     "Model": ("DescribeModel",),
     "RegisterModel": ("DescribeModelPackage",),
+    "EndpointConfig": ("DescribeEndpointConfig",),
+    "Endpoint": ("DescribeEndpoint",),
 }
 #: Properties of the step types that run no job.
 PLAIN_PROPERTIES: dict[str, frozenset[str]] = {"Condition": frozenset({"Outcome"}), "Fail": frozenset(),

@@ -424,6 +424,10 @@ class PipelineService:
         """Bring an execution up to date (what the events that concern it trigger)."""
         return await self.engine.advance(execution_id)
 
+    async def waiting_for_endpoint(self, endpoint: str) -> str | None:
+        """The execution whose Endpoint step last deployed ``endpoint``, if any."""
+        return await self.engine.waiting_for_endpoint(endpoint)
+
     async def advance_unfinished(self) -> int:
         """Advance every execution still under way (the sweep after a restart, and the backstop for a trigger
         that was lost); how many."""

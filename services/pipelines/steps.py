@@ -5,7 +5,9 @@ the same operations and checks a boto3 user's request meets), so its
 ``Arguments`` get the API's own validation and error codes, and its
 properties are exactly the Describe* response a user reads. A job step
 (Training, Processing, Transform, Tuning) starts a job and ends with it; a
-Model or RegisterModel step creates its resource and ends at once.
+Model, RegisterModel or EndpointConfig step creates its resource and ends at
+once; an Endpoint step creates or updates its endpoint and ends when the
+endpoint is ``InService`` (or ``Failed``).
 """
 
 from __future__ import annotations
@@ -105,6 +107,51 @@ async def register_model(invoke: ControlPlane, arguments: dict[str, Any]) -> dic
                 pass  # created meanwhile by a concurrent step
     created = await invoke("CreateModelPackage", arguments)
     return await invoke("DescribeModelPackage", {"ModelPackageName": created["ModelPackageArn"]})
+
+
+async def create_endpoint_config(invoke: ControlPlane, arguments: dict[str, Any]) -> dict[str, Any]:
+    """An EndpointConfig step: ``CreateEndpointConfig`` as the step's arguments name it; its Describe. A
+    configuration of that name with the same variants is this step's (a start repeated); one that differs is
+    SageMaker's error."""
+    name = arguments.get("EndpointConfigName")
+    try:
+        await invoke("CreateEndpointConfig", arguments)
+    except ResourceInUse:
+        described = await invoke("DescribeEndpointConfig", {"EndpointConfigName": name})
+        if described.get("ProductionVariants") != arguments.get("ProductionVariants"):
+            raise
+        return described
+    return await invoke("DescribeEndpointConfig", {"EndpointConfigName": name})
+
+
+_ENDPOINT_STATUS = {"InService": StepStatus.SUCCEEDED, "Failed": StepStatus.FAILED}
+
+
+async def start_endpoint(invoke: ControlPlane, arguments: dict[str, Any]) -> None:
+    """An Endpoint step: ``CreateEndpoint``, or ``UpdateEndpoint`` when the endpoint exists (as SageMaker's
+    step chooses). An endpoint already on the step's configuration was started by this step (a start
+    repeated), so it is left to settle."""
+    name = arguments.get("EndpointName")
+    try:
+        current = await invoke("DescribeEndpoint", {"EndpointName": name})
+    except (ResourceNotFound, ValidationException):
+        current = None
+    if current is None:
+        try:
+            await invoke("CreateEndpoint", arguments)
+            return
+        except ResourceInUse:
+            current = await invoke("DescribeEndpoint", {"EndpointName": name})
+    if current.get("EndpointConfigName") == arguments.get("EndpointConfigName"):
+        return
+    await invoke("UpdateEndpoint", {"EndpointName": name, "EndpointConfigName": arguments.get("EndpointConfigName")})
+
+
+async def observe_endpoint(invoke: ControlPlane, name: str) -> tuple[StepStatus, dict[str, Any]]:
+    """An Endpoint step's status (``Executing`` until the endpoint is ``InService`` or ``Failed``) and its
+    ``DescribeEndpoint`` response."""
+    described = await invoke("DescribeEndpoint", {"EndpointName": name})
+    return _ENDPOINT_STATUS.get(described.get("EndpointStatus", ""), StepStatus.EXECUTING), described
 
 
 def failure_of(err: Exception) -> str:

@@ -73,7 +73,7 @@ def test_the_sdk_definition_parses_with_its_steps_and_their_upstream_steps() -> 
     (lambda d: d["Steps"][0].__setitem__("Type", "EMR"), "Step Prep: step type EMR is not supported by Headwater"),
     (lambda d: d["Steps"][2].__setitem__("Type", "ClarifyCheck"),
      "Step Evaluate: step type ClarifyCheck is not supported by Headwater"),
-    (lambda d: d["Steps"][2].__setitem__("Type", "Endpoint"), "Step Evaluate: step type Endpoint is not run by Headwater"),
+    (lambda d: d["Steps"][2].__setitem__("Type", "QualityCheck"), "Step Evaluate: step type QualityCheck is not run by Headwater"),
     (lambda d: d["Steps"].append(copy.deepcopy(d["Steps"][0])), "Step names must be unique: Prep appears twice"),
     (lambda d: d["Parameters"][1].__setitem__("DefaultValue", "three"),
      "Parameter NumRound of type Integer has a DefaultValue of another type"),
