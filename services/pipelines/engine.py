@@ -526,6 +526,14 @@ def _ready(step: StepDef, execution: PipelineExecution) -> bool:
     return True
 
 
+def _may_start(step: StepDef, execution: PipelineExecution) -> bool:
+    """The step has not started, is ready, and is one the execution runs (a selective execution runs only
+    its selected steps)."""
+    selected = execution.selected_steps
+    return execution.step(step.name) is None and (selected is None or step.name in selected) and \
+        _ready(step, execution)
+
+
 def failure_reason(run: StepRun) -> str:
     """The execution's ``FailureReason`` for its failed step: a Fail step's ``ErrorMessage`` as written, a
     job's reason with the step named."""
@@ -565,7 +573,7 @@ def plan(execution: PipelineExecution, definition: Definition,
         for step in definition.steps.values():
             if limit is not None and running >= limit:
                 break
-            if execution.step(step.name) is None and _ready(step, execution):
+            if _may_start(step, execution):
                 attempt = 1 + execution.attempts_before.get(step.name, 0)
                 execution.steps.append(StepRun(
                     step_name=step.name, step_type=step.type, step_status=StepStatus.STARTING, start_time=now,
@@ -586,7 +594,7 @@ def plan(execution: PipelineExecution, definition: Definition,
                 changed = True
     if not status.is_terminal and not any(s.step_status in _RUNNING for s in execution.steps):
         ready = status is ExecutionStatus.EXECUTING and not failed and any(
-            execution.step(s.name) is None and _ready(s, execution) for s in definition.steps.values())
+            _may_start(s, execution) for s in definition.steps.values())
         if not ready:
             if status is ExecutionStatus.STOPPING:
                 execution.pipeline_execution_status = ExecutionStatus.STOPPED

@@ -132,6 +132,7 @@ class StepRun(ApiModel):
     failure_reason: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     cache_hit_result: dict[str, Any] | None = None
+    selective_execution_result: dict[str, Any] | None = None  # a step a selective execution reused
     # Headwater's own, never listed:
     resource_name: str | None = Field(default=None, alias="HeadwaterResourceName")
     properties: dict[str, Any] | None = Field(default=None, alias="HeadwaterProperties")
@@ -166,6 +167,7 @@ class PipelineExecution(ApiModel):
     last_modified_time: datetime
     end_time: datetime | None = Field(default=None, alias="HeadwaterEndTime")
     parallelism_configuration: dict[str, Any] | None = None
+    selective_execution_config: dict[str, Any] | None = None
     pipeline_version_id: int
     pipeline_definition: str = Field(alias="HeadwaterDefinition")
     parameters: list[dict[str, str]] = Field(default_factory=list, alias="HeadwaterParameters")
@@ -177,6 +179,12 @@ class PipelineExecution(ApiModel):
     def step(self, name: str) -> StepRun | None:
         """The step run named ``name``, or ``None`` while it has not started."""
         return next((s for s in self.steps if s.step_name == name), None)
+
+    @property
+    def selected_steps(self) -> set[str] | None:
+        """The steps a selective execution runs, or ``None`` when it runs them all."""
+        config = self.selective_execution_config
+        return None if not config else {s["StepName"] for s in config.get("SelectedSteps") or []}
 
     @property
     def max_parallel_steps(self) -> int | None:

@@ -40,6 +40,7 @@ from services.pipelines.models import (
     StepRun,
     StepStatus,
 )
+from services.pipelines.selective import reused_steps, selected_names
 
 log = logging.getLogger(__name__)
 
@@ -202,8 +203,6 @@ class PipelineService:
 
     async def start_execution(self, params: dict[str, Any]) -> PipelineExecution:
         """Start an execution of a version of the pipeline (see the module doc)."""
-        if params.get("SelectiveExecutionConfig"):
-            raise ValidationException("SelectiveExecutionConfig is not supported by Headwater yet")
         pipeline = await self.find_pipeline(params["PipelineName"])
         version = pipeline.version(params.get("PipelineVersionId"))
         if version is None:
@@ -212,6 +211,13 @@ class PipelineService:
         definition = parse_definition(version.pipeline_definition)
         overrides = [{"Name": p["Name"], "Value": p["Value"]} for p in params.get("PipelineParameters") or []]
         definition.typed_parameters(overrides)  # a wrong name or type is refused now, not at a step
+        selective = params.get("SelectiveExecutionConfig")
+        reused: list[StepRun] = []
+        if selective:
+            selected = selected_names(selective, definition)
+            source_arn = selective.get("SourcePipelineExecutionArn")
+            source = await self.find_execution(source_arn) if source_arn else None
+            reused = reused_steps(definition, selected, source, pipeline.pipeline_arn)
         token = params.get("ClientRequestToken") or ""
         execution_id = execution_id_for(pipeline.pipeline_arn, token)
         if token and (found := await self.executions.get(execution_id)) is not None:
@@ -226,7 +232,8 @@ class PipelineService:
             pipeline_execution_status=ExecutionStatus.EXECUTING, creation_time=now, last_modified_time=now,
             parallelism_configuration=params.get("ParallelismConfiguration") or pipeline.parallelism_configuration,
             pipeline_version_id=version.pipeline_version_id, pipeline_definition=version.pipeline_definition,
-            parameters=overrides, client_request_tokens=[token] if token else [])
+            parameters=overrides, client_request_tokens=[token] if token else [], steps=reused,
+            selective_execution_config=selective or None)
         experiment = definition.raw.get("PipelineExperimentConfig")
         if experiment:
             resolved = await resolve(experiment, self.engine.scope(execution, definition))
