@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import functools
 import logging
 import os
@@ -29,6 +27,7 @@ from collections.abc import AsyncIterator, Mapping
 
 from services.core.exceptions import PlatformError
 from services.runners.base import Runner, RunningContainer, RunSpec
+from services.runners.child import STREAM_LIMIT, die_with_parent, read_lines
 from services.runners.host_view import write_prelude
 from services.runners.images import CONTAINERS_DIR, FRAMEWORK_IMAGES, ContainerImage, image_environment
 from services.runners.job_python import image_site_dirs, make_job_python
@@ -39,11 +38,9 @@ from services.runners.namespace import (
     wrap_command,
     write_hosts_file,
 )
+from services.runners.warm_pool import TemplatePool
 
 log = logging.getLogger(__name__)
-
-# Long lines (a model summary, a progress bar) must not stall the reader.
-_STREAM_LIMIT = 4 << 20
 
 # The node's process variables a child inherits: where programs, libraries and the interpreter's
 # packages are (PYTHONPATH: `python -m containers.<image>` from a checkout), the locale and time
@@ -64,18 +61,6 @@ INHERITED_PREFIXES = ("LC_",)
 def inherited_env(environ: Mapping[str, str]) -> dict[str, str]:
     """The part of the node's ``environ`` a container's process may see."""
     return {k: v for k, v in environ.items() if k in INHERITED_VARIABLES or k.startswith(INHERITED_PREFIXES)}
-
-
-async def read_lines(stream: asyncio.StreamReader, limit: int) -> AsyncIterator[str]:
-    """A child's output line by line until EOF; a line longer than ``limit`` comes in pieces, never stops it."""
-    while True:
-        try:
-            raw = await stream.readline()
-        except ValueError:  # a line over the limit: take what is buffered
-            raw = await stream.read(limit)
-        if not raw:
-            return
-        yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
 
 
 class _StreamProtocol(asyncio.subprocess.SubprocessStreamProtocol):
@@ -107,7 +92,7 @@ class ProcessContainer(RunningContainer):
 
     async def lines(self) -> AsyncIterator[str]:
         assert self.proc.stdout is not None
-        async for line in read_lines(self.proc.stdout, _STREAM_LIMIT):
+        async for line in read_lines(self.proc.stdout, STREAM_LIMIT):
             yield line
 
     async def wait(self) -> int:
@@ -143,26 +128,10 @@ def _warn_no_environment(name: str) -> None:
                 "containers run on the node's Python and libraries", name)
 
 
-_PR_SET_PDEATHSIG = 1
-
 # What an MPI job's hosts run besides the image's Python: (program, the Debian package that has it).
 _MPI_PROGRAMS = (("/usr/sbin/sshd", "openssh-server"), ("ssh", "openssh-client"), ("ssh-keygen", "openssh-client"),
                  ("mpirun", "openmpi-bin"))
 _MPI_MODULES = "import mpi4py.MPI, paramiko"
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGKILL when the node that started it dies.
-
-    A container runs in its own session (so a stop reaches its whole group);
-    without this, a node killed hard would leave its training processes
-    running, holding ports and writing into job directories.
-    """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: stopping relies on the node's own shutdown
-        pass
 
 
 class ProcessRunner(Runner):
@@ -176,9 +145,12 @@ class ProcessRunner(Runner):
     (:mod:`services.runners.job_python`), so what it pip-installs stays the job's.
     """
 
-    def __init__(self, python: str = sys.executable, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, python: str = sys.executable, env: Mapping[str, str] | None = None,
+                 pool: TemplatePool | None = None) -> None:
         super().__init__(env)
         self.python = python
+        # Warm templates the hosts of Headwater's containers are forked from (services.runners.warm_pool).
+        self.pool = pool
         self._site_dirs: dict[str, list[str]] = {}  # per image interpreter, asked once
         self._mpi_modules: dict[str, str] = {}  # per image interpreter: why mpi4py / paramiko do not import ("")
 
@@ -253,6 +225,14 @@ class ProcessRunner(Runner):
             env.update((await make_job_python(python, spec.ml_root, self._site_dirs[python])).env(env))
         argv = [*spec.entrypoint, *spec.command] if spec.entrypoint else [
             python, "-m", spec.image.module, *spec.command]
+        if self.pool is not None and not spec.entrypoint and not spec.image.python and base != OPT_ML:
+            # A host in the node's namespaces running the image's own module: forked from a warm template
+            # of that image where one is ready. (A host in a namespace of its own starts fresh: the wrapper
+            # that mounts its /opt/ml is a program of its own, which a fork would not run.)
+            key = self.pool.key(python, spec.image.name, spec.image.module, env)
+            forked = await self.pool.fork(key, list(spec.command), spec.ml_root, env)
+            if forked is not None:
+                return forked
         if base == OPT_ML:
             hosts_file = write_hosts_file(spec.ml_root, spec.hosts) if spec.hosts else None
             view = write_prelude(spec.ml_root, spec.view) if spec.view else None
@@ -263,11 +243,11 @@ class ProcessRunner(Runner):
         try:
             # asyncio.create_subprocess_exec, with a protocol that also tells when the child exits.
             transport, protocol = await loop.subprocess_exec(
-                lambda: _StreamProtocol(_STREAM_LIMIT, loop), *argv,
+                lambda: _StreamProtocol(STREAM_LIMIT, loop), *argv,
                 cwd=spec.ml_root, env=env,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True, preexec_fn=_die_with_parent,
+                start_new_session=True, preexec_fn=die_with_parent,
             )
         except OSError as err:
             raise PlatformError(f"could not start {spec.image.label}: {err}") from err
