@@ -28,7 +28,7 @@ from handlers.runtime import HandlerRuntime
 from infra.composition.functions import Functions, build_functions
 from infra.composition.handlers import handler_deps
 from infra.composition.services import Services, build_services
-from infra.composition.workers import build_worker, job_runner
+from infra.composition.workers import build_worker, job_runner, warm_pool
 from infra.console.data import ConsoleData
 from infra.console.server import ConsoleServer
 from infra.emulator import EmbeddedEmulator
@@ -134,8 +134,12 @@ class HeadwaterNode:
             self.endpoints["autoscaling"] = await self._serve(
                 build_autoscaling_api(self.services.autoscaling).make_app(), s.autoscaling_port)
         # Built once the control plane listens: a job's code reaches it (SageMaker Experiments from a script).
+        # One pool of warm templates for the node's job hosts; closed with the node.
+        pool = warm_pool(s)
+        if pool is not None:
+            self._stack.push_async_callback(pool.close)
         self.worker = build_worker(self.services, on_line=self.on_line, emulator_embedded=embedded,
-                                   control_plane=self.endpoints.get("sagemaker"))
+                                   control_plane=self.endpoints.get("sagemaker"), pool=pool)
         # A function's boto3 talks to this node: the endpoints are known once every server listens.
         self.functions.invoker.base_env.update(endpoint_variables(self.endpoints))
         if self.with_servers:

@@ -104,7 +104,7 @@ async def run_workers(settings: Settings) -> int:
     """``headwater worker``: workers against a node's AWS endpoint, until Ctrl-C."""
     from infra.cli.signals import stop_on_signals
     from infra.composition.services import build_services
-    from infra.composition.workers import build_worker
+    from infra.composition.workers import build_worker, warm_pool
 
     control_plane = None  # the SageMaker endpoint jobs' code calls: the node's, when one runs here
     if settings.aws_endpoint is None:
@@ -113,11 +113,16 @@ async def run_workers(settings: Settings) -> int:
         control_plane = endpoints.get("sagemaker")
     stop = asyncio.Event()
     stop_on_signals(stop, "headwater worker")
+    pool = warm_pool(settings)
     async with AwsClients(settings) as clients:
-        worker = build_worker(build_services(settings, clients), control_plane=control_plane)
+        worker = build_worker(build_services(settings, clients), control_plane=control_plane, pool=pool)
         print(f"worker {worker.worker_id}: {settings.worker_concurrency} slot(s) on {settings.endpoint_url}",
               flush=True)
-        await worker.run(stop)
+        try:
+            await worker.run(stop)
+        finally:
+            if pool is not None:
+                await pool.close()
     return 0
 
 

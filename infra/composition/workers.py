@@ -16,41 +16,52 @@ from services.execution.executor import JobExecutor
 from services.execution.worker import Worker
 from services.processing.executor import ProcessingJobExecutor
 from services.runners import Runner, make_runner
+from services.runners.warm_pool import TemplatePool
 from services.training.executor import TrainingJobExecutor
 from services.transform.executor import TransformJobExecutor
 from services.tuning.executor import TuningJobExecutor
 from services.tuning.intermediate import LogIntermediateSource
 
 
-def job_runner(settings: Settings, control_plane: str | None = None) -> Runner:
+def warm_pool(settings: Settings) -> TemplatePool | None:
+    """The node's warm templates under the process runner, sized by the settings; ``None`` under docker."""
+    if settings.runner != "process":
+        return None
+    return TemplatePool(memory_mb=settings.warm_pool_memory_mb, idle_seconds=settings.warm_pool_idle_seconds)
+
+
+def job_runner(settings: Settings, control_plane: str | None = None, pool: TemplatePool | None = None) -> Runner:
     """A runner of the configured kind whose containers get the job's AWS variables (not the node's), and
-    with ``control_plane`` the node's SageMaker endpoint (see :func:`services.aws.session.job_aws_env`)."""
-    return make_runner(settings.runner, env=job_aws_env(settings, control_plane))
+    with ``control_plane`` the node's SageMaker endpoint (see :func:`services.aws.session.job_aws_env`);
+    ``pool``: the warm templates its hosts are forked from (process runner)."""
+    return make_runner(settings.runner, env=job_aws_env(settings, control_plane), pool=pool)
 
 
 def build_executors(services: Services, on_line: Callable[[str, str], None] | None = None,
-                    control_plane: str | None = None) -> list[JobExecutor]:
+                    control_plane: str | None = None, pool: TemplatePool | None = None) -> list[JobExecutor]:
     """One executor per job kind, each with a runner of the configured kind.
 
     ``on_line`` receives ``(job name, line)`` for every line a training
     container writes (the demo's live progress); ``control_plane`` is the
-    SageMaker endpoint jobs' code calls.
+    SageMaker endpoint jobs' code calls; ``pool``: the node's warm templates, shared by the executors.
     """
     s = services.settings
     return [
-        TrainingJobExecutor(s, services.training, services.s3, services.logs, job_runner(s, control_plane),
+        TrainingJobExecutor(s, services.training, services.s3, services.logs, job_runner(s, control_plane, pool),
                             on_line=on_line, cloudwatch=services.cloudwatch, credentials=services.credentials),
-        ProcessingJobExecutor(s, services.processing, services.s3, services.logs, job_runner(s, control_plane),
+        ProcessingJobExecutor(s, services.processing, services.s3, services.logs, job_runner(s, control_plane, pool),
                               cloudwatch=services.cloudwatch, credentials=services.credentials),
         TuningJobExecutor(services.tuning, LogIntermediateSource(services.logs)),
         TransformJobExecutor(s, services.transform, services.hosting.describe_model, services.s3, services.logs,
-                             job_runner(s, control_plane)),
+                             job_runner(s, control_plane, pool)),
     ]
 
 
 def build_worker(services: Services, *, on_line: Callable[[str, str], None] | None = None,
-                 emulator_embedded: bool = False, control_plane: str | None = None) -> Worker:
-    """A worker over the task and orchestration queues, running every job kind."""
-    return Worker(services.settings, services.tasks, build_executors(services, on_line, control_plane),
+                 emulator_embedded: bool = False, control_plane: str | None = None,
+                 pool: TemplatePool | None = None) -> Worker:
+    """A worker over the task and orchestration queues, running every job kind (their hosts forked from
+    ``pool``'s warm templates where it has them)."""
+    return Worker(services.settings, services.tasks, build_executors(services, on_line, control_plane, pool),
                   orchestration=services.orchestration, emulator_embedded=emulator_embedded,
                   outbox=services.outbox, events=services.events)

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     # tag names every tag of that repository (HEADWATER_IMAGE_INTERPRETERS is this as JSON). A job on such an
     # image runs its own ContainerEntrypoint with that interpreter's directory first on PATH.
     image_interpreters: dict[str, str] = Field(default_factory=dict)
+    # The process runner's warm templates (services.runners.warm_pool): the resident memory all of them may
+    # hold together, in MiB (0 turns the pool off: every host starts a fresh interpreter), and how long one
+    # unused is kept.
+    warm_pool_memory_mb: int = Field(default=2048, ge=0)
+    warm_pool_idle_seconds: float = Field(default=600.0, gt=0)
     handler_concurrency: int = 8
     worker_concurrency: int = 2
     # Orchestrations (tuning jobs) a worker runs at once, on slots of their own.
