@@ -63,21 +63,37 @@ def job_fields(job: dict[str, Any]) -> dict[str, Any]:
             "source_detail": {"SourceArn": job["TrainingJobArn"], "TrainingJob": job}}
 
 
+#: The job statuses whose changes change its trial component besides its first (the component carries the
+#: job's primary status; the secondary statuses in between change nothing it records but ``SourceDetail``,
+#: which the next recorded change brings up to date).
+RECORDED_STATUSES = ("Stopping", "Completed", "Failed", "Stopped")
+
+
+def is_first_change(job: dict[str, Any]) -> bool:
+    """Whether ``job`` (a Describe response or an event's detail) is its state at creation."""
+    return job.get("TrainingJobStatus") == "InProgress" and job.get("SecondaryStatus", "Starting") == "Starting"
+
+
+async def record_training_job_change(experiments: ExperimentsService, job: dict[str, Any]) -> TrialComponent | None:
+    """Record the trial component of ``job`` (a DescribeTrainingJob response with datetimes, as a state
+    change carries it) when this change is one that changes it: the job's first, its stopping and its end.
+    ``None`` (no store call at all) for the others."""
+    if not is_first_change(job) and job.get("TrainingJobStatus") not in RECORDED_STATUSES:
+        return None
+    return await record_training_job(experiments, job)
+
+
 async def record_training_job(experiments: ExperimentsService, job: dict[str, Any]) -> TrialComponent:
     """Create or refresh the trial component of ``job`` (a DescribeTrainingJob response with datetimes); it
-    joins a trial only when the job has ``ExperimentConfig``."""
+    joins a trial only when the job has ``ExperimentConfig``.
+
+    The job's first change creates the component with one conditional write; a later one updates it, which
+    costs no read when this node wrote it last (the store writes against the version it holds). A change
+    older than the one recorded changes nothing."""
     config = job.get("ExperimentConfig") or {}
     name = component_name(job["TrainingJobName"])
     fields = job_fields(job)
     modified = parse_time(job.get("LastModifiedTime"))
-    try:
-        await experiments.components.create(name.lower(), TrialComponent(
-            trial_component_name=name, trial_component_arn=experiments.arn("experiment-trial-component", name),
-            source={"SourceArn": job["TrainingJobArn"], "SourceType": SOURCE_TYPE},
-            creation_time=parse_time(job["CreationTime"]) or experiments.clock(),
-            last_modified_time=modified or experiments.clock(), **fields))
-    except ResourceInUse:
-        pass  # recorded at an earlier state change: refreshed below
 
     def refresh(c: TrialComponent) -> TrialComponent | None:
         if modified and c.headwater.source_modified and modified < c.headwater.source_modified:
@@ -92,17 +108,40 @@ async def record_training_job(experiments: ExperimentsService, job: dict[str, An
         c.last_modified_time = modified or c.last_modified_time
         return c
 
-    await experiments.components.update(name.lower(), refresh)
-    if trial := config.get("TrialName"):
-        await _join(experiments, name, trial, config.get("ExperimentName"))
-    return await experiments.describe_trial_component(name)
+    async def create() -> TrialComponent | None:
+        fresh = TrialComponent(
+            trial_component_name=name, trial_component_arn=experiments.arn("experiment-trial-component", name),
+            source={"SourceArn": job["TrainingJobArn"], "SourceType": SOURCE_TYPE},
+            creation_time=parse_time(job["CreationTime"]) or experiments.clock(),
+            last_modified_time=modified or experiments.clock(), **fields)
+        try:
+            return await experiments.components.create(name.lower(), refresh(fresh) or fresh)
+        except ResourceInUse:
+            return None  # recorded at an earlier state change: refreshed instead
+
+    async def update() -> TrialComponent | None:
+        try:
+            return (await experiments.components.update(name.lower(), refresh))[1]
+        except ResourceNotFound:
+            return None  # its first change is not recorded yet: created instead
+
+    if is_first_change(job):
+        component = await create() or await update()
+    else:
+        component = await update() or await create() or await update()
+    if component is None:  # created and deleted between the tries: as the next try would find it
+        component = await experiments.describe_trial_component(name)
+    trial = config.get("TrialName")
+    if trial and not any(p["TrialName"].lower() == trial.lower() for p in component.parents):
+        component = await _join(experiments, name, trial, config.get("ExperimentName"))
+    return component
 
 
-async def _join(experiments: ExperimentsService, component: str, trial: str, experiment: str | None) -> None:
+async def _join(experiments: ExperimentsService, component: str, trial: str,
+                experiment: str | None) -> TrialComponent:
     """Associate the component with ``trial``, creating the trial (and its experiment) when missing."""
     try:
-        await experiments.associate(component, trial)
-        return
+        return (await experiments.associate(component, trial))[0]
     except ResourceNotFound:
         if not experiment:
             raise
@@ -113,4 +152,4 @@ async def _join(experiments: ExperimentsService, component: str, trial: str, exp
         except ValidationException as err:
             if "already exists" not in str(err):
                 raise
-    await experiments.associate(component, trial)
+    return (await experiments.associate(component, trial))[0]

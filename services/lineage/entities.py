@@ -12,6 +12,7 @@ them) and are idempotent under retries.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,7 +93,9 @@ class LineageEntities:
             **{k: v for k, v in params.items() if k != "Tags"}, "Tags": params.get("Tags"),
             f"{kind.noun}Arn": self.arn(kind.kind, key), "CreationTime": now, "LastModifiedTime": now,
             "HeadwaterAutoCreated": auto})
-        if await store.get(key) is not None:
+        # A user's create is refused before it leaves an index entry; Headwater's own (auto) relies on the
+        # conditional create below alone, having just looked the entity up.
+        if not auto and await store.get(key) is not None:
             raise ValidationException(f"{kind.noun} already exists: {doc.arn}")
         # The index entry first: one left by a create that failed after it points at nothing, and is skipped.
         await self.stores.index_source(kind.kind, doc.source_uri, key)
@@ -112,15 +115,17 @@ class LineageEntities:
         store = kind.store(self.stores)
         uri, entity_type = params["Source"]["SourceUri"], params[kind.member("Type")]
         if kind is ARTIFACT:
-            for found in await self._by_source(kind, uri):
-                if found.entity_type == entity_type:
-                    return found
             key = digest(f"{entity_type}|{uri}")
         else:
             key = self.key(kind, params[kind.member("Name")])
+        # The key a recorder gives it first: one read finds what a recorder created (the common case).
         existing = await store.get(key)
         if existing is not None:
             return existing
+        if kind is ARTIFACT:  # then one a user created of that source and type, which SageMaker reuses
+            for found in await self._by_source(kind, uri, skip=key):
+                if found.entity_type == entity_type:
+                    return found
         try:
             return await self.create(kind, params, auto=True, key=key)
         except ValidationException:  # a concurrent recorder created it first
@@ -139,9 +144,11 @@ class LineageEntities:
         """The entity, or ``None``."""
         return await kind.store(self.stores).get(self.key(kind, name_or_arn))
 
-    async def _by_source(self, kind: Kind, uri: str) -> list[LineageEntity]:
+    async def _by_source(self, kind: Kind, uri: str, skip: str | None = None) -> list[LineageEntity]:
+        """The entities of source ``uri`` (but ``skip``, known absent): one listing, then their reads."""
         store = kind.store(self.stores)
-        docs = [await store.get(key) for key in await self.stores.keys_of_source(kind.kind, uri)]
+        keys = [key for key in await self.stores.keys_of_source(kind.kind, uri) if key != skip]
+        docs = await asyncio.gather(*(store.get(key) for key in keys))
         return [d for d in docs if d is not None and d.source_uri == uri]
 
     async def list(self, kind: Kind, params: dict[str, Any]) -> tuple[list[LineageEntity], str | None]:

@@ -10,7 +10,9 @@ says. SageMaker refuses an association between two experiment entities.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +24,7 @@ from services.lineage.models import (
     EXPERIMENT_KINDS,
     LINEAGE_TYPE_OF_KIND,
     Association,
+    LineageEntity,
     LineageType,
     Vertex,
     arn_kind,
@@ -42,6 +45,26 @@ Describer = Callable[[str], Awaitable[Vertex | None]]
 def job_component_type(name: str) -> str | None:
     """The vertex type of a trial component SageMaker named after a job (``TrainingJob``...), else ``None``."""
     return next((t for s, t in JOB_COMPONENT_SUFFIXES.items() if name.lower().endswith(s)), None)
+
+
+@dataclass(frozen=True)
+class End:
+    """One end of an association a recorder writes, as the recorder knows it."""
+
+    arn: str
+    type: str | None
+    name: str | None
+
+    @classmethod
+    def of(cls, entity: LineageEntity) -> End:
+        """An artifact, action or context as an end."""
+        return cls(entity.arn, entity.entity_type, entity.entity_name)
+
+    @classmethod
+    def component(cls, arn: str) -> End:
+        """The trial component SageMaker names after a job, as :meth:`LineageGraph.vertex` describes it."""
+        name = arn.rsplit("/", 1)[-1].lower()
+        return cls(arn, job_component_type(name), name)
 
 
 def _pair(source: str, destination: str) -> str:
@@ -135,6 +158,25 @@ class LineageGraph:
         if not auto:
             await self.stores.mark_manual("association", _pair(source, destination))
         return association
+
+    async def record(self, links: Sequence[tuple[End, End, str]]) -> None:
+        """Associations Headwater records by itself between ends the caller has just looked up or created
+        (so they exist, and their types and names are known): written at once, reading neither end again;
+        an association already there is kept as it is (a redelivered event), its mirror made sure of."""
+        await asyncio.gather(*(self._record(source, destination, association_type)
+                               for source, destination, association_type in links))
+
+    async def _record(self, source: End, destination: End, association_type: str) -> None:
+        key = _pair(canonical_arn(source.arn), canonical_arn(destination.arn))
+        association = Association(
+            source_arn=canonical_arn(source.arn), destination_arn=canonical_arn(destination.arn),
+            association_type=association_type, source_type=source.type, destination_type=destination.type,
+            source_name=source.name, destination_name=destination.name, creation_time=self.clock())
+        try:
+            await self.stores.associations.create(key, association)
+        except ResourceInUse:  # recorded before: its mirror is the one stored (an attempt may have stopped)
+            association = await self.stores.associations.get(key) or association
+        await self._mirror(association)
 
     async def _mirror(self, association: Association) -> None:
         try:

@@ -27,11 +27,13 @@ config, the deployments it no longer serves are detached from its context
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
 from services.core.exceptions import ResourceInUse
 from services.lineage.entities import ACTION, ARTIFACT, CONTEXT
+from services.lineage.graph import End
 from services.lineage.models import JobComponent, digest
 from services.lineage.service import LineageService
 
@@ -41,6 +43,8 @@ _TRAINING_JOB = re.compile(r"^arn:aws[a-z-]*:sagemaker:[^:]+:\d{12}:training-job
 APPROVAL_STATUS = {"Approved": "Completed", "Rejected": "Failed", "PendingManualApproval": "InProgress"}
 RUN_STATUS = {"Completed": "Completed", "Failed": "Failed"}  # any other run status is InProgress
 TERMINAL_JOB = ("Completed", "Failed", "Stopped")
+#: The secondary status of a training job's first state change (its creation).
+FIRST_SECONDARY = "Starting"
 #: How the deployments Headwater records are named: the ones an endpoint update detaches (a user's own stay).
 DEPLOYMENT_SUFFIX = "-aws-model-deployment"
 
@@ -87,45 +91,61 @@ class LineageRecorder:
 
     async def job_component(self, job_name: str, job_arn: str, component_type: str, suffix: str) -> str:
         """The ARN of the trial component SageMaker names ``<job><suffix>`` after a job."""
+        return (await self._job_component(job_name, job_arn, component_type, suffix))[0]
+
+    async def _job_component(self, job_name: str, job_arn: str, component_type: str,
+                             suffix: str) -> tuple[str, bool]:
+        """The component's ARN (derived from the name) and whether this call created its document: one
+        conditional create, which fails when it is there already (no read first)."""
         name = f"{job_name}{suffix}"
-        store = self.lineage.stores.components
-        found = await store.get(name.lower())
-        if found is None:
-            now = self.lineage.clock()
-            found = JobComponent(trial_component_name=name, component_type=component_type, source_arn=job_arn,
-                                 trial_component_arn=self.entities.arn("experiment-trial-component", name),
-                                 creation_time=now, last_modified_time=now)
-            try:
-                await store.create(name.lower(), found)
-            except ResourceInUse:  # a concurrent recorder wrote it: read what it wrote
-                found = await store.get(name.lower()) or found
-        return found.trial_component_arn
+        arn = self.entities.arn("experiment-trial-component", name)
+        now = self.lineage.clock()
+        try:
+            await self.lineage.stores.components.create(name.lower(), JobComponent(
+                trial_component_name=name, component_type=component_type, source_arn=job_arn,
+                trial_component_arn=arn, creation_time=now, last_modified_time=now))
+        except ResourceInUse:  # recorded at an earlier change, or by a concurrent recorder
+            return arn, False
+        return arn, True
+
+    async def _artifact_end(self, uri: str, artifact_type: str) -> End:
+        doc = await self.entities.ensure(ARTIFACT, {"Source": {"SourceUri": uri}, "ArtifactType": artifact_type})
+        return End.of(doc)
 
     # --- what SageMaker records ---------------------------------------------------------
 
     async def training_job(self, job: dict[str, Any]) -> str | None:
-        """A training job's inputs, image, checkpoints and (once written) model around its trial component."""
+        """A training job's inputs, image and checkpoints (at its first state change) and model (when it has
+        completed) around its trial component.
+
+        Only the job's first change (``Starting``) and its final one change what is recorded: the changes
+        between return at once, reading nothing. A change that finds the component missing (the first was
+        never recorded) records the inputs too."""
         name, status = job.get("TrainingJobName"), job.get("TrainingJobStatus")
         if not name or not job.get("TrainingJobArn"):
             return None
-        known = await self.lineage.stores.components.get(f"{name}-aws-training-job".lower())
-        if known is not None and status not in TERMINAL_JOB:
-            return known.trial_component_arn  # recorded at an earlier change; the outputs come at the end
-        component = await self.job_component(name, job["TrainingJobArn"], "TrainingJob", "-aws-training-job")
-        for channel in job.get("InputDataConfig") or []:
-            uri = ((channel.get("DataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
-            if uri:
-                await self.link(await self.artifact(uri, "DataSet"), component, "ContributedTo")
-        image = (job.get("AlgorithmSpecification") or {}).get("TrainingImage")
-        if image:
-            await self.link(await self.artifact(image, "Image"), component, "ContributedTo")
-        checkpoints = (job.get("CheckpointConfig") or {}).get("S3Uri")
-        if checkpoints:
-            await self.link(component, await self.artifact(checkpoints, "Checkpoint"), "Produced")
+        first = status == "InProgress" and job.get("SecondaryStatus", FIRST_SECONDARY) == FIRST_SECONDARY
+        if not first and status not in TERMINAL_JOB:
+            return self.entities.arn("experiment-trial-component", f"{name}-aws-training-job")
+        arn, created = await self._job_component(name, job["TrainingJobArn"], "TrainingJob", "-aws-training-job")
+        wanted: list[tuple[str, str, bool]] = []  # (uri, artifact type, whether the job produced it)
+        if first or created:
+            for channel in job.get("InputDataConfig") or []:
+                uri = ((channel.get("DataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
+                if uri:
+                    wanted.append((uri, "DataSet", False))
+            if image := (job.get("AlgorithmSpecification") or {}).get("TrainingImage"):
+                wanted.append((image, "Image", False))
+            if checkpoints := (job.get("CheckpointConfig") or {}).get("S3Uri"):
+                wanted.append((checkpoints, "Checkpoint", True))
         model = (job.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
         if model and status == "Completed":
-            await self.link(component, await self.artifact(model, "Model"), "Produced")
-        return component
+            wanted.append((model, "Model", True))
+        ends = await asyncio.gather(*(self._artifact_end(uri, kind) for uri, kind, _ in wanted))
+        component = End.component(arn)
+        await self.lineage.graph.record([(component, end, "Produced") if produced else (end, component, "ContributedTo")
+                                         for end, (_, _, produced) in zip(ends, wanted, strict=True)])
+        return arn
 
     async def model_package(self, package: dict[str, Any]) -> str | None:
         """A model package: its containers' models and images, its group, its approval."""

@@ -65,8 +65,10 @@ class LineageStores:
         await self.sources.delete(self._source_key(kind, uri, key))
 
     async def keys_of_source(self, kind: str, uri: str) -> list[str]:
-        """The store keys of the ``kind`` entities with ``SourceUri`` ``uri``."""
-        return [ref.key for ref in await self.sources.list(f"{kind}/{digest(uri)}/")]
+        """The store keys of the ``kind`` entities with ``SourceUri`` ``uri``: one listing, no read (an entry's
+        name ends with the key it holds)."""
+        under = f"{self.sources.collection}/{self._source_key(kind, uri, '')}"
+        return [key[len(under):].removesuffix(".json") for key in await self.sources.backend.keys(under)]
 
     # --- what users created, for the limits -----------------------------------------------
 
