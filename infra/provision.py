@@ -22,6 +22,7 @@ from services.core.settings import Settings
 log = logging.getLogger(__name__)
 
 _NOTIFY_TAG = "headwater:notifications"
+_NOTIFICATION_KINDS = ("QueueConfigurations", "TopicConfigurations", "LambdaFunctionConfigurations")
 
 
 def _code(err: ClientError) -> str:
@@ -144,31 +145,42 @@ class Provisioner:
             self.changes.append(f"set target of rule {rule.name} to queue {rule.queue}")
 
     async def _notifications(self, bucket: str, eventbridge: bool, notes: list[NotificationDecl]) -> None:
-        wanted: dict[str, Any] = {}
-        if eventbridge:
-            wanted["EventBridgeConfiguration"] = {}
-        if notes:
-            wanted["QueueConfigurations"] = [_queue_config(n, self.queue_arns[n.queue]) for n in notes]
+        """Add Headwater's part to ``bucket``'s notification configuration, keeping the rest.
+
+        The configuration is one document shared with the bucket's users: their
+        ``LambdaFunctionConfigurations``, ``TopicConfigurations`` and queue
+        configurations stay as they are; Headwater owns only its EventBridge
+        setting and the queue configurations it names after its own queues."""
         current = await self.c.s3.get_bucket_notification_configuration(Bucket=bucket)
-        have: dict[str, Any] = {}
+        have = {k: current[k] for k in _NOTIFICATION_KINDS if current.get(k)}
         if "EventBridgeConfiguration" in current:
             have["EventBridgeConfiguration"] = {}
-        if current.get("QueueConfigurations"):
-            have["QueueConfigurations"] = [
-                {k: v for k, v in qc.items() if k != "Id"} | {"Id": qc.get("Id", "")}
-                for qc in current["QueueConfigurations"]
-            ]
+        ours = [_queue_config(n, self.queue_arns[n.queue]) for n in notes]
+        theirs = [qc for qc in have.get("QueueConfigurations", []) if not self._is_ours(qc)]
+        wanted = {k: v for k, v in have.items() if k != "QueueConfigurations"}
+        if theirs or ours:
+            wanted["QueueConfigurations"] = theirs + ours
+        if eventbridge:
+            wanted["EventBridgeConfiguration"] = {}
         digest = hashlib.sha256(_normalise(wanted).encode()).hexdigest()[:32]
         if _normalise(have) == _normalise(wanted):
             return
-        # moto does not return EventBridgeConfiguration on read; a tag records what we applied.
+        # moto does not return EventBridgeConfiguration on read: a tag records the configuration last applied, so
+        # an unchanged one is not put again. A user's put since then changes what is read, and so the digest,
+        # unless it put back exactly what it read (on moto, without EventBridge): that one goes unseen there.
         if "EventBridgeConfiguration" in wanted and "EventBridgeConfiguration" not in have:
             have_eb = {**have, "EventBridgeConfiguration": {}}
             if _normalise(have_eb) == _normalise(wanted) and await self._tag(bucket) == digest:
                 return
         await self.c.s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=wanted)
-        await self.c.s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": _NOTIFY_TAG, "Value": digest}]})
+        await self._set_tag(bucket, digest)
         self.changes.append(f"set notifications of bucket {bucket}")
+
+    def _is_ours(self, qc: dict[str, Any]) -> bool:
+        # Headwater names each of its queue configurations after its queue; a stale one (a handler since removed)
+        # goes too.
+        queue = str(qc.get("QueueArn", "")).rsplit(":", 1)[-1]
+        return qc.get("Id") == queue and queue.startswith(f"{self.settings.resource_prefix}-")
 
     async def _tag(self, bucket: str) -> str | None:
         try:
@@ -176,6 +188,17 @@ class Provisioner:
         except ClientError:
             return None
         return next((t["Value"] for t in tags if t["Key"] == _NOTIFY_TAG), None)
+
+    async def _set_tag(self, bucket: str, digest: str) -> None:
+        # PutBucketTagging replaces the whole set: the user's tags are kept.
+        try:
+            tags = (await self.c.s3.get_bucket_tagging(Bucket=bucket))["TagSet"]
+        except ClientError as err:
+            if _code(err) != "NoSuchTagSet":
+                raise
+            tags = []
+        tags = [t for t in tags if t["Key"] != _NOTIFY_TAG] + [{"Key": _NOTIFY_TAG, "Value": digest}]
+        await self.c.s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tags})
 
     async def _log_group(self, group: str) -> None:
         resp = await self.c.logs.describe_log_groups(logGroupNamePrefix=group)
