@@ -13,6 +13,7 @@ from services.aws.sqs import ConsumerPolls
 from services.core.settings import Settings
 from services.core.store import DocumentStore
 from services.functions.async_delivery import ASYNC_QUEUE, AsyncInvocations
+from services.functions.bridge import FunctionBridge
 from services.functions.event_sources import EventSourceMapping, SqsEventSources
 from services.functions.invoker import Invoker
 from services.functions.metrics import FunctionMetrics
@@ -35,6 +36,7 @@ class Functions:
     invoker: Invoker
     async_invocations: AsyncInvocations
     event_sources: SqsEventSources
+    bridge: FunctionBridge | None = None
 
     async def __aenter__(self) -> Functions:
         await self.runtime_api.start()
@@ -45,8 +47,11 @@ class Functions:
     async def serve(self, stop: asyncio.Event) -> None:
         """Consume Event invocations, poll event sources, reap idle environments and put Lambda's metrics until
         ``stop`` is set."""
-        await asyncio.gather(self.async_invocations.run(stop), self.event_sources.run(stop),
-                             self.pool.run_reaper(stop), self.invoker.metrics.run(stop))
+        loops = [self.async_invocations.run(stop), self.event_sources.run(stop), self.pool.run_reaper(stop),
+                 self.invoker.metrics.run(stop)]
+        if self.bridge is not None:
+            loops.append(self.bridge.run(stop))
+        await asyncio.gather(*loops)
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
@@ -93,5 +98,10 @@ def build_functions(settings: Settings, services: Services, clients: AwsClients,
             return result.payload, result.function_error
 
         services.pipelines.engine.invoke_function = invoke_function
+    # On an external emulator (LocalStack) rules and notifications would invoke its own Lambda, which does not
+    # have these functions: the bridge delivers them. The embedded one delivers in-process; AWS is left alone.
+    bridge = None if emulator_embedded or settings.is_real_aws else FunctionBridge(
+        service, clients.events, clients.s3, services.sqs, settings.queue_name(ASYNC_QUEUE), settings.resource_prefix,
+        interval=settings.function_bridge_seconds)
     return Functions(service, FunctionSettings(service, settings.function_concurrency), runtime_api, pool, invoker,
-                     async_invocations, event_sources)
+                     async_invocations, event_sources, bridge)

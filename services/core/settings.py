@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     function_concurrency: int = Field(default=16, ge=1)
     function_idle_seconds: float = Field(default=300.0, gt=0)
     function_retry_seconds: float = Field(default=1.0, ge=0)
+    # On an external emulator: how often rules and bucket notifications naming this node's functions are read.
+    function_bridge_seconds: float = Field(default=5.0, gt=0)
 
     def queue_name(self, name: str) -> str:
         """The SQS queue name of a handler or of the task queue."""
