@@ -25,10 +25,11 @@ class TuningJobExecutor(ClaimingExecutor[TuningJob]):
     kind = "tuning"
 
     def __init__(self, tuning: TuningService, intermediate: IntermediateSource, *, poll_seconds: float = 1.0,
-                 save_curves_every: float = 5.0) -> None:
+                 sweep_seconds: float = 15.0, save_curves_every: float = 5.0) -> None:
         self.tuning = tuning
         self.intermediate = intermediate
         self.poll_seconds = poll_seconds
+        self.sweep_seconds = sweep_seconds
         self.save_curves_every = save_curves_every
         self.closing = asyncio.Event()
 

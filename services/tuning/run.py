@@ -1,14 +1,17 @@
 """One orchestrator's run of one tuning job: the loop behind the ``tuning`` job kind.
 
-About every second it creates the children recorded but not yet created,
-reads each running child's status and intermediate objective values, stops
-weak children (the median rule, or Hyperband's rungs), retries children
-the platform failed, decides whether the job is done (limits, completion
+Each round creates the children recorded but not yet created, reads each
+running child's status and intermediate objective values, stops weak
+children (the median rule, or Hyperband's rungs), retries children the
+platform failed, decides whether the job is done (limits, completion
 criteria, a stop request), and launches new trials up to
-``MaxParallelTrainingJobs``. A trial is recorded on the tuning job's
-document before its child is created, under a name derived from it, so a
-run that takes over after a worker died resumes from the record and never
-runs a trial twice.
+``MaxParallelTrainingJobs``. A round runs when a trial's state-change event
+or a stop request wakes the run (:mod:`services.tuning.wakeups`), about
+every second while early stopping needs running children's intermediate
+values, and otherwise on a slow safety sweep. A trial is recorded on the
+tuning job's document before its child is created, under a name derived
+from it, so a run that takes over after a worker died resumes from the
+record and never runs a trial twice.
 """
 
 from __future__ import annotations
@@ -74,7 +77,8 @@ class Orchestrator(Protocol):
 
     tuning: TuningService
     intermediate: IntermediateSource
-    poll_seconds: float
+    poll_seconds: float  # between rounds while early stopping reads running children's intermediate values
+    sweep_seconds: float  # between rounds otherwise, when no event wakes the run
     save_curves_every: float
     closing: asyncio.Event  # set when the worker stops: the run hands its task back
 
@@ -105,7 +109,12 @@ class TuningRun:
     # --- the loop -----------------------------------------------------------------
 
     async def run(self) -> None:
+        with self.tuning.wakeups.listen(self.name) as woken:
+            await self._rounds(woken)
+
+    async def _rounds(self, woken: asyncio.Event) -> None:
         while True:
+            woken.clear()  # a change from here on wakes the wait at the end of this round
             job = await self.tuning.store.require(self.name)
             if job.status.is_terminal:
                 return
@@ -124,11 +133,39 @@ class TuningRun:
                     log.info("tuning job %s: %s", self.name, finish.status.value)
                     return
             await self._save()
-            try:
-                await asyncio.wait_for(self.ex.closing.wait(), timeout=self.ex.poll_seconds)
-            except asyncio.TimeoutError:
-                continue
-            raise OrchestrationInterrupted(f"tuning job {self.name}: the worker stopped; another resumes the job")
+            await self._wait(woken, job)
+            if self.ex.closing.is_set():
+                raise OrchestrationInterrupted(f"tuning job {self.name}: the worker stopped; another resumes the job")
+
+    async def _wait(self, woken: asyncio.Event, job: TuningJob) -> None:
+        """Until a trial's event or a stop request wakes the run, the worker stops, or the next round is due."""
+        waits = [asyncio.ensure_future(woken.wait()), asyncio.ensure_future(self.ex.closing.wait())]
+        try:
+            await asyncio.wait(waits, timeout=self._round_due(job), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
+    def _round_due(self, job: TuningJob) -> float:
+        """Seconds until the next round if nothing wakes the run.
+
+        Early stopping judges running children on intermediate values, which
+        come from their logs, not from events: those are read every
+        ``poll_seconds``. Otherwise the run waits for its trials' events, with
+        a slow sweep as the safety net: a state-change event is best-effort
+        (a failed publish is logged, not retried), and one handled in another
+        process (the handler runtime of another node, while this run is on a
+        ``headwater worker``) cannot wake this run; the sweep reads the
+        children's documents, which are the truth.
+        """
+        early = self.decider.early_stopping or self.decider.schedule is not None
+        running = any(t.created and t.status is TrialStatus.IN_PROGRESS for t in self.trials)
+        due = self.ex.poll_seconds if early and running else self.ex.sweep_seconds
+        limit = self.config.resource_limits.max_runtime_in_seconds
+        if limit:  # MaxRuntimeInSeconds ends the job on time, with no event to say so
+            left = limit - (self.tuning.clock() - job.creation_time).total_seconds()
+            due = min(due, max(left, 0.0) + 0.05)
+        return due
 
     async def _create_recorded(self) -> None:
         """Create the children of trials recorded but not created yet (after a save)."""

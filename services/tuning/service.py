@@ -29,6 +29,7 @@ from services.tuning import views
 from services.tuning.models import CreateTuningJobRequest, Trial, TrialStatus, TuningJob
 from services.tuning.trials import trial_summary
 from services.tuning.validation import check_request
+from services.tuning.wakeups import Wakeups
 from services.tuning.warm_start import parent_trials
 
 DETAIL_TYPE = "SageMaker HyperParameter Tuning Job State Change"
@@ -49,6 +50,7 @@ class TuningService(JobService[TuningJob]):
                  clock: Callable[[], datetime] = utcnow, outbox: TaskOutbox | None = None) -> None:
         super().__init__(store, tasks, publisher, region=region, account_id=account_id, clock=clock, outbox=outbox)
         self.training = training  # the children's service; ``tasks`` is the orchestration queue
+        self.wakeups = Wakeups()  # the orchestrations running in this process, woken by their trials' events
 
     async def create_tuning_job(self, request: CreateTuningJobRequest) -> TuningJob:
         """Record a new tuning job and enqueue its orchestration; :class:`ResourceInUse` if the name exists."""
@@ -107,7 +109,7 @@ class TuningService(JobService[TuningJob]):
         return page(summaries, max_results, next_token)
 
     async def _refresh_live(self, trials: list[Trial]) -> None:
-        """Read the status of children still running (the orchestrator records it about every second)."""
+        """Read the status of children still running (the orchestrator records it when it next runs a round)."""
         running = [t for t in trials if not t.status.is_terminal]
         children = await asyncio.gather(*(self.training.store.get(t.name) for t in running))
         for t, child in zip(running, children):
@@ -123,6 +125,7 @@ class TuningService(JobService[TuningJob]):
         stopping = await self.request_stop(name)
         if stopping is None:
             return
+        self.wakeups.wake(name)  # an orchestrator in this process finishes the job at once
         for t in stopping.headwater.trials:
             if t.created and not t.status.is_terminal:
                 try:

@@ -209,3 +209,20 @@ def test_headwater_tuning_prints_the_leaderboard_and_the_best_job(node: Any, dat
     best = final["BestTrainingJob"]
     assert rows[0][1] == best["TrainingJobName"].split("-")[-2]
     assert f"Best training job: {best['TrainingJobName']}" in out
+
+
+def test_trials_advance_on_their_state_change_events_not_on_a_timer(node: Any, data: str) -> None:
+    """With the orchestrator's timers an hour long, only the trials' events can start the next trial."""
+    sm = node.client("sagemaker")
+    executor = node.node.worker.executors["tuning"]
+    timers = {k: getattr(executor, k) for k in ("poll_seconds", "sweep_seconds") if hasattr(executor, k)}
+    executor.poll_seconds = executor.sweep_seconds = 3600.0
+    try:
+        _create(sm, "it-events", tuning_config("Random", 3, 1, RANGES, RandomSeed=3), data)
+        final = wait_for_tuning(sm, "it-events", timeout=120)
+    finally:
+        for k, v in timers.items():
+            setattr(executor, k, v)
+    assert final["HyperParameterTuningJobStatus"] == "Completed", final.get("FailureReason")
+    assert final["TrainingJobStatusCounters"]["Completed"] == 3
+    assert node.runtime_stats("advance-tuning-on-trial")["failed"] == 0

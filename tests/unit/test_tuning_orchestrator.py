@@ -113,7 +113,7 @@ class World:
                                     region="us-east-1", account_id="123456789012")
         self.cluster = Cluster(self.training, decide)
         self.executor = TuningJobExecutor(self.tuning, CurveSource(self.cluster), poll_seconds=0.005,
-                                          save_curves_every=0.0)
+                                          sweep_seconds=0.005, save_curves_every=0.0)
 
     async def run(self, name: str, timeout: float = 20) -> TuningJob:
         orchestrator = asyncio.create_task(self.executor.execute(name))
