@@ -17,7 +17,9 @@
    Random tuning job on a node (children through the worker, 2 at a time)
    beside the same trials in an in-process Optuna study (sequential).
 
-Nothing is asserted. Default run: about five minutes on two cores.
+Nothing is asserted. Default run: about five minutes on two cores;
+``--overhead-only`` runs part 2 alone (under a minute), ``--overhead-parallel``
+sets its children at a time.
 Full size: ``python bench/tuning.py --through-node`` (600 real training jobs:
 roughly 30-60 minutes on two cores).
 """
@@ -175,7 +177,7 @@ async def through_node(strategy: Strategy, seed: int, trials: int, parallel: int
                         "OutputDataConfig": {"S3OutputPath": f"s3://{s.artifacts_bucket}/bench-tuning"},
                         "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
                         "StoppingCondition": {"MaxRuntimeInSeconds": 3600}})
-                while (d := await sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=job))[
+                while (await sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=job))[
                         "HyperParameterTuningJobStatus"] not in ("Completed", "Failed", "Stopped"):
                     await asyncio.sleep(0.5)
                 elapsed = time.perf_counter() - started
@@ -217,11 +219,21 @@ def main() -> int:
     p.add_argument("--trials", type=int, default=max(CHECKPOINTS))
     p.add_argument("--through-node", action="store_true", help="every trial a real child training job")
     p.add_argument("--overhead-trials", type=int, default=12)
+    p.add_argument("--overhead-parallel", type=int, default=2, help="children at a time in the per-trial cost run")
+    p.add_argument("--overhead-only", action="store_true", help="only the per-trial cost (skip search quality)")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     for noisy in ("werkzeug", "botocore", "aiobotocore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     objective = InProcessObjective()
+    if not args.overhead_only:
+        search_quality(args, objective)
+    overhead(args.overhead_trials, objective, args.overhead_parallel)
+    return 0
+
+
+def search_quality(args: argparse.Namespace, objective: InProcessObjective) -> None:
+    """Part 1: the best objective each strategy finds after N trials."""
     strategies = (Strategy.RANDOM, Strategy.BAYESIAN, Strategy.HYPERBAND)
     checkpoints = [c for c in CHECKPOINTS if c <= args.trials]
     print(f"Search quality: best validation:rmse after N trials, median of {args.seeds} seeds "
@@ -249,16 +261,17 @@ def main() -> int:
         print(f"  target (Bayesian@20 <= Random@40): {results[Strategy.BAYESIAN][20]:.4f} vs "
               f"{results[Strategy.RANDOM][40]:.4f} -> {'met' if reached else 'not met'}")
 
-    n = args.overhead_trials
+
+def overhead(n: int, objective: InProcessObjective, parallel: int = 2) -> None:
+    """Part 2: wall seconds per trial of a real tuning job beside an in-process Optuna study."""
     print(f"\nPer-trial cost: {n} Random trials of the same objective", flush=True)
-    values, node_seconds = asyncio.run(through_node(Strategy.RANDOM, 0, n, parallel=2, name="bench-overhead"))
+    values, node_seconds = asyncio.run(through_node(Strategy.RANDOM, 0, n, parallel=parallel, name="bench-overhead"))
     local_seconds = optuna_in_process(n, objective)
     print(f"  {'in-process Optuna study (sequential)':<48} {local_seconds / n:8.3f} s/trial")
-    print(f"  {'Headwater tuning job (2 children at a time)':<48} {node_seconds / n:8.3f} s/trial"
+    print(f"  {f'Headwater tuning job ({parallel} children at a time)':<48} {node_seconds / n:8.3f} s/trial"
           f"   ({len(values)} trials scored)")
     print(f"  {'ratio Headwater / in-process':<48} {node_seconds / local_seconds:8.2f} x")
-    print(f"  {'overhead per trial (wall, 2 at a time)':<48} {(node_seconds - local_seconds) / n:8.3f} s")
-    return 0
+    print(f"  {f'overhead per trial (wall, {parallel} at a time)':<48} {(node_seconds - local_seconds) / n:8.3f} s")
 
 
 if __name__ == "__main__":
