@@ -115,7 +115,8 @@ async def run_workers(settings: Settings) -> int:
     stop_on_signals(stop, "headwater worker")
     pool = warm_pool(settings)
     async with AwsClients(settings) as clients:
-        worker = build_worker(build_services(settings, clients), control_plane=control_plane, pool=pool)
+        worker = build_worker(build_services(settings, clients), control_plane=control_plane, pool=pool,
+                              runs_handlers=False)
         print(f"worker {worker.worker_id}: {settings.worker_concurrency} slot(s) on {settings.endpoint_url}",
               flush=True)
         try:
